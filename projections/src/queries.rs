@@ -1,0 +1,125 @@
+//! Read queries the API serves from the projections.
+
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::with_db;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WalletRow {
+    pub wallet_id: String,
+    /// EIP-55 form.
+    pub address: String,
+    pub user_id: String,
+    pub kind: String,
+    pub custody: String,
+    pub public_key: Option<String>,
+    pub status: String,
+    pub whitelist_status: String,
+    pub signatures: i64,
+    pub label: Option<String>,
+    pub nickname: Option<String>,
+    pub is_default: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum WalletLookup<'a> {
+    WalletId(&'a str),
+    /// `0x` + 40 lowercase hex digits.
+    Address(&'a str),
+    /// The server wallet (kind `server`) of a user.
+    ServerWalletOf(&'a str),
+}
+
+const SELECT: &str = "
+SELECT d.wallet_id, d.address_checksum, d.user_id, d.kind, d.custody, d.public_key, d.status,
+       d.whitelist_status, d.signatures, d.created_at, d.updated_at,
+       u.label, u.nickname, COALESCE(u.is_default, FALSE) AS is_default
+  FROM wallet_directory d
+  LEFT JOIN user_wallets u ON u.wallet_id = d.wallet_id";
+
+pub async fn find_wallet(
+    db: &Db,
+    lookup: WalletLookup<'_>,
+) -> Result<Option<WalletRow>, sqlx::Error> {
+    let (sql, key) = match lookup {
+        WalletLookup::WalletId(k) => (format!("{SELECT} WHERE d.wallet_id = $1"), k),
+        WalletLookup::Address(k) => (format!("{SELECT} WHERE d.address = $1 LIMIT 1"), k),
+        WalletLookup::ServerWalletOf(k) => (
+            format!("{SELECT} WHERE d.user_id = $1 AND d.kind = 'server' LIMIT 1"),
+            k,
+        ),
+    };
+    Ok(with_db!(db, pool => {
+        match sqlx::query(&sql).bind(key).fetch_optional(pool).await? {
+            Some(row) => Some(WalletRow {
+                wallet_id: row.try_get("wallet_id")?,
+                address: row.try_get("address_checksum")?,
+                user_id: row.try_get("user_id")?,
+                kind: row.try_get("kind")?,
+                custody: row.try_get("custody")?,
+                public_key: row.try_get("public_key")?,
+                status: row.try_get("status")?,
+                whitelist_status: row.try_get("whitelist_status")?,
+                signatures: row.try_get("signatures")?,
+                label: row.try_get("label")?,
+                nickname: row.try_get("nickname")?,
+                is_default: row.try_get("is_default")?,
+                created_at: row.try_get("created_at")?,
+                updated_at: row.try_get("updated_at")?,
+            }),
+            None => None,
+        }
+    }))
+}
+
+/// Rows of the given tables, each rendered as text in key order: what the
+/// replay check compares between live and rebuilt projections.
+pub async fn dump_tables(db: &Db, tables: &[&str]) -> Result<Vec<String>, sqlx::Error> {
+    let mut out = Vec::new();
+    for table in tables {
+        let sql = format!("SELECT * FROM {table} ORDER BY 1");
+        with_db!(db, pool => {
+            let rows = sqlx::query(&sql).fetch_all(pool).await?;
+            for row in rows {
+                let mut line = format!("{table}:");
+                for i in 0..sqlx::Row::len(&row) {
+                    let cell = row
+                        .try_get::<Option<String>, _>(i)
+                        .map(|v| v.unwrap_or_else(|| "NULL".into()))
+                        .or_else(|_| row.try_get::<Option<i64>, _>(i).map(|v| v.map(|n| n.to_string()).unwrap_or_else(|| "NULL".into())))
+                        .or_else(|_| row.try_get::<Option<bool>, _>(i).map(|v| v.map(|b| b.to_string()).unwrap_or_else(|| "NULL".into())))
+                        .unwrap_or_else(|_| "?".into());
+                    line.push_str(&cell);
+                    line.push('|');
+                }
+                out.push(line);
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// Position of the newest event below the log's read horizon (what a caught-up
+/// projector has reached), or `None` for an empty log.
+pub async fn log_head(db: &Db) -> Result<Option<crate::LogPosition>, sqlx::Error> {
+    let sql = match db {
+        Db::Postgres(_) => {
+            "SELECT tx_id, position FROM events
+              WHERE tx_id < pg_snapshot_xmin(pg_current_snapshot())::text::bigint
+              ORDER BY tx_id DESC, position DESC LIMIT 1"
+        }
+        Db::Sqlite(_) => "SELECT 0 AS tx_id, position FROM events ORDER BY position DESC LIMIT 1",
+    };
+    Ok(with_db!(db, pool => {
+        match sqlx::query(sql).fetch_optional(pool).await? {
+            Some(row) => Some(crate::LogPosition {
+                tx_id: row.try_get("tx_id")?,
+                position: row.try_get("position")?,
+            }),
+            None => None,
+        }
+    }))
+}

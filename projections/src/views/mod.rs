@@ -1,0 +1,98 @@
+//! The read models. Each is a pure function from one stored event to the SQL that
+//! brings its tables up to date; the projector runs them inside the transaction
+//! that also advances their checkpoints.
+
+pub mod audit_log;
+pub mod user_wallets;
+pub mod wallet_directory;
+pub mod whitelist_queue;
+
+use serde::de::DeserializeOwned;
+
+use crate::log::StoredEvent;
+use crate::stmt::Stmt;
+use crate::ProjectionError;
+
+pub trait Projection: Send + Sync {
+    /// Checkpoint key; stable across releases.
+    fn name(&self) -> &'static str;
+    /// Tables this projection owns, emptied on rebuild.
+    fn tables(&self) -> &'static [&'static str];
+    /// `global_seq` is the event's 1-based rank in the global order.
+    fn apply(&self, event: &StoredEvent, global_seq: i64) -> Result<Vec<Stmt>, ProjectionError>;
+}
+
+/// Every projection walletd maintains, in the order they are applied.
+pub fn all() -> Vec<Box<dyn Projection>> {
+    vec![
+        Box::new(wallet_directory::WalletDirectory),
+        Box::new(user_wallets::UserWallets),
+        Box::new(audit_log::AuditLog),
+        Box::new(whitelist_queue::WhitelistQueue),
+    ]
+}
+
+/// Decodes an event body into the stored-schema struct a projection expects.
+pub(crate) fn decode<T: DeserializeOwned>(event: &StoredEvent) -> Result<T, ProjectionError> {
+    serde_json::from_value(event.body().clone()).map_err(|e| ProjectionError::Undecodable {
+        position: event.at.position,
+        event_type: event.event_type.clone(),
+        version: event.event_version.clone(),
+        reason: e.to_string(),
+    })
+}
+
+/// Stored event bodies (schema version "1"). Fields the read side does not use
+/// are simply not declared here.
+pub(crate) mod stored {
+    use serde::Deserialize;
+
+    #[derive(Deserialize)]
+    pub struct WalletCreated {
+        pub wallet_id: String,
+        pub user_id: String,
+        pub kind: String,
+        pub custody: String,
+        pub address: String,
+        pub public_key: String,
+        #[serde(default)]
+        pub label: Option<String>,
+        pub created_at: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct WalletRegistered {
+        pub wallet_id: String,
+        pub user_id: String,
+        pub address: String,
+        #[serde(default)]
+        pub nickname: Option<String>,
+        pub registered_at: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct DefaultWalletSet {
+        pub wallet_id: String,
+        pub user_id: String,
+        pub at: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct MessageSigned {
+        pub wallet_id: String,
+        pub at: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct WhitelistQueued {
+        pub wallet_id: String,
+        pub queued_at: String,
+        pub eligible_at: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct WalletWhitelisted {
+        pub wallet_id: String,
+        pub at: String,
+    }
+}

@@ -1,0 +1,84 @@
+//! Wallet directory: find a wallet by id, address or owning user.
+
+use super::{decode, stored, Projection};
+use crate::log::StoredEvent;
+use crate::stmt::Stmt;
+use crate::ProjectionError;
+
+pub struct WalletDirectory;
+
+const INSERT: &str = "
+INSERT INTO wallet_directory
+  (wallet_id, address, address_checksum, user_id, kind, custody, public_key, status,
+   whitelist_status, signatures, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', 'none', 0, $8, $8)
+ON CONFLICT (wallet_id) DO NOTHING";
+
+impl Projection for WalletDirectory {
+    fn name(&self) -> &'static str {
+        "wallet_directory"
+    }
+
+    fn tables(&self) -> &'static [&'static str] {
+        &["wallet_directory"]
+    }
+
+    fn apply(&self, event: &StoredEvent, _seq: i64) -> Result<Vec<Stmt>, ProjectionError> {
+        Ok(match event.event_type.as_str() {
+            "WalletCreated" => {
+                let e: stored::WalletCreated = decode(event)?;
+                vec![Stmt::new(
+                    INSERT,
+                    vec![
+                        e.wallet_id.into(),
+                        e.address.to_ascii_lowercase().into(),
+                        e.address.into(),
+                        e.user_id.into(),
+                        e.kind.into(),
+                        e.custody.into(),
+                        Some(e.public_key).into(),
+                        e.created_at.into(),
+                    ],
+                )]
+            }
+            "WalletRegistered" => {
+                let e: stored::WalletRegistered = decode(event)?;
+                vec![Stmt::new(
+                    INSERT,
+                    vec![
+                        e.wallet_id.into(),
+                        e.address.to_ascii_lowercase().into(),
+                        e.address.into(),
+                        e.user_id.into(),
+                        "external".into(),
+                        "external".into(),
+                        None::<String>.into(),
+                        e.registered_at.into(),
+                    ],
+                )]
+            }
+            "MessageSigned" => {
+                let e: stored::MessageSigned = decode(event)?;
+                vec![Stmt::new(
+                    "UPDATE wallet_directory SET signatures = signatures + 1, updated_at = $2 WHERE wallet_id = $1",
+                    vec![e.wallet_id.into(), e.at.into()],
+                )]
+            }
+            "WhitelistQueued" => {
+                let e: stored::WhitelistQueued = decode(event)?;
+                vec![Stmt::new(
+                    "UPDATE wallet_directory SET whitelist_status = 'queued', updated_at = $2 WHERE wallet_id = $1",
+                    vec![e.wallet_id.into(), e.queued_at.into()],
+                )]
+            }
+            "WalletWhitelisted" => {
+                let e: stored::WalletWhitelisted = decode(event)?;
+                vec![Stmt::new(
+                    "UPDATE wallet_directory SET whitelist_status = 'whitelisted', updated_at = $2 WHERE wallet_id = $1",
+                    vec![e.wallet_id.into(), e.at.into()],
+                )]
+            }
+            _ => vec![],
+        })
+    }
+}

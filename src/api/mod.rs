@@ -1,0 +1,76 @@
+//! HTTP: one module per API dialect, sharing request plumbing.
+
+pub mod context;
+pub mod health;
+pub mod idempotency;
+pub mod server_wallets;
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::{Server, Service};
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::{web, App as ActixApp, HttpMessage, HttpResponse, HttpServer};
+
+use crate::app::App;
+use context::RequestId;
+
+/// Registers every route on an actix app.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(health::healthz))
+        .route("/readyz", web::get().to(health::readyz))
+        .configure(server_wallets::configure);
+}
+
+/// Builds the HTTP server on an already-bound listener (tests bind port 0).
+pub fn server(app: Arc<App>, listener: TcpListener, workers: usize) -> std::io::Result<Server> {
+    let data = web::Data::from(app);
+    let server = HttpServer::new(move || {
+        ActixApp::new()
+            .app_data(data.clone())
+            .configure(configure)
+            .default_service(web::to(|| async {
+                HttpResponse::NotFound().json(serde_json::json!({
+                    "success": false,
+                    "error": "no such endpoint",
+                }))
+            }))
+            .wrap_fn(|req, srv| {
+                let request_id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .filter(|v| {
+                        !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic())
+                    })
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+                req.extensions_mut().insert(RequestId(request_id.clone()));
+                let method = req.method().clone();
+                let path = req.path().to_owned();
+                let started = Instant::now();
+                let fut = srv.call(req);
+                async move {
+                    let mut res = fut.await?;
+                    if let Ok(v) = HeaderValue::from_str(&request_id) {
+                        res.headers_mut()
+                            .insert(HeaderName::from_static("x-request-id"), v);
+                    }
+                    tracing::info!(
+                        %method,
+                        %path,
+                        status = res.status().as_u16(),
+                        micros = started.elapsed().as_micros() as u64,
+                        request_id = %request_id,
+                        "request"
+                    );
+                    Ok(res)
+                }
+            })
+    })
+    .workers(workers.max(1))
+    .listen(listener)?
+    .run();
+    Ok(server)
+}

@@ -1,0 +1,51 @@
+//! `POST /api/wallets` `{"userId": "..."}`
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::errors::ApiError;
+use super::{authenticate, idempotent};
+use crate::api::context::{command_meta, parse_json, read_json_bytes};
+use crate::app::App;
+use crate::domain::wallet::WalletKind;
+use crate::domain::UserId;
+use crate::service::WalletService;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateRequest {
+    user_id: String,
+}
+
+pub async fn create(app: web::Data<App>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let principal = match authenticate(&app, &req).await {
+        Ok(p) => p,
+        Err(e) => return e.response(),
+    };
+    let body = match read_json_bytes(&req, payload, app.settings.max_body).await {
+        Ok(b) => b,
+        Err(e) => return ApiError::from(e).response(),
+    };
+    idempotent(&app, &req, &principal, &body, || async {
+        let request: CreateRequest = parse_json(&body)?;
+        let user_id =
+            UserId::parse(&request.user_id).map_err(|e| ApiError::new(400, e.to_string()))?;
+        let meta = command_meta(&req, &principal);
+        let row = WalletService::new(&app)
+            .create_custodial(user_id, WalletKind::Server, None, &meta)
+            .await?;
+        Ok::<(StatusCode, Value), ApiError>((
+            StatusCode::OK,
+            json!({
+                "success": true,
+                "userId": row.user_id,
+                "address": row.address,
+                "walletId": row.wallet_id,
+                "publicKey": row.public_key,
+            }),
+        ))
+    })
+    .await
+}

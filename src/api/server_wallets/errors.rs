@@ -1,0 +1,115 @@
+//! The one mapping from domain and request errors to this dialect's bodies.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+use crate::api::context::BodyError;
+use crate::api::idempotency::IdempotencyRefusal;
+use crate::domain::wallet::WalletError;
+use crate::service::ServiceError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+    pub extra: Map<String, Value>,
+}
+
+impl ApiError {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message: message.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: Value) -> Self {
+        self.extra.insert(key.to_string(), value);
+        self
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(401, "missing or invalid API key")
+    }
+
+    pub fn body(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("success".into(), Value::Bool(false));
+        m.insert("error".into(), Value::String(self.message.clone()));
+        m.extend(self.extra.clone());
+        Value::Object(m)
+    }
+
+    pub fn response(&self) -> HttpResponse {
+        let mut b = HttpResponse::build(self.status);
+        if self.status == StatusCode::UNAUTHORIZED {
+            b.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        b.json(self.body())
+    }
+}
+
+impl From<BodyError> for ApiError {
+    fn from(e: BodyError) -> Self {
+        ApiError::new(e.status(), e.message())
+    }
+}
+
+impl From<IdempotencyRefusal> for ApiError {
+    fn from(e: IdempotencyRefusal) -> Self {
+        match e {
+            IdempotencyRefusal::InvalidKey => ApiError::new(
+                400,
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            ),
+            IdempotencyRefusal::Mismatch => ApiError::new(
+                422,
+                "Idempotency-Key was already used with a different request",
+            ),
+            IdempotencyRefusal::InFlight => ApiError::new(
+                409,
+                "a request with this Idempotency-Key is still being processed",
+            ),
+            IdempotencyRefusal::Store(e) => {
+                tracing::error!(error = %e, "idempotency store unavailable");
+                ApiError::new(503, "service temporarily unavailable")
+            }
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::ServerWalletExists { wallet_id } => {
+                ApiError::new(409, "a server wallet already exists for this userId")
+                    .with("walletId", json!(wallet_id.to_string()))
+            }
+            ServiceError::NotFound => ApiError::new(404, "wallet not found"),
+            ServiceError::Rejected(WalletError::NotCustodial(_)) => ApiError::new(
+                422,
+                "this wallet's key is not held by walletd, so it cannot sign for it",
+            ),
+            ServiceError::Rejected(e) => ApiError::new(409, e.to_string()),
+            ServiceError::Contended => ApiError::new(409, e.to_string()),
+            ServiceError::NotConfigured(detail) => {
+                tracing::error!(%detail, "server configuration error");
+                ApiError::new(500, "Server configuration error")
+            }
+            ServiceError::Unavailable(detail) => {
+                tracing::error!(%detail, "store unavailable");
+                ApiError::new(503, "service temporarily unavailable")
+            }
+            ServiceError::Internal(detail) => {
+                tracing::error!(%detail, "internal error");
+                ApiError::new(500, "internal error")
+            }
+        }
+    }
+}
+
+pub async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    ApiError::new(405, format!("method {} is not allowed here", req.method())).response()
+}

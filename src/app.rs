@@ -1,0 +1,131 @@
+//! Assembling the service from its settings: the one place that wires store,
+//! custody, projections and authentication together. `walletd serve`, the CLI
+//! commands and the tests all build it the same way.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use walletd_projections::{views, Db, Projector};
+
+use crate::auth::api_keys::ApiKeys;
+use crate::config::Settings;
+use crate::custody::master_key::MasterKeyError;
+use crate::custody::vault::KeyVault;
+use crate::custody::{Custody, LocalCustody, MasterKey, MasterKeys};
+use crate::domain::wallet::WalletServices;
+use crate::store::{self, StoreError, WalletStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("WALLETD_MASTER_KEY: {0}")]
+    MasterKey(MasterKeyError),
+    #[error("WALLETD_PREVIOUS_MASTER_KEYS: {0}")]
+    PreviousMasterKey(MasterKeyError),
+    #[error("projections: {0}")]
+    Projections(#[from] walletd_projections::ProjectionError),
+}
+
+/// Where the master keys came from.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    Environment,
+    /// Key file beside the SQLite database; `created` on first start.
+    File {
+        path: PathBuf,
+        created: bool,
+    },
+    /// Nothing configured (PostgreSQL without WALLETD_MASTER_KEY).
+    Missing,
+}
+
+pub struct App {
+    pub settings: Settings,
+    pub db: Db,
+    pub wallets: WalletStore,
+    pub custody: Arc<dyn Custody>,
+    pub vault: Arc<KeyVault>,
+    pub api_keys: ApiKeys,
+    pub key_source: KeySource,
+}
+
+impl App {
+    /// Connects, migrates, starts the projector and wires everything.
+    pub async fn build(settings: Settings) -> Result<Arc<App>, StartupError> {
+        let db = store::connect(&settings.database_url, settings.db_pool).await?;
+        store::migrate::run(&db).await?;
+        let (keys, key_source) = load_master_keys(&settings)?;
+        let vault = Arc::new(KeyVault::new(db.clone()));
+        let custody: Arc<dyn Custody> = Arc::new(LocalCustody::new(vault.clone(), keys));
+        let projector = Projector::new(db.clone(), views::all());
+        projector.register().await?;
+        projector.catch_up().await?;
+        let projector = projector.spawn();
+        let services = WalletServices::new(vec![custody.clone()]);
+        let wallets = WalletStore::new(db.clone(), services, projector);
+        let api_keys = ApiKeys::new(db.clone(), &settings.api_key_list());
+        Ok(Arc::new(App {
+            settings,
+            db,
+            wallets,
+            custody,
+            vault,
+            api_keys,
+            key_source,
+        }))
+    }
+}
+
+/// The key file that stands in for WALLETD_MASTER_KEY with SQLite.
+pub fn key_file_path(settings: &Settings) -> Option<PathBuf> {
+    if !settings.is_sqlite() {
+        return None;
+    }
+    store::connect::sqlite_path(&settings.database_url).map(|p| {
+        let mut s = p.into_os_string();
+        s.push(".key");
+        PathBuf::from(s)
+    })
+}
+
+/// Files a key rotation in key-file mode leaves beside the key file until it
+/// completes; their keys stay valid for unsealing.
+pub fn key_file_companions(path: &std::path::Path) -> [PathBuf; 2] {
+    let with = |ext: &str| {
+        let mut s = path.as_os_str().to_owned();
+        s.push(ext);
+        PathBuf::from(s)
+    };
+    [with(".next"), with(".previous")]
+}
+
+pub fn load_master_keys(
+    settings: &Settings,
+) -> Result<(Option<MasterKeys>, KeySource), StartupError> {
+    let mut previous = Vec::new();
+    for k in settings.previous_master_key_list() {
+        previous.push(MasterKey::parse(&k).map_err(StartupError::PreviousMasterKey)?);
+    }
+    if let Some(k) = &settings.master_key {
+        let current = MasterKey::parse(k).map_err(StartupError::MasterKey)?;
+        return Ok((
+            Some(MasterKeys { current, previous }),
+            KeySource::Environment,
+        ));
+    }
+    if let Some(path) = key_file_path(settings) {
+        let (current, created) =
+            MasterKey::load_or_create_file(&path).map_err(StartupError::MasterKey)?;
+        for companion in key_file_companions(&path) {
+            if let Ok(text) = std::fs::read_to_string(&companion) {
+                previous.push(MasterKey::parse(&text).map_err(StartupError::MasterKey)?);
+            }
+        }
+        return Ok((
+            Some(MasterKeys { current, previous }),
+            KeySource::File { path, created },
+        ));
+    }
+    Ok((None, KeySource::Missing))
+}

@@ -1,0 +1,105 @@
+//! Configuration: environment variables, overridden by command-line flags.
+
+use clap::Args;
+
+#[derive(Args, Clone, Debug)]
+pub struct Settings {
+    /// Event store and read models: postgres://… or sqlite://…
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://walletd.db",
+        global = true
+    )]
+    pub database_url: String,
+
+    /// Listen address.
+    #[arg(
+        long,
+        env = "WALLETD_BIND",
+        default_value = "127.0.0.1:8080",
+        global = true
+    )]
+    pub bind: String,
+
+    /// 32-byte key (hex or base64) that encrypts key material at rest.
+    #[arg(
+        long,
+        env = "WALLETD_MASTER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub master_key: Option<String>,
+
+    /// Earlier master keys, comma-separated, still accepted for unsealing while
+    /// a rotation is completed.
+    #[arg(
+        long,
+        env = "WALLETD_PREVIOUS_MASTER_KEYS",
+        hide_env_values = true,
+        global = true
+    )]
+    pub previous_master_keys: Option<String>,
+
+    /// Comma-separated bearer tokens for the server-wallet API.
+    #[arg(long, env = "WALLETD_API_KEYS", hide_env_values = true, global = true)]
+    pub api_keys: Option<String>,
+
+    /// HS256 secret for the JWT-authenticated API.
+    #[arg(
+        long,
+        env = "WALLETD_JWT_SECRET",
+        hide_env_values = true,
+        global = true
+    )]
+    pub jwt_secret: Option<String>,
+
+    /// Seconds between queueing a wallet for the whitelist and whitelisting it.
+    #[arg(
+        long,
+        env = "WALLETD_WHITELIST_DELAY",
+        default_value_t = 300,
+        global = true
+    )]
+    pub whitelist_delay: u64,
+
+    /// Database connection pool size.
+    #[arg(long, env = "WALLETD_DB_POOL", default_value_t = 24, global = true)]
+    pub db_pool: u32,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(
+        long,
+        env = "WALLETD_MAX_BODY",
+        default_value_t = 65_536,
+        global = true
+    )]
+    pub max_body: usize,
+
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "WALLETD_WORKERS", global = true)]
+    pub workers: Option<usize>,
+}
+
+impl Settings {
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url.starts_with("sqlite:")
+    }
+
+    pub fn api_key_list(&self) -> Vec<String> {
+        split_list(self.api_keys.as_deref())
+    }
+
+    pub fn previous_master_key_list(&self) -> Vec<String> {
+        split_list(self.previous_master_keys.as_deref())
+    }
+}
+
+fn split_list(v: Option<&str>) -> Vec<String> {
+    v.unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}

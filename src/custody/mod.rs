@@ -1,0 +1,111 @@
+//! Custody: where private keys live and how they sign.
+//!
+//! The rest of walletd sees only [`Custody`]: generate a key for a wallet, sign a
+//! payload with it. The payload is passed whole (not a pre-computed hash) so that
+//! a custody backend that involves another party — 2-of-2 MPC — can recompute
+//! and check the digest itself before taking part.
+
+pub mod eth;
+pub mod local;
+pub mod master_key;
+pub mod vault;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Address, RecoverableSignature, WalletId};
+
+pub use local::LocalCustody;
+pub use master_key::{MasterKey, MasterKeys};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CustodyKind {
+    /// A single secp256k1 key, envelope-encrypted in the key vault.
+    Local,
+}
+
+impl CustodyKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            CustodyKind::Local => "local",
+        }
+    }
+}
+
+/// Names a key held by a custody backend. Carries no key material.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyRef {
+    pub key_id: String,
+    pub custody: CustodyKind,
+}
+
+#[derive(Clone, Debug)]
+pub struct GeneratedKey {
+    pub key: KeyRef,
+    pub address: Address,
+    /// Uncompressed SEC1 public key (0x04 ‖ x ‖ y).
+    pub public_key: [u8; 65],
+}
+
+/// What is being signed, in full.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SignPayload {
+    /// EIP-191 `personal_sign` of arbitrary bytes.
+    PersonalMessage(Vec<u8>),
+}
+
+impl SignPayload {
+    pub fn digest(&self) -> [u8; 32] {
+        match self {
+            SignPayload::PersonalMessage(m) => eth::eip191_hash(m),
+        }
+    }
+
+    pub fn message_len(&self) -> u64 {
+        match self {
+            SignPayload::PersonalMessage(m) => m.len() as u64,
+        }
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            SignPayload::PersonalMessage(_) => "eip191",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CustodyError {
+    #[error("no master key is configured, so keys cannot be generated or used")]
+    NotConfigured,
+    #[error("key {0} is not in the key vault")]
+    UnknownKey(String),
+    #[error("key {0} could not be unsealed (wrong master key or tampered vault row)")]
+    Integrity(String),
+    #[error("key vault unavailable: {0}")]
+    Storage(#[from] sqlx::Error),
+}
+
+#[async_trait]
+pub trait Custody: Send + Sync {
+    fn kind(&self) -> CustodyKind;
+
+    /// Creates and stores a new key for `wallet_id`.
+    async fn generate(&self, wallet_id: WalletId) -> Result<GeneratedKey, CustodyError>;
+
+    /// Signs `payload` with the key; the signature is low-s with v in {27, 28}.
+    async fn sign(
+        &self,
+        key: &KeyRef,
+        wallet_id: WalletId,
+        payload: &SignPayload,
+    ) -> Result<RecoverableSignature, CustodyError>;
+
+    /// Removes a key that was generated but never assigned to a wallet (a
+    /// create that lost a race). Idempotent.
+    async fn discard(&self, key: &KeyRef) -> Result<(), CustodyError>;
+
+    /// Why this backend cannot work right now, if it cannot.
+    fn readiness(&self) -> Result<(), String>;
+}

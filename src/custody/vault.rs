@@ -1,0 +1,313 @@
+//! The key vault: envelope-encrypted private keys.
+//!
+//! Each key is sealed with XChaCha20-Poly1305 under its own random data key
+//! (DEK); the DEK is sealed under the master key. Both seals bind the key id
+//! and address as associated data, so a row copied onto another key's id or
+//! address fails to open. Rotating the master key re-seals DEKs only.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use sqlx::Row;
+use walletd_projections::{with_db, Db};
+use zeroize::Zeroizing;
+
+use super::master_key::{MasterKey, MasterKeys};
+use super::CustodyError;
+
+/// A vault row. Holds only ciphertext.
+#[derive(Clone)]
+pub struct SealedKey {
+    pub key_id: String,
+    pub wallet_id: String,
+    pub address: String,
+    pub custody: String,
+    pub master_key_id: String,
+    pub dek_nonce: Vec<u8>,
+    pub wrapped_dek: Vec<u8>,
+    pub key_nonce: Vec<u8>,
+    pub sealed_key: Vec<u8>,
+    pub created_at: String,
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::getrandom(&mut b).expect("operating system random number generator");
+    b
+}
+
+fn aad(key_id: &str, address: &str, part: &str) -> Vec<u8> {
+    format!(
+        "walletd/key-vault/v1/{part}/{key_id}/{}",
+        address.to_ascii_lowercase()
+    )
+    .into_bytes()
+}
+
+impl SealedKey {
+    pub fn seal(
+        master: &MasterKey,
+        secret: &[u8; 32],
+        key_id: String,
+        wallet_id: String,
+        address: String,
+        custody: String,
+    ) -> Self {
+        let dek = Zeroizing::new(random::<32>());
+        let key_nonce = random::<24>();
+        let sealed_key = XChaCha20Poly1305::new(dek.as_ref().into())
+            .encrypt(
+                XNonce::from_slice(&key_nonce),
+                Payload {
+                    msg: secret,
+                    aad: &aad(&key_id, &address, "key"),
+                },
+            )
+            .expect("sealing 32 bytes cannot fail");
+        let dek_nonce = random::<24>();
+        let wrapped_dek = XChaCha20Poly1305::new(master.bytes().into())
+            .encrypt(
+                XNonce::from_slice(&dek_nonce),
+                Payload {
+                    msg: dek.as_ref(),
+                    aad: &aad(&key_id, &address, "dek"),
+                },
+            )
+            .expect("sealing 32 bytes cannot fail");
+        Self {
+            key_id,
+            wallet_id,
+            address,
+            custody,
+            master_key_id: master.id().to_string(),
+            dek_nonce: dek_nonce.to_vec(),
+            wrapped_dek,
+            key_nonce: key_nonce.to_vec(),
+            sealed_key,
+            created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        }
+    }
+
+    fn open_dek(&self, keys: &MasterKeys) -> Result<Zeroizing<[u8; 32]>, CustodyError> {
+        let integrity = || CustodyError::Integrity(self.key_id.clone());
+        let master = keys.by_id(&self.master_key_id).ok_or_else(integrity)?;
+        if self.dek_nonce.len() != 24 {
+            return Err(integrity());
+        }
+        let dek = Zeroizing::new(
+            XChaCha20Poly1305::new(master.bytes().into())
+                .decrypt(
+                    XNonce::from_slice(&self.dek_nonce),
+                    Payload {
+                        msg: &self.wrapped_dek,
+                        aad: &aad(&self.key_id, &self.address, "dek"),
+                    },
+                )
+                .map_err(|_| integrity())?,
+        );
+        let mut out = Zeroizing::new([0u8; 32]);
+        if dek.len() != 32 {
+            return Err(integrity());
+        }
+        out.copy_from_slice(&dek);
+        Ok(out)
+    }
+
+    /// Decrypts the private key.
+    pub fn open(&self, keys: &MasterKeys) -> Result<Zeroizing<[u8; 32]>, CustodyError> {
+        let integrity = || CustodyError::Integrity(self.key_id.clone());
+        let dek = self.open_dek(keys)?;
+        if self.key_nonce.len() != 24 {
+            return Err(integrity());
+        }
+        let plain = Zeroizing::new(
+            XChaCha20Poly1305::new(dek.as_ref().into())
+                .decrypt(
+                    XNonce::from_slice(&self.key_nonce),
+                    Payload {
+                        msg: &self.sealed_key,
+                        aad: &aad(&self.key_id, &self.address, "key"),
+                    },
+                )
+                .map_err(|_| integrity())?,
+        );
+        if plain.len() != 32 {
+            return Err(integrity());
+        }
+        let mut out = Zeroizing::new([0u8; 32]);
+        out.copy_from_slice(&plain);
+        Ok(out)
+    }
+
+    /// Re-seals the data key under `new` (the private key itself is not touched).
+    pub fn rewrap(&self, keys: &MasterKeys, new: &MasterKey) -> Result<Self, CustodyError> {
+        let dek = self.open_dek(keys)?;
+        let dek_nonce = random::<24>();
+        let wrapped_dek = XChaCha20Poly1305::new(new.bytes().into())
+            .encrypt(
+                XNonce::from_slice(&dek_nonce),
+                Payload {
+                    msg: dek.as_ref(),
+                    aad: &aad(&self.key_id, &self.address, "dek"),
+                },
+            )
+            .expect("sealing 32 bytes cannot fail");
+        Ok(Self {
+            master_key_id: new.id().to_string(),
+            dek_nonce: dek_nonce.to_vec(),
+            wrapped_dek,
+            ..self.clone()
+        })
+    }
+}
+
+/// Vault rows in the database, with an in-process cache of (immutable) ciphertext.
+pub struct KeyVault {
+    db: Db,
+    cache: Mutex<HashMap<String, SealedKey>>,
+}
+
+const COLUMNS: &str = "key_id, wallet_id, address, custody, master_key_id, dek_nonce, wrapped_dek, key_nonce, sealed_key, created_at";
+
+impl KeyVault {
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub async fn insert(&self, k: &SealedKey) -> Result<(), sqlx::Error> {
+        with_db!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO key_vault (key_id, wallet_id, address, custody, master_key_id, dek_nonce,
+                                        wrapped_dek, key_nonce, sealed_key, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&k.key_id)
+            .bind(&k.wallet_id)
+            .bind(&k.address)
+            .bind(&k.custody)
+            .bind(&k.master_key_id)
+            .bind(&k.dek_nonce)
+            .bind(&k.wrapped_dek)
+            .bind(&k.key_nonce)
+            .bind(&k.sealed_key)
+            .bind(&k.created_at)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn get(&self, key_id: &str) -> Result<Option<SealedKey>, sqlx::Error> {
+        if let Some(k) = self.cache.lock().ok().and_then(|c| c.get(key_id).cloned()) {
+            return Ok(Some(k));
+        }
+        let sql = format!("SELECT {COLUMNS} FROM key_vault WHERE key_id = $1");
+        let found = with_db!(&self.db, pool => {
+            match sqlx::query(&sql).bind(key_id).fetch_optional(pool).await? {
+                Some(row) => Some(SealedKey {
+                    key_id: row.try_get("key_id")?,
+                    wallet_id: row.try_get("wallet_id")?,
+                    address: row.try_get("address")?,
+                    custody: row.try_get("custody")?,
+                    master_key_id: row.try_get("master_key_id")?,
+                    dek_nonce: row.try_get("dek_nonce")?,
+                    wrapped_dek: row.try_get("wrapped_dek")?,
+                    key_nonce: row.try_get("key_nonce")?,
+                    sealed_key: row.try_get("sealed_key")?,
+                    created_at: row.try_get("created_at")?,
+                }),
+                None => None,
+            }
+        });
+        if let (Some(k), Ok(mut cache)) = (&found, self.cache.lock()) {
+            cache.insert(k.key_id.clone(), k.clone());
+        }
+        Ok(found)
+    }
+
+    pub async fn delete(&self, key_id: &str) -> Result<(), sqlx::Error> {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(key_id);
+        }
+        with_db!(&self.db, pool => {
+            sqlx::query("DELETE FROM key_vault WHERE key_id = $1")
+                .bind(key_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Re-wraps every data key not yet under `new`, in batches of 500 rows, each
+    /// batch one transaction. Safe to interrupt and run again. Returns the count.
+    pub async fn rotate(&self, keys: &MasterKeys, new: &MasterKey) -> Result<u64, CustodyError> {
+        let mut total = 0u64;
+        loop {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM key_vault WHERE master_key_id <> $1 ORDER BY key_id LIMIT 500"
+            );
+            let n = with_db!(&self.db, pool => {
+                let mut tx = pool.begin().await?;
+                let rows = sqlx::query(&sql).bind(new.id()).fetch_all(&mut *tx).await?;
+                let n = rows.len();
+                for row in rows {
+                    let k = SealedKey {
+                        key_id: row.try_get("key_id")?,
+                        wallet_id: row.try_get("wallet_id")?,
+                        address: row.try_get("address")?,
+                        custody: row.try_get("custody")?,
+                        master_key_id: row.try_get("master_key_id")?,
+                        dek_nonce: row.try_get("dek_nonce")?,
+                        wrapped_dek: row.try_get("wrapped_dek")?,
+                        key_nonce: row.try_get("key_nonce")?,
+                        sealed_key: row.try_get("sealed_key")?,
+                        created_at: row.try_get("created_at")?,
+                    };
+                    let r = k.rewrap(keys, new)?;
+                    sqlx::query(
+                        "UPDATE key_vault SET master_key_id = $2, dek_nonce = $3, wrapped_dek = $4
+                          WHERE key_id = $1 AND master_key_id = $5",
+                    )
+                    .bind(&r.key_id)
+                    .bind(&r.master_key_id)
+                    .bind(&r.dek_nonce)
+                    .bind(&r.wrapped_dek)
+                    .bind(&k.master_key_id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                n
+            });
+            total += n as u64;
+            if n < 500 {
+                break;
+            }
+        }
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+        Ok(total)
+    }
+
+    /// Number of keys still sealed under each master key id.
+    pub async fn key_ids_in_use(&self) -> Result<Vec<(String, i64)>, sqlx::Error> {
+        Ok(with_db!(&self.db, pool => {
+            let rows = sqlx::query(
+                "SELECT master_key_id, COUNT(*) AS n FROM key_vault GROUP BY master_key_id ORDER BY master_key_id",
+            )
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::new();
+            for r in rows {
+                out.push((r.try_get("master_key_id")?, r.try_get("n")?));
+            }
+            out
+        }))
+    }
+}

@@ -1,0 +1,133 @@
+//! Identifiers. A value of these types is valid by construction.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::Address;
+
+/// Namespaces for ids derived from natural keys (UUIDv5), so that the event
+/// store's primary key enforces uniqueness of the natural key.
+const SERVER_WALLET_NS: Uuid = Uuid::from_u128(0x8f0c_5a1e_7d2b_4c6a_9e31_0b7f_2d4e_6a01);
+const ADDRESS_NS: Uuid = Uuid::from_u128(0x3b9d_1f47_c2e8_4a50_8d16_5e9a_7c3f_0b02);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WalletId(Uuid);
+
+impl WalletId {
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// The one server wallet of a user: a second create for the same user
+    /// collides on the event store's primary key.
+    pub fn for_server_wallet(user: &UserId) -> Self {
+        Self(Uuid::new_v5(&SERVER_WALLET_NS, user.as_str().as_bytes()))
+    }
+
+    /// A registered external address: registering it twice, by anyone,
+    /// collides on the event store's primary key.
+    pub fn for_address(address: &Address) -> Self {
+        Self(Uuid::new_v5(&ADDRESS_NS, address.as_bytes()))
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Uuid::try_parse(s).ok().map(Self)
+    }
+
+    pub fn as_uuid(&self) -> &Uuid {
+        &self.0
+    }
+}
+
+impl fmt::Display for WalletId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// A caller-chosen user identifier: 1–128 printable ASCII characters, not
+/// starting with `0x` (that prefix is reserved for addresses in lookups).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UserIdError {
+    #[error("userId must be 1 to 128 characters")]
+    Length,
+    #[error("userId must contain printable ASCII characters only")]
+    Charset,
+    #[error("userId must not start with 0x (reserved for addresses)")]
+    Reserved,
+}
+
+impl UserId {
+    pub fn parse(s: &str) -> Result<Self, UserIdError> {
+        if s.is_empty() || s.len() > 128 {
+            return Err(UserIdError::Length);
+        }
+        if !s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+            return Err(UserIdError::Charset);
+        }
+        if s.len() >= 2 && s[..2].eq_ignore_ascii_case("0x") {
+            return Err(UserIdError::Reserved);
+        }
+        Ok(Self(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = UserIdError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::parse(&s)
+    }
+}
+
+impl From<UserId> for String {
+    fn from(u: UserId) -> String {
+        u.0
+    }
+}
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_id_rules() {
+        assert!(UserId::parse("user_123").is_ok());
+        assert!(UserId::parse(&"a".repeat(128)).is_ok());
+        assert_eq!(UserId::parse(""), Err(UserIdError::Length));
+        assert_eq!(UserId::parse(&"a".repeat(129)), Err(UserIdError::Length));
+        assert_eq!(UserId::parse("tab\there"), Err(UserIdError::Charset));
+        assert_eq!(UserId::parse("jürgen"), Err(UserIdError::Charset));
+        assert_eq!(UserId::parse("0xabc"), Err(UserIdError::Reserved));
+    }
+
+    #[test]
+    fn derived_ids_are_stable_and_distinct() {
+        let a = UserId::parse("alice").unwrap();
+        let b = UserId::parse("bob").unwrap();
+        assert_eq!(
+            WalletId::for_server_wallet(&a),
+            WalletId::for_server_wallet(&a)
+        );
+        assert_ne!(
+            WalletId::for_server_wallet(&a),
+            WalletId::for_server_wallet(&b)
+        );
+    }
+}

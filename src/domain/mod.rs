@@ -1,0 +1,12 @@
+//! The write side's vocabulary: validated value types and the wallet aggregate.
+
+pub mod address;
+pub mod ids;
+pub mod signature;
+pub mod time;
+pub mod wallet;
+
+pub use address::Address;
+pub use ids::{UserId, WalletId};
+pub use signature::RecoverableSignature;
+pub use time::Timestamp;

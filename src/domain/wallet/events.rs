@@ -1,0 +1,89 @@
+//! Wallet events: the stored schema (event_version "1"). Readers depend on the
+//! JSON form, so fields are only ever added (with defaults), never renamed.
+
+use cqrs_es::DomainEvent;
+use serde::{Deserialize, Serialize};
+
+use crate::custody::CustodyKind;
+use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WalletKind {
+    /// The one server wallet of a user (server-wallet API).
+    Server,
+    /// A custodial wallet created through the JWT or token APIs.
+    Custodial,
+    /// An address whose owner proved key ownership; walletd holds no key.
+    External,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum WalletEvent {
+    WalletCreated {
+        wallet_id: WalletId,
+        user_id: UserId,
+        kind: WalletKind,
+        custody: CustodyKind,
+        /// Names the key in custody; never the key itself.
+        key_id: String,
+        address: Address,
+        /// Uncompressed SEC1 public key, 0x-hex.
+        public_key: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        label: Option<String>,
+        created_at: Timestamp,
+    },
+    WalletRegistered {
+        wallet_id: WalletId,
+        user_id: UserId,
+        address: Address,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        nickname: Option<String>,
+        /// The verified proof-of-ownership signature (public data).
+        ownership_proof: RecoverableSignature,
+        registered_at: Timestamp,
+    },
+    DefaultWalletSet {
+        wallet_id: WalletId,
+        user_id: UserId,
+        at: Timestamp,
+    },
+    MessageSigned {
+        wallet_id: WalletId,
+        scheme: String,
+        /// The 32-byte digest that was signed; the message itself is not stored.
+        digest: String,
+        message_len: u64,
+        signature: RecoverableSignature,
+        requested_by: String,
+        at: Timestamp,
+    },
+    WhitelistQueued {
+        wallet_id: WalletId,
+        queued_at: Timestamp,
+        eligible_at: Timestamp,
+    },
+    WalletWhitelisted {
+        wallet_id: WalletId,
+        at: Timestamp,
+    },
+}
+
+impl DomainEvent for WalletEvent {
+    fn event_type(&self) -> String {
+        match self {
+            WalletEvent::WalletCreated { .. } => "WalletCreated",
+            WalletEvent::WalletRegistered { .. } => "WalletRegistered",
+            WalletEvent::DefaultWalletSet { .. } => "DefaultWalletSet",
+            WalletEvent::MessageSigned { .. } => "MessageSigned",
+            WalletEvent::WhitelistQueued { .. } => "WhitelistQueued",
+            WalletEvent::WalletWhitelisted { .. } => "WalletWhitelisted",
+        }
+        .to_string()
+    }
+
+    fn event_version(&self) -> String {
+        "1".to_string()
+    }
+}

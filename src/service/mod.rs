@@ -1,0 +1,7 @@
+//! Use cases shared by the API dialects: each turns a request already
+//! authenticated and validated into commands, and reads results back from the
+//! projections.
+
+pub mod wallets;
+
+pub use wallets::{ServiceError, WalletService};

@@ -1,0 +1,199 @@
+use std::time::Duration;
+
+use walletd_projections::queries::{self, WalletLookup, WalletRow};
+
+use crate::app::App;
+use crate::custody::{CustodyError, SignPayload};
+use crate::domain::wallet::{
+    CustodyFailure, SignatureSlot, WalletCommand, WalletError, WalletKind,
+};
+use crate::domain::{Address, RecoverableSignature, UserId, WalletId};
+use crate::store::{CommandError, CommandMeta};
+
+/// How often a command that lost an optimistic-concurrency race is retried
+/// when retrying is safe (signing, setting the default).
+const RETRIES: usize = 12;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("a server wallet already exists for this user")]
+    ServerWalletExists { wallet_id: WalletId },
+    #[error("wallet not found")]
+    NotFound,
+    #[error("{0}")]
+    Rejected(WalletError),
+    #[error("too many concurrent changes to this wallet; retry")]
+    Contended,
+    /// The operator has not configured what this needs (e.g. a master key).
+    #[error("server configuration error: {0}")]
+    NotConfigured(String),
+    #[error("temporarily unavailable: {0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<CommandError> for ServiceError {
+    fn from(e: CommandError) -> Self {
+        match e {
+            CommandError::Domain(WalletError::NotFound) => ServiceError::NotFound,
+            CommandError::Domain(WalletError::Custody { failure, detail }) => match failure {
+                CustodyFailure::NotConfigured => ServiceError::NotConfigured(detail),
+                CustodyFailure::Unavailable => ServiceError::Unavailable(detail),
+                CustodyFailure::Integrity => ServiceError::Internal(detail),
+            },
+            CommandError::Domain(e) => ServiceError::Rejected(e),
+            CommandError::Conflict => ServiceError::Contended,
+            CommandError::Unavailable(e) => ServiceError::Unavailable(e),
+            CommandError::Store(e) => ServiceError::Internal(e),
+        }
+    }
+}
+
+impl From<CustodyError> for ServiceError {
+    fn from(e: CustodyError) -> Self {
+        match e {
+            CustodyError::NotConfigured => ServiceError::NotConfigured(e.to_string()),
+            CustodyError::Storage(_) => ServiceError::Unavailable(e.to_string()),
+            _ => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<sqlx::Error> for ServiceError {
+    fn from(e: sqlx::Error) -> Self {
+        ServiceError::Unavailable(e.to_string())
+    }
+}
+
+pub struct WalletService<'a> {
+    app: &'a App,
+}
+
+/// A signature and the EIP-191 digest it signs.
+pub struct Signed {
+    pub signature: RecoverableSignature,
+    pub digest: [u8; 32],
+}
+
+impl<'a> WalletService<'a> {
+    pub fn new(app: &'a App) -> Self {
+        Self { app }
+    }
+
+    /// Creates a custodial wallet with a freshly generated key. For
+    /// `WalletKind::Server` the wallet id derives from the user id, so the
+    /// event store admits one server wallet per user even under races.
+    pub async fn create_custodial(
+        &self,
+        user_id: UserId,
+        kind: WalletKind,
+        label: Option<String>,
+        meta: &CommandMeta,
+    ) -> Result<WalletRow, ServiceError> {
+        let wallet_id = match kind {
+            WalletKind::Server => WalletId::for_server_wallet(&user_id),
+            _ => WalletId::random(),
+        };
+        if kind == WalletKind::Server
+            && self
+                .find(WalletLookup::WalletId(&wallet_id.to_string()))
+                .await?
+                .is_some()
+        {
+            return Err(ServiceError::ServerWalletExists { wallet_id });
+        }
+        let key = self.app.custody.generate(wallet_id).await?;
+        let key_ref = key.key.clone();
+        let result = self
+            .app
+            .wallets
+            .execute(
+                wallet_id,
+                WalletCommand::Create {
+                    wallet_id,
+                    user_id,
+                    kind,
+                    key,
+                    label,
+                    at: meta.at,
+                },
+                meta,
+            )
+            .await;
+        if let Err(e) = result {
+            // The key was never assigned to a wallet: remove it. If this fails the
+            // row is an orphan that no event references and nothing can use.
+            if let Err(d) = self.app.custody.discard(&key_ref).await {
+                tracing::warn!(error = %d, "could not discard an unassigned key");
+            }
+            return Err(match e {
+                CommandError::Domain(WalletError::AlreadyExists { .. })
+                | CommandError::Conflict => ServiceError::ServerWalletExists { wallet_id },
+                other => other.into(),
+            });
+        }
+        self.find(WalletLookup::WalletId(&wallet_id.to_string()))
+            .await?
+            .ok_or_else(|| ServiceError::Internal("created wallet is not readable".into()))
+    }
+
+    /// Signs `message` (EIP-191) with the wallet's key and records the signing.
+    pub async fn sign_message(
+        &self,
+        wallet_id: WalletId,
+        message: Vec<u8>,
+        meta: &CommandMeta,
+    ) -> Result<Signed, ServiceError> {
+        let payload = SignPayload::PersonalMessage(message);
+        let digest = payload.digest();
+        for attempt in 0..RETRIES {
+            let slot = SignatureSlot::default();
+            let result = self
+                .app
+                .wallets
+                .execute(
+                    wallet_id,
+                    WalletCommand::Sign {
+                        payload: payload.clone(),
+                        requested_by: meta.actor.clone(),
+                        at: meta.at,
+                        reply: slot.clone(),
+                    },
+                    meta,
+                )
+                .await;
+            match result {
+                Ok(()) => {
+                    let signature = slot
+                        .take()
+                        .ok_or_else(|| ServiceError::Internal("signature missing".into()))?;
+                    return Ok(Signed { signature, digest });
+                }
+                Err(CommandError::Conflict) => backoff(attempt).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Contended)
+    }
+
+    pub async fn find(&self, lookup: WalletLookup<'_>) -> Result<Option<WalletRow>, ServiceError> {
+        Ok(queries::find_wallet(&self.app.db, lookup).await?)
+    }
+
+    pub async fn find_by_address(
+        &self,
+        address: &Address,
+    ) -> Result<Option<WalletRow>, ServiceError> {
+        self.find(WalletLookup::Address(&address.to_lower_hex()))
+            .await
+    }
+}
+
+async fn backoff(attempt: usize) {
+    // Jitter so that the racers do not collide again in lockstep.
+    let mut b = [0u8; 1];
+    let _ = getrandom::getrandom(&mut b);
+    let ms = (1u64 << attempt.min(5)) + u64::from(b[0] % 8);
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}

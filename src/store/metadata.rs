@@ -1,0 +1,40 @@
+//! Event metadata: the audit trail of who did what, how and from where.
+
+use std::collections::HashMap;
+
+use crate::domain::Timestamp;
+
+#[derive(Clone, Debug)]
+pub struct CommandMeta {
+    /// Who: e.g. `apikey:<id>`, `jwt:<sub>`, `cli`, `scheduler`.
+    pub actor: String,
+    /// How they authenticated: `api_key`, `jwt`, `ecdsa`, `cli`, `system`.
+    pub auth_method: String,
+    pub request_id: String,
+    pub client_addr: Option<String>,
+    pub at: Timestamp,
+}
+
+impl CommandMeta {
+    pub fn system(actor: &str) -> Self {
+        Self {
+            actor: actor.to_string(),
+            auth_method: "system".to_string(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            client_addr: None,
+            at: Timestamp::now(),
+        }
+    }
+
+    pub fn to_map(&self) -> HashMap<String, String> {
+        let mut m = HashMap::with_capacity(5);
+        m.insert("actor".into(), self.actor.clone());
+        m.insert("auth_method".into(), self.auth_method.clone());
+        m.insert("request_id".into(), self.request_id.clone());
+        if let Some(a) = &self.client_addr {
+            m.insert("client_addr".into(), a.clone());
+        }
+        m.insert("at".into(), self.at.to_text());
+        m
+    }
+}

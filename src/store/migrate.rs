@@ -1,0 +1,91 @@
+//! Schema migrations, embedded in the binary and run with sqlx's migrator (which
+//! records versions and checksums and takes a lock on PostgreSQL).
+
+use std::borrow::Cow;
+
+use futures_util::future::BoxFuture;
+use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
+use walletd_projections::Db;
+
+use super::StoreError;
+
+type Script = (i64, &'static str, &'static str);
+
+const POSTGRES: &[Script] = &[
+    (
+        1,
+        "event_store",
+        include_str!("../../migrations/postgres/0001_event_store.sql"),
+    ),
+    (
+        2,
+        "key_vault",
+        include_str!("../../migrations/postgres/0002_key_vault.sql"),
+    ),
+    (
+        3,
+        "projections",
+        include_str!("../../migrations/postgres/0003_projections.sql"),
+    ),
+    (
+        4,
+        "api",
+        include_str!("../../migrations/postgres/0004_api.sql"),
+    ),
+];
+
+const SQLITE: &[Script] = &[
+    (
+        1,
+        "event_store",
+        include_str!("../../migrations/sqlite/0001_event_store.sql"),
+    ),
+    (
+        2,
+        "key_vault",
+        include_str!("../../migrations/sqlite/0002_key_vault.sql"),
+    ),
+    (
+        3,
+        "projections",
+        include_str!("../../migrations/sqlite/0003_projections.sql"),
+    ),
+    (
+        4,
+        "api",
+        include_str!("../../migrations/sqlite/0004_api.sql"),
+    ),
+];
+
+#[derive(Debug)]
+struct Embedded(&'static [Script]);
+
+impl MigrationSource<'static> for Embedded {
+    fn resolve(self) -> BoxFuture<'static, Result<Vec<Migration>, sqlx::error::BoxDynError>> {
+        Box::pin(async move {
+            Ok(self
+                .0
+                .iter()
+                .map(|(version, name, sql)| {
+                    Migration::new(
+                        *version,
+                        Cow::Borrowed(*name),
+                        MigrationType::Simple,
+                        Cow::Borrowed(*sql),
+                        false,
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+/// Brings the schema up to date. Safe to run concurrently from several
+/// processes on PostgreSQL (the migrator takes an advisory lock).
+pub async fn run(db: &Db) -> Result<(), StoreError> {
+    match db {
+        Db::Postgres(pool) => Migrator::new(Embedded(POSTGRES)).await?.run(pool).await?,
+        Db::Sqlite(pool) => Migrator::new(Embedded(SQLITE)).await?.run(pool).await?,
+    }
+    Ok(())
+}

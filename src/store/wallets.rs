@@ -1,0 +1,171 @@
+//! Executing wallet commands on either backend, then waiting for the read side.
+
+use std::time::Duration;
+
+use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::{AggregateError, CqrsFramework};
+use postgres_es::PostgresEventRepository;
+use sqlite_es::SqliteEventRepository;
+use sqlx::Row;
+use walletd_projections::{with_db, Db, LogPosition, ProjectorHandle};
+
+use super::CommandMeta;
+use crate::domain::wallet::{Wallet, WalletCommand, WalletError, WalletServices};
+use crate::domain::WalletId;
+
+/// Snapshot every this many events, so a much-used wallet loads quickly.
+const SNAPSHOT_EVERY: usize = 50;
+
+enum WalletCqrs {
+    Postgres(CqrsFramework<Wallet, PersistedEventStore<PostgresEventRepository, Wallet>>),
+    Sqlite(CqrsFramework<Wallet, PersistedEventStore<SqliteEventRepository, Wallet>>),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Domain(#[from] WalletError),
+    /// Another command on the same wallet committed first.
+    #[error("a concurrent change to the same wallet won; retry")]
+    Conflict,
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    #[error("event store error: {0}")]
+    Store(String),
+}
+
+pub struct WalletStore {
+    cqrs: WalletCqrs,
+    db: Db,
+    projector: ProjectorHandle,
+    read_your_writes_timeout: Duration,
+}
+
+impl WalletStore {
+    pub fn new(db: Db, services: WalletServices, projector: ProjectorHandle) -> Self {
+        let cqrs = match &db {
+            Db::Postgres(pool) => {
+                let repo = PostgresEventRepository::new(pool.clone());
+                WalletCqrs::Postgres(CqrsFramework::new(
+                    PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY),
+                    vec![],
+                    services,
+                ))
+            }
+            Db::Sqlite(pool) => {
+                let repo = SqliteEventRepository::new(pool.clone());
+                WalletCqrs::Sqlite(CqrsFramework::new(
+                    PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY),
+                    vec![],
+                    services,
+                ))
+            }
+        };
+        Self {
+            cqrs,
+            db,
+            projector,
+            read_your_writes_timeout: Duration::from_secs(10),
+        }
+    }
+
+    pub fn projector(&self) -> &ProjectorHandle {
+        &self.projector
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Runs `command` against wallet `id`. On success the events are durably
+    /// stored and every projection has applied them, so the caller may read its
+    /// own write at once.
+    pub async fn execute(
+        &self,
+        id: WalletId,
+        command: WalletCommand,
+        meta: &CommandMeta,
+    ) -> Result<(), CommandError> {
+        let aggregate_id = id.to_string();
+        let result = match &self.cqrs {
+            WalletCqrs::Postgres(c) => {
+                c.execute_with_metadata(&aggregate_id, command, meta.to_map())
+                    .await
+            }
+            WalletCqrs::Sqlite(c) => {
+                c.execute_with_metadata(&aggregate_id, command, meta.to_map())
+                    .await
+            }
+        };
+        result.map_err(map_error)?;
+        self.projector.nudge();
+        match self.position_of(&aggregate_id).await {
+            Ok(Some(at)) => {
+                if self
+                    .projector
+                    .wait_for(at, self.read_your_writes_timeout)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(wallet_id = %id, "projections lag behind a committed command");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the position of a committed event")
+            }
+        }
+        Ok(())
+    }
+
+    /// Global position of the newest event of a wallet.
+    async fn position_of(&self, aggregate_id: &str) -> Result<Option<LogPosition>, sqlx::Error> {
+        let sql = match &self.db {
+            Db::Postgres(_) => {
+                "SELECT tx_id, position FROM events
+                  WHERE aggregate_type = 'wallet' AND aggregate_id = $1
+                  ORDER BY sequence DESC LIMIT 1"
+            }
+            Db::Sqlite(_) => {
+                "SELECT 0 AS tx_id, position FROM events
+                  WHERE aggregate_type = 'wallet' AND aggregate_id = $1
+                  ORDER BY sequence DESC LIMIT 1"
+            }
+        };
+        Ok(with_db!(&self.db, pool => {
+            match sqlx::query(sql).bind(aggregate_id).fetch_optional(pool).await? {
+                Some(row) => Some(LogPosition {
+                    tx_id: row.try_get("tx_id")?,
+                    position: row.try_get("position")?,
+                }),
+                None => None,
+            }
+        }))
+    }
+}
+
+fn map_error(e: AggregateError<WalletError>) -> CommandError {
+    match e {
+        AggregateError::UserError(e) => CommandError::Domain(e),
+        AggregateError::AggregateConflict => CommandError::Conflict,
+        AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
+        AggregateError::DeserializationError(e) => CommandError::Store(e.to_string()),
+        AggregateError::UnexpectedError(e) => {
+            // sqlite-es recognises only primary-key violations as conflicts; our
+            // SQLite event table enforces (aggregate, sequence) with a UNIQUE
+            // constraint (the primary key is the global position), so a lost
+            // race arrives here.
+            if let Some(sqlx::Error::Database(db)) = e.downcast_ref::<sqlx::Error>() {
+                if db.is_unique_violation() {
+                    return CommandError::Conflict;
+                }
+            }
+            if let Some(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) =
+                e.downcast_ref::<sqlx::Error>()
+            {
+                return CommandError::Unavailable(e.to_string());
+            }
+            CommandError::Store(e.to_string())
+        }
+    }
+}
