@@ -75,27 +75,30 @@ SELECT 0 AS tx_id, position, aggregate_type, aggregate_id, sequence, event_type,
  ORDER BY position
  LIMIT $3";
 
-/// Reads up to `limit` events after `after`, in global order, never past the
-/// horizon below which the log can no longer change.
-pub async fn read_after(
-    db: &Db,
-    after: LogPosition,
-    limit: i64,
-) -> Result<Vec<StoredEvent>, ProjectionError> {
-    let sql = match db {
+/// The log query for a backend.
+pub fn read_sql(db: &Db) -> &'static str {
+    match db {
         Db::Postgres(_) => PG_READ,
         Db::Sqlite(_) => SQLITE_READ,
-    };
-    let rows = crate::with_db!(db, pool => {
-        let rows = sqlx::query(sql)
-            .bind(after.tx_id)
-            .bind(after.position)
-            .bind(limit)
-            .fetch_all(pool)
+    }
+}
+
+/// Fetches log rows on any connection, pool or transaction of either backend.
+/// A projector must read on its own transaction: a second connection taken
+/// from the pool while holding the projector lock can deadlock a busy pool.
+#[macro_export]
+macro_rules! fetch_log {
+    ($conn:expr, $sql:expr, $after:expr, $limit:expr) => {{
+        use sqlx::Row as _;
+        let rows = sqlx::query($sql)
+            .bind($after.tx_id)
+            .bind($after.position)
+            .bind($limit)
+            .fetch_all($conn)
             .await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            out.push(RawRow {
+            out.push($crate::log::RawRow {
                 tx_id: row.try_get("tx_id")?,
                 position: row.try_get("position")?,
                 aggregate_type: row.try_get("aggregate_type")?,
@@ -108,7 +111,22 @@ pub async fn read_after(
             });
         }
         out
-    });
+    }};
+}
+
+/// Reads up to `limit` events after `after`, in global order, never past the
+/// horizon below which the log can no longer change.
+pub async fn read_after(
+    db: &Db,
+    after: LogPosition,
+    limit: i64,
+) -> Result<Vec<StoredEvent>, ProjectionError> {
+    let sql = read_sql(db);
+    let rows = crate::with_db!(db, pool => crate::fetch_log!(pool, sql, after, limit));
+    decode_all(rows)
+}
+
+pub fn decode_all(rows: Vec<RawRow>) -> Result<Vec<StoredEvent>, ProjectionError> {
     rows.into_iter().map(RawRow::decode).collect()
 }
 
@@ -122,16 +140,17 @@ pub async fn count(db: &Db) -> Result<i64, ProjectionError> {
     }))
 }
 
-struct RawRow {
-    tx_id: i64,
-    position: i64,
-    aggregate_type: String,
-    aggregate_id: String,
-    sequence: i64,
-    event_type: String,
-    event_version: String,
-    payload: String,
-    metadata: String,
+#[doc(hidden)]
+pub struct RawRow {
+    pub tx_id: i64,
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: String,
+    pub metadata: String,
 }
 
 impl RawRow {

@@ -110,7 +110,7 @@ impl Projector {
             sqlx::query(lock_sql(db)).execute(&mut *tx).await?;
             let mut checkpoints = read_checkpoints!(&mut *tx);
             let low = self.lowest(&checkpoints);
-            let events = log::read_after(db, low, self.batch).await?;
+            let events = log::decode_all(crate::fetch_log!(&mut *tx, log::read_sql(db), low, self.batch))?;
             let mut changed = false;
             for event in &events {
                 for p in &self.projections {

@@ -75,6 +75,51 @@ pub async fn find_wallet(
     }))
 }
 
+/// Renders one cell of any column type walletd uses as text.
+macro_rules! render_cell_impl {
+    ($row:expr, $i:expr) => {{
+        let row = $row;
+        let i = $i;
+        let null = || "NULL".to_string();
+        if let Ok(v) = row.try_get::<Option<String>, _>(i) {
+            v.unwrap_or_else(null)
+        } else if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+            v.map(|n| n.to_string()).unwrap_or_else(null)
+        } else if let Ok(v) = row.try_get::<Option<i32>, _>(i) {
+            v.map(|n| n.to_string()).unwrap_or_else(null)
+        } else if let Ok(v) = row.try_get::<Option<bool>, _>(i) {
+            v.map(|b| b.to_string()).unwrap_or_else(null)
+        } else if let Ok(v) = row.try_get::<Option<serde_json::Value>, _>(i) {
+            v.map(|j| j.to_string()).unwrap_or_else(null)
+        } else if let Ok(v) = row.try_get::<Option<Vec<u8>>, _>(i) {
+            v.map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
+                .unwrap_or_else(null)
+        } else {
+            "?".to_string()
+        }
+    }};
+}
+
+trait RenderCell {
+    fn render(&self, i: usize) -> String;
+}
+
+impl RenderCell for sqlx::postgres::PgRow {
+    fn render(&self, i: usize) -> String {
+        render_cell_impl!(self, i)
+    }
+}
+
+impl RenderCell for sqlx::sqlite::SqliteRow {
+    fn render(&self, i: usize) -> String {
+        render_cell_impl!(self, i)
+    }
+}
+
+fn render_cell<R: RenderCell>(row: &R, i: usize) -> String {
+    row.render(i)
+}
+
 /// Rows of the given tables, each rendered as text in key order: what the
 /// replay check compares between live and rebuilt projections.
 pub async fn dump_tables(db: &Db, tables: &[&str]) -> Result<Vec<String>, sqlx::Error> {
@@ -86,12 +131,7 @@ pub async fn dump_tables(db: &Db, tables: &[&str]) -> Result<Vec<String>, sqlx::
             for row in rows {
                 let mut line = format!("{table}:");
                 for i in 0..sqlx::Row::len(&row) {
-                    let cell = row
-                        .try_get::<Option<String>, _>(i)
-                        .map(|v| v.unwrap_or_else(|| "NULL".into()))
-                        .or_else(|_| row.try_get::<Option<i64>, _>(i).map(|v| v.map(|n| n.to_string()).unwrap_or_else(|| "NULL".into())))
-                        .or_else(|_| row.try_get::<Option<bool>, _>(i).map(|v| v.map(|b| b.to_string()).unwrap_or_else(|| "NULL".into())))
-                        .unwrap_or_else(|_| "?".into());
+                    let cell = render_cell(&row, i);
                     line.push_str(&cell);
                     line.push('|');
                 }

@@ -29,7 +29,7 @@ pub async fn rebuild(
         let mut cursor = LogPosition::START;
         let mut applied: i64 = 0;
         loop {
-            let events = log::read_after(db, cursor, batch).await?;
+            let events = log::decode_all(crate::fetch_log!(&mut *tx, log::read_sql(db), cursor, batch))?;
             for event in &events {
                 applied += 1;
                 for p in projector.projections() {

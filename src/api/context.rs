@@ -107,7 +107,17 @@ pub async fn read_json_bytes(
     Ok(body.freeze())
 }
 
+/// Parses a JSON object body. serde would also accept an array for a struct;
+/// every walletd request body is an object, so anything else is refused.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => Err(BodyError::Shape(
+                "request body must be a JSON object".into(),
+            )),
+            Err(e) => Err(BodyError::Malformed(e.to_string())),
+        };
+    }
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => BodyError::Shape(e.to_string()),
         _ => BodyError::Malformed(e.to_string()),

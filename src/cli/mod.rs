@@ -1,6 +1,7 @@
 //! The `walletd` command line.
 
 mod api_key;
+mod bench;
 mod replay;
 mod rotate;
 mod serve;
@@ -33,6 +34,8 @@ pub enum Command {
     ApiKey(api_key::ApiKeyCommand),
     /// Re-wrap every key in the vault under a new master key.
     RotateMasterKey(rotate::RotateArgs),
+    /// Measure a running walletd over HTTP and, optionally, its store's commit limit.
+    Bench(bench::BenchArgs),
 }
 
 pub async fn run() -> ExitCode {
@@ -43,6 +46,7 @@ pub async fn run() -> ExitCode {
         Command::Replay => replay::run(cli.settings).await,
         Command::ApiKey(c) => api_key::run(cli.settings, c).await,
         Command::RotateMasterKey(a) => rotate::run(cli.settings, a).await,
+        Command::Bench(a) => bench::run(a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

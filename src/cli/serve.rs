@@ -38,7 +38,7 @@ pub async fn run(settings: Settings) -> CliResult {
     }
     if !app.api_keys.any_configured() {
         println!(
-            "no WALLETD_API_KEYS set: create a key for the server-wallet API with\n  \
+            "no WALLETD_API_KEYS set: the server-wallet API accepts keys created with\n  \
              walletd api-key create --name my-client"
         );
     }

@@ -103,7 +103,11 @@ impl MasterKey {
 
     /// Writes the key to `path` with mode 0600, atomically (temp file + rename).
     pub fn write_file(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("key.tmp");
+        let tmp = {
+            let mut s = path.as_os_str().to_owned();
+            s.push(".tmp");
+            std::path::PathBuf::from(s)
+        };
         {
             let mut opts = std::fs::OpenOptions::new();
             opts.write(true).create(true).truncate(true);

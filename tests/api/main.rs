@@ -1,0 +1,11 @@
+//! The one integration-test binary (one link step). Every scenario that touches
+//! storage runs against SQLite and against a real PostgreSQL.
+
+mod helpers;
+
+mod concurrency;
+mod crash;
+mod custody;
+mod event_log;
+mod replay;
+mod server_wallets;
