@@ -27,6 +27,11 @@ pub fn command_meta(req: &HttpRequest, principal: &Principal) -> CommandMeta {
         request_id: request_id(req),
         client_addr: req.peer_addr().map(|a| a.ip().to_string()),
         at: Timestamp::now(),
+        idempotency_key: req
+            .headers()
+            .get("idempotency-key")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     }
 }
 

@@ -47,7 +47,6 @@ pub async fn run(args: BenchArgs) -> CliResult {
         "walletd bench: {} | concurrency {} | {} requests per operation | run {run_id}",
         args.url, args.concurrency, args.requests
     );
-    print_header();
 
     let phases = run_http_phases(&args, run_id.clone()).await?;
 
@@ -94,6 +93,7 @@ async fn http_phases(
     concurrency: usize,
 ) -> Result<Vec<Phase>, String> {
     preflight(&http, run_id).await?;
+    print_header();
     let mut phases = Vec::new();
 
     let (create, wallets) = {

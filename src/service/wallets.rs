@@ -70,6 +70,16 @@ pub struct WalletService<'a> {
     app: &'a App,
 }
 
+/// A wallet as its creation recorded it.
+pub struct CreatedWallet {
+    pub wallet_id: WalletId,
+    pub user_id: UserId,
+    pub address: Address,
+    pub public_key: String,
+    pub label: Option<String>,
+    pub created_at: crate::domain::Timestamp,
+}
+
 /// A signature and the EIP-191 digest it signs.
 pub struct Signed {
     pub signature: RecoverableSignature,
@@ -84,27 +94,31 @@ impl<'a> WalletService<'a> {
     /// Creates a custodial wallet with a freshly generated key. For
     /// `WalletKind::Server` the wallet id derives from the user id, so the
     /// event store admits one server wallet per user even under races.
+    /// The answer is built from the command itself, not read back, so it does
+    /// not depend on how far the read side has got.
     pub async fn create_custodial(
         &self,
         user_id: UserId,
         kind: WalletKind,
         label: Option<String>,
         meta: &CommandMeta,
-    ) -> Result<WalletRow, ServiceError> {
+    ) -> Result<CreatedWallet, ServiceError> {
         let wallet_id = match kind {
             WalletKind::Server => WalletId::for_server_wallet(&user_id),
             _ => WalletId::random(),
         };
-        if kind == WalletKind::Server
-            && self
-                .find(WalletLookup::WalletId(&wallet_id.to_string()))
-                .await?
-                .is_some()
-        {
-            return Err(ServiceError::ServerWalletExists { wallet_id });
-        }
+        // No look-up first: the aggregate refuses a second create, and the event
+        // store's key settles races; the losing attempt's key is discarded below.
         let key = self.app.custody.generate(wallet_id).await?;
         let key_ref = key.key.clone();
+        let created = CreatedWallet {
+            wallet_id,
+            user_id: user_id.clone(),
+            address: key.address,
+            public_key: format!("0x{}", hex::encode(key.public_key)),
+            label: label.clone(),
+            created_at: meta.at,
+        };
         let result = self
             .app
             .wallets
@@ -133,9 +147,21 @@ impl<'a> WalletService<'a> {
                 other => other.into(),
             });
         }
-        self.find(WalletLookup::WalletId(&wallet_id.to_string()))
-            .await?
-            .ok_or_else(|| ServiceError::Internal("created wallet is not readable".into()))
+        Ok(created)
+    }
+
+    /// Whether wallet `id` was created by an earlier attempt of this same
+    /// request (same caller, same Idempotency-Key): a retry after a crash.
+    pub async fn created_by(&self, id: WalletId, meta: &CommandMeta) -> Result<bool, ServiceError> {
+        let Some(key) = &meta.idempotency_key else {
+            return Ok(false);
+        };
+        let Some(m) = self.app.wallets.first_event_metadata(id).await? else {
+            return Ok(false);
+        };
+        let field = |k: &str| m.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        Ok(field("idempotency_key").as_deref() == Some(key.as_str())
+            && field("actor").as_deref() == Some(meta.actor.as_str()))
     }
 
     /// Signs `message` (EIP-191) with the wallet's key and records the signing.

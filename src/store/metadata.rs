@@ -13,6 +13,9 @@ pub struct CommandMeta {
     pub request_id: String,
     pub client_addr: Option<String>,
     pub at: Timestamp,
+    /// The request's Idempotency-Key, so a retry after a crash can recognise
+    /// the events its first attempt committed.
+    pub idempotency_key: Option<String>,
 }
 
 impl CommandMeta {
@@ -23,11 +26,12 @@ impl CommandMeta {
             request_id: uuid::Uuid::new_v4().to_string(),
             client_addr: None,
             at: Timestamp::now(),
+            idempotency_key: None,
         }
     }
 
     pub fn to_map(&self) -> HashMap<String, String> {
-        let mut m = HashMap::with_capacity(5);
+        let mut m = HashMap::with_capacity(6);
         m.insert("actor".into(), self.actor.clone());
         m.insert("auth_method".into(), self.auth_method.clone());
         m.insert("request_id".into(), self.request_id.clone());
@@ -35,6 +39,9 @@ impl CommandMeta {
             m.insert("client_addr".into(), a.clone());
         }
         m.insert("at".into(), self.at.to_text());
+        if let Some(k) = &self.idempotency_key {
+            m.insert("idempotency_key".into(), k.clone());
+        }
         m
     }
 }

@@ -118,6 +118,30 @@ impl WalletStore {
         Ok(())
     }
 
+    /// Metadata of a wallet's first event (its creation), if it exists.
+    pub async fn first_event_metadata(
+        &self,
+        id: WalletId,
+    ) -> Result<Option<serde_json::Value>, sqlx::Error> {
+        let sql = match &self.db {
+            Db::Postgres(_) => {
+                "SELECT metadata::text AS m FROM events
+                  WHERE aggregate_type = 'wallet' AND aggregate_id = $1 AND sequence = 1"
+            }
+            Db::Sqlite(_) => {
+                "SELECT metadata AS m FROM events
+                  WHERE aggregate_type = 'wallet' AND aggregate_id = $1 AND sequence = 1"
+            }
+        };
+        let text: Option<String> = with_db!(&self.db, pool => {
+            match sqlx::query(sql).bind(id.to_string()).fetch_optional(pool).await? {
+                Some(row) => Some(row.try_get("m")?),
+                None => None,
+            }
+        });
+        Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
+    }
+
     /// Global position of the newest event of a wallet.
     async fn position_of(&self, aggregate_id: &str) -> Result<Option<LogPosition>, sqlx::Error> {
         let sql = match &self.db {

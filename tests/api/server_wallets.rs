@@ -377,6 +377,36 @@ async fn idempotency_key_replays_and_refuses_mismatch(b: Backend) {
     assert_eq!((c1.status, c2.status), (200, 200));
     assert_eq!(c1.body, c2.body);
 
+    // A crash after the create committed but before its response was stored:
+    // the retry with the same key gets the original answer, not a 409.
+    let h = [("Idempotency-Key", "create-gina")];
+    let gina = br#"{"userId":"gina"}"#.to_vec();
+    let first = app
+        .post_raw("/api/wallets", "application/json", gina.clone(), &h)
+        .await;
+    assert_eq!(first.status, 200);
+    walletd::projections::with_db!(&app.app.db, pool => {
+        sqlx::query("DELETE FROM idempotency_keys WHERE key = 'create-gina'")
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    let retry = app
+        .post_raw("/api/wallets", "application/json", gina.clone(), &h)
+        .await;
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert_eq!(retry.body, first.body);
+    // Another key makes it a second create: 409.
+    let other = app
+        .post_raw(
+            "/api/wallets",
+            "application/json",
+            gina,
+            &[("Idempotency-Key", "x")],
+        )
+        .await;
+    assert_eq!(other.status, 409);
+
     let bad = app
         .post_raw(
             "/api/wallets",
@@ -386,7 +416,7 @@ async fn idempotency_key_replays_and_refuses_mismatch(b: Backend) {
         )
         .await;
     assert_eq!(bad.status, 400);
-    assert_eq!(event_count(&app).await, 3);
+    assert_eq!(event_count(&app).await, 4);
 }
 
 async fn health_and_routing(b: Backend) {

@@ -6,12 +6,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::errors::ApiError;
+use super::get::resolve;
 use super::{authenticate, idempotent};
 use crate::api::context::{command_meta, parse_json, read_json_bytes};
 use crate::app::App;
 use crate::domain::wallet::WalletKind;
 use crate::domain::UserId;
-use crate::service::WalletService;
+use crate::service::{ServiceError, WalletService};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -33,19 +34,35 @@ pub async fn create(app: web::Data<App>, req: HttpRequest, payload: web::Payload
         let user_id =
             UserId::parse(&request.user_id).map_err(|e| ApiError::new(400, e.to_string()))?;
         let meta = command_meta(&req, &principal);
-        let row = WalletService::new(&app)
+        let service = WalletService::new(&app);
+        let body = match service
             .create_custodial(user_id, WalletKind::Server, None, &meta)
-            .await?;
-        Ok::<(StatusCode, Value), ApiError>((
-            StatusCode::OK,
-            json!({
+            .await
+        {
+            Ok(w) => json!({
                 "success": true,
-                "userId": row.user_id,
-                "address": row.address,
-                "walletId": row.wallet_id,
-                "publicKey": row.public_key,
+                "userId": w.user_id.as_str(),
+                "address": w.address.to_checksum(),
+                "walletId": w.wallet_id.to_string(),
+                "publicKey": w.public_key,
             }),
-        ))
+            // A retry of a create whose first attempt committed but never answered
+            // (crash) gets that attempt's answer.
+            Err(ServiceError::ServerWalletExists { wallet_id })
+                if service.created_by(wallet_id, &meta).await? =>
+            {
+                let row = resolve(&app, &wallet_id.to_string()).await?;
+                json!({
+                    "success": true,
+                    "userId": row.user_id,
+                    "address": row.address,
+                    "walletId": row.wallet_id,
+                    "publicKey": row.public_key,
+                })
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok::<(StatusCode, Value), ApiError>((StatusCode::OK, body))
     })
     .await
 }
