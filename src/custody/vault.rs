@@ -253,6 +253,12 @@ impl KeyVault {
             );
             let n = with_db!(&self.db, pool => {
                 let mut tx = pool.begin().await?;
+                // Write first: a SQLite transaction that reads and then writes can
+                // fail at once with SQLITE_BUSY if another connection wrote in
+                // between; taking the write lock up front makes it wait instead.
+                sqlx::query("UPDATE key_vault SET master_key_id = master_key_id WHERE key_id = ''")
+                    .execute(&mut *tx)
+                    .await?;
                 let rows = sqlx::query(&sql).bind(new.id()).fetch_all(&mut *tx).await?;
                 let n = rows.len();
                 for row in rows {

@@ -131,7 +131,7 @@ async fn sigkill_mid_load_loses_no_acknowledged_write(b: Backend) {
     let _ = crate::helpers::into_resp(ready).await;
     drop(server);
     let live = dump_projections(&db).await;
-    let (ok, out, err) = run_cli(&["replay"], &[("DATABASE_URL", &tdb.url)]);
+    let (ok, out, err) = run_cli(&["replay"], &[("DATABASE_URL", &tdb.url)]).await;
     assert!(ok, "{out} {err}");
     assert_eq!(live, dump_projections(&db).await);
     db.close().await;

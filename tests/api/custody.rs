@@ -156,7 +156,8 @@ async fn rotate_master_key_rewraps_every_key(b: Backend) {
     let (ok, out, err) = run_cli(
         &["rotate-master-key", "--new-key", &k2],
         &[("DATABASE_URL", &tdb.url), ("WALLETD_MASTER_KEY", &k1)],
-    );
+    )
+    .await;
     assert!(ok, "{out} {err}");
     assert!(out.contains("re-wrapped 4 keys"), "{out}");
     assert!(
@@ -191,11 +192,12 @@ async fn rotate_master_key_rewraps_every_key(b: Backend) {
     let tdb = app.shutdown().await;
 
     // With a generated key the new key is printed once, for the operator to install.
-    let (ok, out, _) = run_cli(
+    let (ok, out, err) = run_cli(
         &["rotate-master-key"],
         &[("DATABASE_URL", &tdb.url), ("WALLETD_MASTER_KEY", &k2)],
-    );
-    assert!(ok);
+    )
+    .await;
+    assert!(ok, "{out} {err}");
     let k3 = out.lines().last().unwrap().trim().to_string();
     let app = spawn_app_on(tdb, Some(k3)).await;
     let (status, body) = sign_with(&app, "rot").await;
@@ -225,7 +227,7 @@ async fn rotate_in_key_file_mode_replaces_the_key_file() {
         assert_eq!(mode & 0o777, 0o600, "key file must be private");
     }
 
-    let (ok, out, err) = run_cli(&["rotate-master-key"], &[("DATABASE_URL", &tdb.url)]);
+    let (ok, out, err) = run_cli(&["rotate-master-key"], &[("DATABASE_URL", &tdb.url)]).await;
     assert!(ok, "{out} {err}");
     let after = std::fs::read_to_string(&key_file).unwrap();
     assert_ne!(before, after);

@@ -389,15 +389,21 @@ impl Drop for BinaryServer {
 }
 
 /// Runs a `walletd` CLI command to completion; returns (success, stdout, stderr).
-pub fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
+/// The wait happens off the test's runtime thread, so in-process tasks (a
+/// server's projector finishing a transaction) keep running meanwhile.
+pub async fn run_cli(args: &[&str], env: &[(&str, &str)]) -> (bool, String, String) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_walletd"));
-    cmd.args(args)
-        .env_remove("WALLETD_MASTER_KEY")
-        .env("RUST_LOG", "warn");
+    cmd.args(args).env_remove("WALLETD_MASTER_KEY").env(
+        "RUST_LOG",
+        std::env::var("CLI_LOG").unwrap_or("warn".into()),
+    );
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = cmd.output().expect("run walletd");
+    let out = actix_web::rt::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("run walletd");
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stdout).into_owned(),

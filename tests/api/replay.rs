@@ -71,7 +71,7 @@ async fn replay_rebuilds_identical_projections(b: Backend) {
     assert!(live.iter().any(|l| l.starts_with("whitelist_queue:")));
     assert!(live.iter().filter(|l| l.starts_with("audit_log:")).count() == 71);
 
-    let (ok, out, err) = run_cli(&["replay"], &[("DATABASE_URL", &app.db.url)]);
+    let (ok, out, err) = run_cli(&["replay"], &[("DATABASE_URL", &app.db.url)]).await;
     assert!(ok, "replay failed: {out} {err}");
     assert!(out.contains("from 71 events"), "{out}");
     let rebuilt = dump_projections(&app.app.db).await;
