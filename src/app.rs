@@ -13,6 +13,7 @@ use crate::custody::master_key::MasterKeyError;
 use crate::custody::vault::KeyVault;
 use crate::custody::{Custody, LocalCustody, MasterKey, MasterKeys};
 use crate::domain::wallet::WalletServices;
+use crate::service::identity_cache::IdentityCache;
 use crate::store::{self, StoreError, WalletStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +49,7 @@ pub struct App {
     pub vault: Arc<KeyVault>,
     pub api_keys: ApiKeys,
     pub key_source: KeySource,
+    pub identities: IdentityCache,
 }
 
 impl App {
@@ -73,6 +75,7 @@ impl App {
             vault,
             api_keys,
             key_source,
+            identities: IdentityCache::new(200_000),
         }))
     }
 }

@@ -1,7 +1,9 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use walletd_projections::queries::{self, WalletLookup, WalletRow};
 
+use super::identity_cache::WalletIdentity;
 use crate::app::App;
 use crate::custody::{CustodyError, SignPayload};
 use crate::domain::wallet::{
@@ -205,6 +207,20 @@ impl<'a> WalletService<'a> {
 
     pub async fn find(&self, lookup: WalletLookup<'_>) -> Result<Option<WalletRow>, ServiceError> {
         Ok(queries::find_wallet(&self.app.db, lookup).await?)
+    }
+
+    /// A wallet's immutable identity, from the cache or the directory.
+    pub async fn identity(
+        &self,
+        lookup: WalletLookup<'_>,
+    ) -> Result<Option<Arc<WalletIdentity>>, ServiceError> {
+        if let Some(hit) = self.app.identities.get(lookup) {
+            return Ok(Some(hit));
+        }
+        Ok(self
+            .find(lookup)
+            .await?
+            .map(|row| self.app.identities.insert(WalletIdentity::from(&row))))
     }
 
     pub async fn find_by_address(

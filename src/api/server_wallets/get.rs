@@ -2,12 +2,15 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
-use walletd_projections::queries::{WalletLookup, WalletRow};
+use std::sync::Arc;
+
+use walletd_projections::queries::WalletLookup;
 
 use super::authenticate;
 use super::errors::ApiError;
 use crate::app::App;
 use crate::domain::{Address, UserId, WalletId};
+use crate::service::identity_cache::WalletIdentity;
 use crate::service::WalletService;
 
 pub async fn get(app: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
@@ -20,7 +23,7 @@ pub async fn get(app: web::Data<App>, req: HttpRequest, path: web::Path<String>)
     }
 }
 
-pub(super) fn wallet_body(row: &WalletRow) -> serde_json::Value {
+pub(super) fn wallet_body(row: &WalletIdentity) -> serde_json::Value {
     json!({
         "success": true,
         "userId": row.user_id,
@@ -33,15 +36,15 @@ pub(super) fn wallet_body(row: &WalletRow) -> serde_json::Value {
 
 /// Interprets the identifier: a UUID is a wallet id (or, failing that, a user
 /// id that looks like one); `0x…` must be an address; anything else a user id.
-pub(super) async fn resolve(app: &App, id: &str) -> Result<WalletRow, ApiError> {
+pub(super) async fn resolve(app: &App, id: &str) -> Result<Arc<WalletIdentity>, ApiError> {
     let service = WalletService::new(app);
     let found = if let Some(wallet_id) = WalletId::parse(id) {
         match service
-            .find(WalletLookup::WalletId(&wallet_id.to_string()))
+            .identity(WalletLookup::WalletId(&wallet_id.to_string()))
             .await?
         {
-            Some(row) => Some(row),
-            None => service.find(WalletLookup::ServerWalletOf(id)).await?,
+            Some(w) => Some(w),
+            None => service.identity(WalletLookup::ServerWalletOf(id)).await?,
         }
     } else if id.len() >= 2 && id[..2].eq_ignore_ascii_case("0x") {
         let address = Address::parse(id).map_err(|_| {
@@ -50,11 +53,13 @@ pub(super) async fn resolve(app: &App, id: &str) -> Result<WalletRow, ApiError> 
                 "malformed address: expected 0x followed by 40 hex digits",
             )
         })?;
-        service.find_by_address(&address).await?
+        service
+            .identity(WalletLookup::Address(&address.to_lower_hex()))
+            .await?
     } else {
         let user = UserId::parse(id).map_err(|e| ApiError::new(400, e.to_string()))?;
         service
-            .find(WalletLookup::ServerWalletOf(user.as_str()))
+            .identity(WalletLookup::ServerWalletOf(user.as_str()))
             .await?
     };
     found.ok_or_else(|| ApiError::new(404, "wallet not found"))
