@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use walletd_projections::{views, Db, Projector};
 
+use crate::api::rate_limit::PerUserLimit;
 use crate::auth::api_keys::ApiKeys;
+use crate::auth::jwt::JwtVerifier;
 use crate::config::Settings;
 use crate::custody::master_key::MasterKeyError;
 use crate::custody::vault::KeyVault;
@@ -24,6 +26,8 @@ pub enum StartupError {
     MasterKey(MasterKeyError),
     #[error("WALLETD_PREVIOUS_MASTER_KEYS: {0}")]
     PreviousMasterKey(MasterKeyError),
+    #[error(transparent)]
+    Jwt(#[from] crate::auth::jwt::JwtConfigError),
     #[error("projections: {0}")]
     Projections(#[from] walletd_projections::ProjectionError),
 }
@@ -50,11 +54,22 @@ pub struct App {
     pub api_keys: ApiKeys,
     pub key_source: KeySource,
     pub identities: IdentityCache,
+    /// `None` when neither WALLETD_JWT_SECRET nor WALLETD_JWT_PUBLIC_KEY is set:
+    /// the JWT API then answers 401.
+    pub jwt: Option<JwtVerifier>,
+    pub create_limit: PerUserLimit,
 }
 
 impl App {
     /// Connects, migrates, starts the projector and wires everything.
     pub async fn build(settings: Settings) -> Result<Arc<App>, StartupError> {
+        let jwt = JwtVerifier::new(
+            settings.jwt_secret.as_deref(),
+            settings.jwt_public_key.as_deref(),
+            settings.jwt_issuer.clone(),
+            settings.jwt_audience.clone(),
+        )?;
+        let create_limit = PerUserLimit::per_minute(settings.create_rate_per_minute);
         let db = store::connect(&settings.database_url, settings.db_pool).await?;
         store::migrate::run(&db).await?;
         let (keys, key_source) = load_master_keys(&settings)?;
@@ -76,6 +91,8 @@ impl App {
             api_keys,
             key_source,
             identities: IdentityCache::new(200_000),
+            jwt,
+            create_limit,
         }))
     }
 }

@@ -54,6 +54,27 @@ pub struct Settings {
     )]
     pub jwt_secret: Option<String>,
 
+    /// PEM public key (or a path to one) for RS256 / ES256 JWTs.
+    #[arg(long, env = "WALLETD_JWT_PUBLIC_KEY", global = true)]
+    pub jwt_public_key: Option<String>,
+
+    /// Required `iss` claim of JWTs, when set.
+    #[arg(long, env = "WALLETD_JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+
+    /// Required `aud` claim of JWTs, when set.
+    #[arg(long, env = "WALLETD_JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+
+    /// Wallet creations allowed per user per minute through the JWT API.
+    #[arg(
+        long,
+        env = "WALLETD_CREATE_RATE_PER_MINUTE",
+        default_value_t = 10,
+        global = true
+    )]
+    pub create_rate_per_minute: u32,
+
     /// Seconds between queueing a wallet for the whitelist and whitelisting it.
     #[arg(
         long,

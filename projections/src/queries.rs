@@ -40,6 +40,48 @@ SELECT d.wallet_id, d.address_checksum, d.user_id, d.kind, d.custody, d.public_k
   FROM wallet_directory d
   LEFT JOIN user_wallets u ON u.wallet_id = d.wallet_id";
 
+macro_rules! wallet_row_impl {
+    ($row:expr) => {{
+        let row = $row;
+        Ok(WalletRow {
+            wallet_id: row.try_get("wallet_id")?,
+            address: row.try_get("address_checksum")?,
+            user_id: row.try_get("user_id")?,
+            kind: row.try_get("kind")?,
+            custody: row.try_get("custody")?,
+            public_key: row.try_get("public_key")?,
+            status: row.try_get("status")?,
+            whitelist_status: row.try_get("whitelist_status")?,
+            signatures: row.try_get("signatures")?,
+            label: row.try_get("label")?,
+            nickname: row.try_get("nickname")?,
+            is_default: row.try_get("is_default")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
+    }};
+}
+
+trait ToWalletRow {
+    fn to_wallet_row(&self) -> Result<WalletRow, sqlx::Error>;
+}
+
+impl ToWalletRow for sqlx::postgres::PgRow {
+    fn to_wallet_row(&self) -> Result<WalletRow, sqlx::Error> {
+        wallet_row_impl!(self)
+    }
+}
+
+impl ToWalletRow for sqlx::sqlite::SqliteRow {
+    fn to_wallet_row(&self) -> Result<WalletRow, sqlx::Error> {
+        wallet_row_impl!(self)
+    }
+}
+
+fn wallet_row<R: ToWalletRow>(row: &R) -> Result<WalletRow, sqlx::Error> {
+    row.to_wallet_row()
+}
+
 pub async fn find_wallet(
     db: &Db,
     lookup: WalletLookup<'_>,
@@ -54,22 +96,7 @@ pub async fn find_wallet(
     };
     Ok(with_db!(db, pool => {
         match sqlx::query(&sql).bind(key).fetch_optional(pool).await? {
-            Some(row) => Some(WalletRow {
-                wallet_id: row.try_get("wallet_id")?,
-                address: row.try_get("address_checksum")?,
-                user_id: row.try_get("user_id")?,
-                kind: row.try_get("kind")?,
-                custody: row.try_get("custody")?,
-                public_key: row.try_get("public_key")?,
-                status: row.try_get("status")?,
-                whitelist_status: row.try_get("whitelist_status")?,
-                signatures: row.try_get("signatures")?,
-                label: row.try_get("label")?,
-                nickname: row.try_get("nickname")?,
-                is_default: row.try_get("is_default")?,
-                created_at: row.try_get("created_at")?,
-                updated_at: row.try_get("updated_at")?,
-            }),
+            Some(row) => Some(wallet_row(&row)?),
             None => None,
         }
     }))
@@ -161,5 +188,73 @@ pub async fn log_head(db: &Db) -> Result<Option<crate::LogPosition>, sqlx::Error
             }),
             None => None,
         }
+    }))
+}
+
+/// A user's wallets, oldest first.
+pub async fn user_wallets(db: &Db, user_id: &str) -> Result<Vec<WalletRow>, sqlx::Error> {
+    let sql = format!("{SELECT} WHERE d.user_id = $1 ORDER BY d.created_at, d.wallet_id");
+    Ok(with_db!(db, pool => {
+        let rows = sqlx::query(&sql).bind(user_id).fetch_all(pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(wallet_row(&row)?);
+        }
+        out
+    }))
+}
+
+/// One event in a wallet's history.
+#[derive(Clone, Debug)]
+pub struct HistoryEntry {
+    pub seq: i64,
+    pub event_type: String,
+    pub occurred_at: String,
+    pub actor: Option<String>,
+    pub role: Option<String>,
+    pub auth_method: Option<String>,
+    pub request_id: Option<String>,
+    pub client_addr: Option<String>,
+    pub payload: String,
+}
+
+/// A page of a wallet's events, newest first, and the total count.
+pub async fn wallet_history(
+    db: &Db,
+    wallet_id: &str,
+    page: i64,
+    per_page: i64,
+) -> Result<(Vec<HistoryEntry>, i64), sqlx::Error> {
+    let offset = (page.max(1) - 1) * per_page;
+    Ok(with_db!(db, pool => {
+        let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE wallet_id = $1")
+            .bind(wallet_id)
+            .fetch_one(pool)
+            .await?
+            .try_get("n")?;
+        let rows = sqlx::query(
+            "SELECT seq, event_type, occurred_at, actor, role, auth_method, request_id, client_addr, payload
+               FROM audit_log WHERE wallet_id = $1 ORDER BY seq DESC LIMIT $2 OFFSET $3",
+        )
+        .bind(wallet_id)
+        .bind(per_page)
+        .bind(offset)
+        .fetch_all(pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(HistoryEntry {
+                seq: r.try_get("seq")?,
+                event_type: r.try_get("event_type")?,
+                occurred_at: r.try_get("occurred_at")?,
+                actor: r.try_get("actor")?,
+                role: r.try_get("role")?,
+                auth_method: r.try_get("auth_method")?,
+                request_id: r.try_get("request_id")?,
+                client_addr: r.try_get("client_addr")?,
+                payload: r.try_get("payload")?,
+            });
+        }
+        (out, total)
     }))
 }

@@ -24,6 +24,7 @@ pub fn command_meta(req: &HttpRequest, principal: &Principal) -> CommandMeta {
     CommandMeta {
         actor: principal.actor.clone(),
         auth_method: principal.auth_method.to_string(),
+        role: principal.role.map(|r| r.as_str().to_string()),
         request_id: request_id(req),
         client_addr: req.peer_addr().map(|a| a.ip().to_string()),
         at: Timestamp::now(),
@@ -114,6 +115,30 @@ pub async fn read_json_bytes(
 
 /// Parses a JSON object body. serde would also accept an array for a struct;
 /// every walletd request body is an object, so anything else is refused.
+/// Like [`read_json_bytes`], but a request with no body at all (and no
+/// Content-Type) is an empty body rather than a 415.
+pub async fn read_optional_json_bytes(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, BodyError> {
+    if req.headers().get(CONTENT_TYPE).is_none() {
+        let no_length = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .is_none_or(|v| v.trim() == "0");
+        if no_length {
+            let mut payload = payload;
+            return match payload.next().await {
+                None => Ok(web::Bytes::new()),
+                Some(_) => Err(BodyError::ContentType),
+            };
+        }
+    }
+    read_json_bytes(req, payload, limit).await
+}
+
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, BodyError> {
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {

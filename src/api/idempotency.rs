@@ -125,8 +125,9 @@ pub async fn begin(db: &Db, scope: &str, key: &str, hash: &str) -> Result<Outcom
     }
 }
 
-/// Stores the response. Server-side failures (5xx) are not stored: the claim
-/// is released so that a retry runs the request again.
+/// Stores the response. Server-side failures (5xx) and rate-limit refusals
+/// (429) are not stored: the claim is released so that a retry runs the
+/// request again.
 pub async fn finish(
     db: &Db,
     scope: &str,
@@ -135,7 +136,7 @@ pub async fn finish(
     body: &Value,
 ) -> Result<(), sqlx::Error> {
     with_db!(db, pool => {
-        if status.is_server_error() {
+        if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
             sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status_code IS NULL")
                 .bind(scope)
                 .bind(key)

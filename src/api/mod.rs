@@ -3,6 +3,8 @@
 pub mod context;
 pub mod health;
 pub mod idempotency;
+pub mod jwt_wallets;
+pub mod rate_limit;
 pub mod server_wallets;
 
 use std::net::TcpListener;
@@ -20,7 +22,8 @@ use context::RequestId;
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .configure(server_wallets::configure);
+        .configure(server_wallets::configure)
+        .configure(jwt_wallets::configure);
 }
 
 /// Builds the HTTP server on an already-bound listener (tests bind port 0).

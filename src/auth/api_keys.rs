@@ -116,6 +116,7 @@ impl ApiKeys {
         Ok(found.map(|actor| Principal {
             actor,
             auth_method: "api_key",
+            role: None,
         }))
     }
 }

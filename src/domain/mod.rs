@@ -2,11 +2,13 @@
 
 pub mod address;
 pub mod ids;
+pub mod label;
 pub mod signature;
 pub mod time;
 pub mod wallet;
 
 pub use address::Address;
 pub use ids::{UserId, WalletId};
+pub use label::Label;
 pub use signature::RecoverableSignature;
 pub use time::Timestamp;

@@ -205,6 +205,27 @@ impl<'a> WalletService<'a> {
         Err(ServiceError::Contended)
     }
 
+    /// Makes `wallet_id` its owner's default (primary) wallet.
+    pub async fn set_default(
+        &self,
+        wallet_id: WalletId,
+        meta: &CommandMeta,
+    ) -> Result<(), ServiceError> {
+        for attempt in 0..RETRIES {
+            match self
+                .app
+                .wallets
+                .execute(wallet_id, WalletCommand::SetDefault { at: meta.at }, meta)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(CommandError::Conflict) => backoff(attempt).await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(ServiceError::Contended)
+    }
+
     pub async fn find(&self, lookup: WalletLookup<'_>) -> Result<Option<WalletRow>, ServiceError> {
         Ok(queries::find_wallet(&self.app.db, lookup).await?)
     }

@@ -10,6 +10,8 @@ pub struct CommandMeta {
     pub actor: String,
     /// How they authenticated: `api_key`, `jwt`, `ecdsa`, `cli`, `system`.
     pub auth_method: String,
+    /// The caller's JWT role, when authenticated by JWT.
+    pub role: Option<String>,
     pub request_id: String,
     pub client_addr: Option<String>,
     pub at: Timestamp,
@@ -23,6 +25,7 @@ impl CommandMeta {
         Self {
             actor: actor.to_string(),
             auth_method: "system".to_string(),
+            role: None,
             request_id: uuid::Uuid::new_v4().to_string(),
             client_addr: None,
             at: Timestamp::now(),
@@ -31,10 +34,13 @@ impl CommandMeta {
     }
 
     pub fn to_map(&self) -> HashMap<String, String> {
-        let mut m = HashMap::with_capacity(6);
+        let mut m = HashMap::with_capacity(7);
         m.insert("actor".into(), self.actor.clone());
         m.insert("auth_method".into(), self.auth_method.clone());
         m.insert("request_id".into(), self.request_id.clone());
+        if let Some(r) = &self.role {
+            m.insert("role".into(), r.clone());
+        }
         if let Some(a) = &self.client_addr {
             m.insert("client_addr".into(), a.clone());
         }

@@ -32,6 +32,11 @@ const POSTGRES: &[Script] = &[
         "api",
         include_str!("../../migrations/postgres/0004_api.sql"),
     ),
+    (
+        5,
+        "jwt_api",
+        include_str!("../../migrations/postgres/0005_jwt_api.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -54,6 +59,11 @@ const SQLITE: &[Script] = &[
         4,
         "api",
         include_str!("../../migrations/sqlite/0004_api.sql"),
+    ),
+    (
+        5,
+        "jwt_api",
+        include_str!("../../migrations/sqlite/0005_jwt_api.sql"),
     ),
 ];
 

@@ -137,6 +137,8 @@ impl Drop for TestDb {
     }
 }
 
+pub const JWT_SECRET: &str = "test-jwt-secret-0123456789abcdef";
+
 pub fn random_master_key() -> String {
     let mut b = [0u8; 32];
     getrandom::getrandom(&mut b).unwrap();
@@ -150,7 +152,11 @@ pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Setti
         master_key,
         previous_master_keys: None,
         api_keys: Some(api_key.to_string()),
-        jwt_secret: None,
+        jwt_secret: Some(JWT_SECRET.to_string()),
+        jwt_public_key: None,
+        jwt_issuer: None,
+        jwt_audience: None,
+        create_rate_per_minute: 10,
         whitelist_delay: 300,
         db_pool: 8,
         max_body: 65_536,
@@ -192,11 +198,29 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_on(db: TestDb, master_key: Option<String>) -> TestApp {
+    spawn_app_custom(db, master_key, |_| {}).await
+}
+
+/// Like [`spawn_app`], with settings adjusted by `customize`.
+pub async fn spawn_app_with(
+    backend: Backend,
+    customize: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    let db = TestDb::new(backend).await?;
+    Some(spawn_app_custom(db, Some(random_master_key()), customize).await)
+}
+
+pub async fn spawn_app_custom(
+    db: TestDb,
+    master_key: Option<String>,
+    customize: impl FnOnce(&mut Settings),
+) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
         walletd::telemetry::init();
     }
     let api_key = format!("test-key-{}", uuid::Uuid::new_v4().simple());
-    let settings = settings(&db, master_key.clone(), &api_key);
+    let mut settings = settings(&db, master_key.clone(), &api_key);
+    customize(&mut settings);
     let app = App::build(settings).await.expect("app builds");
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().unwrap();
@@ -260,6 +284,33 @@ impl TestApp {
             .send()
             .await
             .expect("request sent");
+        into_resp(res).await
+    }
+
+    /// A request with `Authorization: Bearer <token>`; `body` None sends no body.
+    pub async fn jwt(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
+        let mut req = match method {
+            "POST" => self.client.post(self.url(path)),
+            _ => self.client.get(self.url(path)),
+        };
+        if let Some(t) = token {
+            req = req.insert_header(("Authorization", format!("Bearer {t}")));
+        }
+        let res = match body {
+            Some(b) => {
+                req.insert_header(("Content-Type", "application/json"))
+                    .send_body(b.to_string())
+                    .await
+            }
+            None => req.send().await,
+        }
+        .expect("request sent");
         into_resp(res).await
     }
 
@@ -437,4 +488,22 @@ where
     let status = res.status().as_u16();
     let bytes = res.body().await.ok()?;
     Some((status, serde_json::from_slice(&bytes).ok()?))
+}
+
+/// Mints an HS256 token with the test secret.
+pub fn token(sub: &str, role: &str) -> String {
+    token_with(serde_json::json!({ "sub": sub, "role": role, "exp": now() + 600 }))
+}
+
+pub fn token_with(claims: Value) -> String {
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .expect("encode token")
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
 }

@@ -7,5 +7,6 @@ mod concurrency;
 mod crash;
 mod custody;
 mod event_log;
+mod jwt_wallets;
 mod replay;
 mod server_wallets;

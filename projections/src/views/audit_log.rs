@@ -31,8 +31,8 @@ impl Projection for AuditLog {
         Ok(vec![Stmt::new(
             "INSERT INTO audit_log
                (seq, tx_id, position, aggregate_type, aggregate_id, sequence, event_type, event_version,
-                wallet_id, user_id, actor, auth_method, request_id, client_addr, occurred_at, payload)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+                wallet_id, user_id, actor, auth_method, request_id, client_addr, occurred_at, payload, role)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
              ON CONFLICT (seq) DO NOTHING",
             vec![
                 seq.into(),
@@ -51,6 +51,7 @@ impl Projection for AuditLog {
                 event.meta("client_addr").into(),
                 event.meta("at").unwrap_or_default().into(),
                 event.body().to_string().into(),
+                event.meta("role").into(),
             ],
         )])
     }

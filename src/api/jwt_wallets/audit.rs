@@ -1,0 +1,67 @@
+//! `GET /api/admin/audit` (ADMIN): wallet events and refused attempts, newest
+//! first, filtered by `userId`, `walletId`, `action`, `from`, `to` (RFC 3339).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::authorize;
+use super::{query, JwtApiError, Paging};
+use crate::app::App;
+use crate::audit::{query as audit_query, AuditFilter};
+use crate::auth::roles::Role;
+use crate::domain::Timestamp;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct AuditQuery {
+    user_id: Option<String>,
+    wallet_id: Option<String>,
+    action: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    page: Option<i64>,
+    per_page: Option<i64>,
+}
+
+pub async fn audit(app: web::Data<App>, req: HttpRequest) -> HttpResponse {
+    match run(&app, &req).await {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => e.response(),
+    }
+}
+
+fn time_bound(name: &str, v: Option<String>) -> Result<Option<String>, JwtApiError> {
+    v.map(|s| {
+        Timestamp::parse(&s)
+            .map(|t| t.to_text())
+            .ok_or_else(|| JwtApiError::new(400, format!("{name} must be an RFC 3339 time")))
+    })
+    .transpose()
+}
+
+async fn run(app: &App, req: &HttpRequest) -> Result<Value, JwtApiError> {
+    authorize(app, req, "audit.read", Role::Admin).await?;
+    let q: AuditQuery = query(req)?;
+    let (page, per_page) = Paging {
+        page: q.page,
+        per_page: q.per_page,
+    }
+    .resolve()?;
+    let filter = AuditFilter {
+        user_id: q.user_id,
+        wallet_id: q.wallet_id,
+        action: q.action,
+        from: time_bound("from", q.from)?,
+        to: time_bound("to", q.to)?,
+    };
+    let result = audit_query::page(&app.db, &filter, page, per_page)
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    Ok(json!({
+        "page": page,
+        "perPage": per_page,
+        "total": result.total,
+        "entries": result.entries,
+    }))
+}

@@ -1,0 +1,127 @@
+//! `POST /api/wallet/create` `{"label"?: string, "userId"?: string (ADMIN only)}`
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::auth::{authorize, refuse};
+use super::wallet_json;
+use super::JwtApiError;
+use crate::api::context::{command_meta, parse_json, read_optional_json_bytes};
+use crate::api::idempotency;
+use crate::app::App;
+use crate::auth::roles::Role;
+use crate::domain::wallet::WalletKind;
+use crate::domain::{Label, UserId};
+use crate::service::{ServiceError, WalletService};
+
+const ACTION: &str = "wallet.create";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CreateRequest {
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+pub async fn create(app: web::Data<App>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let user = match authorize(&app, &req, ACTION, Role::Subscriber).await {
+        Ok(u) => u,
+        Err(e) => return e.response(),
+    };
+    let body = match read_optional_json_bytes(&req, payload, app.settings.max_body).await {
+        Ok(b) => b,
+        Err(e) => return JwtApiError::from(e).response(),
+    };
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let hash = idempotency::request_hash(req.method().as_str(), req.path(), &body);
+    let result = idempotency::run(&app.db, &user.principal.actor, key, &hash, || async {
+        match work(&app, &req, &user, &body).await {
+            Ok(v) => (StatusCode::OK, v),
+            Err(e) => (e.status, e.body()),
+        }
+    })
+    .await;
+    match result {
+        Ok((status, body)) if status == StatusCode::TOO_MANY_REQUESTS => {
+            let mut e =
+                JwtApiError::new(429, body["error"].as_str().unwrap_or("Too many requests"));
+            e.retry_after = body["retryAfter"].as_u64();
+            e.response()
+        }
+        Ok((status, body)) => HttpResponse::build(status).json(body),
+        Err(refusal) => JwtApiError::from(refusal).response(),
+    }
+}
+
+async fn work(
+    app: &App,
+    req: &HttpRequest,
+    user: &crate::auth::jwt::JwtUser,
+    body: &[u8],
+) -> Result<Value, JwtApiError> {
+    let request: CreateRequest = if body.is_empty() {
+        CreateRequest {
+            label: None,
+            user_id: None,
+        }
+    } else {
+        parse_json(body)?
+    };
+    let owner = match request.user_id {
+        None => user.user_id.clone(),
+        Some(other) => {
+            if user.role != Role::Admin {
+                return Err(refuse(
+                    app,
+                    req,
+                    ACTION,
+                    user,
+                    JwtApiError::forbidden(),
+                    "on_behalf_requires_admin",
+                )
+                .await);
+            }
+            UserId::parse(&other).map_err(|e| JwtApiError::new(400, e.to_string()))?
+        }
+    };
+    // An empty label is no label: the document's own React example sends "".
+    let label = match request.label.as_deref() {
+        None | Some("") => None,
+        Some(l) => Some(
+            Label::parse(l)
+                .map_err(|e| JwtApiError::new(400, e.to_string()))?
+                .into_string(),
+        ),
+    };
+    if let Err(retry_after) = app.create_limit.check(user.user_id.as_str()) {
+        let limit = app.settings.create_rate_per_minute;
+        let mut e = JwtApiError::new(
+            429,
+            format!("Too many requests: at most {limit} wallet creations per minute"),
+        );
+        e.retry_after = Some(retry_after);
+        return Err(refuse(app, req, ACTION, user, e, "rate_limited").await);
+    }
+    let meta = command_meta(req, &user.principal);
+    match WalletService::new(app)
+        .create_custodial(owner, WalletKind::Custodial, label, &meta)
+        .await
+    {
+        Ok(w) => Ok(json!({ "wallet": wallet_json::from_created(&w) })),
+        Err(ServiceError::NotConfigured(detail)) => {
+            tracing::error!(%detail, "server configuration error");
+            Err(JwtApiError::new(500, "Server configuration error"))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "wallet creation failed");
+            Err(JwtApiError::new(500, "Failed to create wallet"))
+        }
+    }
+}

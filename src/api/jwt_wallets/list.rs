@@ -1,0 +1,53 @@
+//! `GET /api/wallet/list[?userId=…]`: the caller's wallets (ADMIN: anyone's).
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::{authorize, refuse};
+use super::{query, wallet_json, JwtApiError};
+use crate::app::App;
+use crate::auth::roles::Role;
+use crate::domain::UserId;
+
+const ACTION: &str = "wallet.list";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct ListQuery {
+    user_id: Option<String>,
+}
+
+pub async fn list(app: web::Data<App>, req: HttpRequest) -> HttpResponse {
+    match run(&app, &req).await {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => e.response(),
+    }
+}
+
+async fn run(app: &App, req: &HttpRequest) -> Result<serde_json::Value, JwtApiError> {
+    let user = authorize(app, req, ACTION, Role::Visitor).await?;
+    let q: ListQuery = query(req)?;
+    let owner = match q.user_id {
+        Some(other) if other != user.user_id.as_str() => {
+            if user.role != Role::Admin {
+                return Err(refuse(
+                    app,
+                    req,
+                    ACTION,
+                    &user,
+                    JwtApiError::forbidden(),
+                    "other_user_requires_admin",
+                )
+                .await);
+            }
+            UserId::parse(&other).map_err(|e| JwtApiError::new(400, e.to_string()))?
+        }
+        _ => user.user_id.clone(),
+    };
+    let rows = walletd_projections::queries::user_wallets(&app.db, owner.as_str())
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    let wallets: Vec<_> = rows.iter().map(wallet_json::from_row).collect();
+    Ok(json!({ "wallets": wallets, "total": wallets.len() }))
+}

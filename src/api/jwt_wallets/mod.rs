@@ -1,0 +1,54 @@
+//! The JWT-role wallet API (seed 001): create, list, primary, history, and the
+//! admin audit. Bearer JWTs with roles; every error is `{"error": "<message>"}`.
+
+mod audit;
+mod auth;
+mod create;
+mod errors;
+mod history;
+mod list;
+mod primary;
+mod wallet_json;
+
+use actix_web::web;
+
+pub use errors::JwtApiError;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/wallet/create", web::post().to(create::create))
+        .route("/api/wallet/list", web::get().to(list::list))
+        .route("/api/wallet/primary", web::post().to(primary::set_primary))
+        .route("/api/wallet/{id}/history", web::get().to(history::history))
+        .route("/api/admin/audit", web::get().to(audit::audit));
+}
+
+/// Parses the query string into `T`, answering 400 in this dialect's shape.
+pub(crate) fn query<T: serde::de::DeserializeOwned>(
+    req: &actix_web::HttpRequest,
+) -> Result<T, JwtApiError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| JwtApiError::new(400, format!("invalid query string: {e}")))
+}
+
+/// Page parameters shared by the paged endpoints: `page` from 1, `perPage` 1–100.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct Paging {
+    pub(crate) page: Option<i64>,
+    pub(crate) per_page: Option<i64>,
+}
+
+impl Paging {
+    pub(crate) fn resolve(&self) -> Result<(i64, i64), JwtApiError> {
+        let page = self.page.unwrap_or(1);
+        let per_page = self.per_page.unwrap_or(20);
+        if page < 1 {
+            return Err(JwtApiError::new(400, "page must be 1 or more"));
+        }
+        if !(1..=100).contains(&per_page) {
+            return Err(JwtApiError::new(400, "perPage must be from 1 to 100"));
+        }
+        Ok((page, per_page))
+    }
+}

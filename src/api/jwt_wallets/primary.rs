@@ -1,0 +1,71 @@
+//! `POST /api/wallet/primary` `{"walletId"}`: make a wallet its owner's primary.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+use walletd_projections::queries::{WalletLookup, WalletRow};
+
+use super::auth::authorize;
+use super::{wallet_json, JwtApiError};
+use crate::api::context::{command_meta, parse_json, read_json_bytes};
+use crate::app::App;
+use crate::auth::jwt::JwtUser;
+use crate::auth::roles::Role;
+use crate::domain::WalletId;
+use crate::service::WalletService;
+
+const ACTION: &str = "wallet.primary";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct PrimaryRequest {
+    wallet_id: String,
+}
+
+pub async fn set_primary(
+    app: web::Data<App>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    match run(&app, &req, payload).await {
+        Ok(v) => HttpResponse::Ok().json(v),
+        Err(e) => e.response(),
+    }
+}
+
+/// A wallet the caller may see: their own, or any for ADMIN. Anything else is
+/// "not found", so that wallet ids of other users cannot be probed.
+pub(crate) async fn visible_wallet(
+    app: &App,
+    user: &JwtUser,
+    id: &str,
+) -> Result<(WalletId, WalletRow), JwtApiError> {
+    let wallet_id = WalletId::parse(id).ok_or_else(JwtApiError::not_found)?;
+    let row = WalletService::new(app)
+        .find(WalletLookup::WalletId(&wallet_id.to_string()))
+        .await?
+        .ok_or_else(JwtApiError::not_found)?;
+    if row.user_id != user.user_id.as_str() && user.role != Role::Admin {
+        return Err(JwtApiError::not_found());
+    }
+    Ok((wallet_id, row))
+}
+
+async fn run(
+    app: &App,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<serde_json::Value, JwtApiError> {
+    let user = authorize(app, req, ACTION, Role::Subscriber).await?;
+    let body = read_json_bytes(req, payload, app.settings.max_body).await?;
+    let request: PrimaryRequest = parse_json(&body)?;
+    let (wallet_id, _) = visible_wallet(app, &user, &request.wallet_id).await?;
+    let meta = command_meta(req, &user.principal);
+    let service = WalletService::new(app);
+    service.set_default(wallet_id, &meta).await?;
+    let row = service
+        .find(WalletLookup::WalletId(&wallet_id.to_string()))
+        .await?
+        .ok_or_else(JwtApiError::not_found)?;
+    Ok(json!({ "wallet": wallet_json::from_row(&row) }))
+}

@@ -1,0 +1,46 @@
+//! The wallet object exactly as the API document shows it. `label` is absent
+//! (not null) when the wallet has none.
+
+use serde_json::{json, Map, Value};
+use walletd_projections::queries::WalletRow;
+
+use crate::service::wallets::CreatedWallet;
+
+pub(crate) fn from_row(r: &WalletRow) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(r.wallet_id));
+    m.insert("address".into(), json!(r.address));
+    if let Some(l) = &r.label {
+        m.insert("label".into(), json!(l));
+    }
+    m.insert("balance".into(), json!("0"));
+    m.insert("currency".into(), json!("ETH"));
+    m.insert("network".into(), json!("ethereum"));
+    m.insert("isActive".into(), json!(r.status == "active"));
+    m.insert("isPrimary".into(), json!(r.is_default));
+    m.insert("createdAt".into(), json!(r.created_at));
+    m.insert("updatedAt".into(), json!(r.updated_at));
+    m.insert("userId".into(), json!(r.user_id));
+    Value::Object(m)
+}
+
+/// A just-created wallet, as the read model will show it.
+pub(crate) fn from_created(w: &CreatedWallet) -> Value {
+    let at = w.created_at.to_text();
+    from_row(&WalletRow {
+        wallet_id: w.wallet_id.to_string(),
+        address: w.address.to_checksum(),
+        user_id: w.user_id.to_string(),
+        kind: "custodial".into(),
+        custody: "local".into(),
+        public_key: Some(w.public_key.clone()),
+        status: "active".into(),
+        whitelist_status: "none".into(),
+        signatures: 0,
+        label: w.label.clone(),
+        nickname: None,
+        is_default: false,
+        created_at: at.clone(),
+        updated_at: at,
+    })
+}
