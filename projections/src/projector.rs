@@ -111,22 +111,23 @@ impl Projector {
             let mut checkpoints = read_checkpoints!(&mut *tx);
             let low = self.lowest(&checkpoints);
             let events = log::decode_all(crate::fetch_log!(&mut *tx, log::read_sql(db), low, self.batch))?;
+            // Projection by projection, so that each one's row inserts for the
+            // whole batch go out as a few multi-row statements.
             let mut changed = false;
-            for event in &events {
-                for p in &self.projections {
-                    let cp = checkpoints.entry(p.name().to_string()).or_insert(Checkpoint {
-                        at: LogPosition::START,
-                        applied: 0,
-                    });
-                    if cp.at >= event.at {
-                        continue;
-                    }
-                    let stmts = p.apply(event, cp.applied + 1)?;
-                    crate::exec_stmts!(tx, stmts)?;
+            for p in &self.projections {
+                let cp = checkpoints.entry(p.name().to_string()).or_insert(Checkpoint {
+                    at: LogPosition::START,
+                    applied: 0,
+                });
+                let mut stmts = Vec::new();
+                let seen = cp.at;
+                for event in events.iter().filter(|e| e.at > seen) {
+                    stmts.extend(p.apply(event, cp.applied + 1)?);
                     cp.at = event.at;
                     cp.applied += 1;
                     changed = true;
                 }
+                crate::exec_stmts!(tx, stmts)?;
             }
             if changed {
                 for p in &self.projections {
@@ -153,10 +154,17 @@ impl Projector {
 
     /// Passes until the log has nothing more below its horizon.
     pub async fn catch_up(&self) -> Result<LogPosition, ProjectionError> {
+        Ok(self.catch_up_counting().await?.0)
+    }
+
+    /// Like [`catch_up`](Self::catch_up), also returning how many events it applied.
+    async fn catch_up_counting(&self) -> Result<(LogPosition, usize), ProjectionError> {
+        let mut total = 0;
         loop {
             let outcome = self.pass().await?;
+            total += outcome.applied;
             if outcome.applied < self.batch as usize {
-                return Ok(outcome.caught_up_to);
+                return Ok((outcome.caught_up_to, total));
             }
         }
     }
@@ -180,8 +188,10 @@ impl Projector {
         let task_shared = shared.clone();
         let task = tokio::spawn(async move {
             loop {
-                match self.catch_up().await {
-                    Ok(pos) => {
+                let mut applied = 0;
+                match self.catch_up_counting().await {
+                    Ok((pos, n)) => {
+                        applied = n;
                         progress_tx.send_if_modified(|cur| {
                             let moved = pos > *cur;
                             if moved {
@@ -197,13 +207,19 @@ impl Projector {
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                 }
-                // Someone is waiting for an event that may sit behind a transaction
-                // that has not ended yet: look again soon instead of idling.
-                let idle = if task_shared.waiters.load(Ordering::Relaxed) > 0 {
-                    Duration::from_millis(2)
-                } else {
-                    Duration::from_millis(250)
+                // Someone waits for an event that may sit behind a transaction that
+                // has not ended yet: look again soon rather than idle. Right after a
+                // productive pass, look again at once (more is likely queued).
+                let waiting = task_shared.waiters.load(Ordering::Relaxed) > 0;
+                let idle = match (waiting, applied > 0) {
+                    (true, true) => Duration::ZERO,
+                    (true, false) => Duration::from_millis(3),
+                    (false, _) => Duration::from_millis(250),
                 };
+                if idle.is_zero() {
+                    tokio::task::yield_now().await;
+                    continue;
+                }
                 tokio::select! {
                     _ = task_shared.nudge.notified() => {}
                     _ = tokio::time::sleep(idle) => {}

@@ -30,13 +30,16 @@ pub async fn rebuild(
         let mut applied: i64 = 0;
         loop {
             let events = log::decode_all(crate::fetch_log!(&mut *tx, log::read_sql(db), cursor, batch))?;
-            for event in &events {
-                applied += 1;
-                for p in projector.projections() {
-                    let stmts = p.apply(event, applied)?;
-                    crate::exec_stmts!(tx, stmts)?;
+            for p in projector.projections() {
+                let mut stmts = Vec::new();
+                for (i, event) in events.iter().enumerate() {
+                    stmts.extend(p.apply(event, applied + 1 + i as i64)?);
                 }
-                cursor = event.at;
+                crate::exec_stmts!(tx, stmts)?;
+            }
+            applied += events.len() as i64;
+            if let Some(last) = events.last() {
+                cursor = last.at;
             }
             progress(applied as u64);
             if (events.len() as i64) < batch {

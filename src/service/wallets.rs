@@ -111,7 +111,12 @@ impl<'a> WalletService<'a> {
         };
         // No look-up first: the aggregate refuses a second create, and the event
         // store's key settles races; the losing attempt's key is discarded below.
+        let started = std::time::Instant::now();
         let key = self.app.custody.generate(wallet_id).await?;
+        tracing::debug!(
+            keygen_us = started.elapsed().as_micros() as u64,
+            "key generated"
+        );
         let key_ref = key.key.clone();
         let created = CreatedWallet {
             wallet_id,

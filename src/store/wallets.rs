@@ -87,6 +87,7 @@ impl WalletStore {
         meta: &CommandMeta,
     ) -> Result<(), CommandError> {
         let aggregate_id = id.to_string();
+        let t0 = std::time::Instant::now();
         let result = match &self.cqrs {
             WalletCqrs::Postgres(c) => {
                 c.execute_with_metadata(&aggregate_id, command, meta.to_map())
@@ -98,8 +99,11 @@ impl WalletStore {
             }
         };
         result.map_err(map_error)?;
+        let t1 = t0.elapsed();
         self.projector.nudge();
-        match self.position_of(&aggregate_id).await {
+        let pos = self.position_of(&aggregate_id).await;
+        let t2 = t0.elapsed();
+        match pos {
             Ok(Some(at)) => {
                 if self
                     .projector
@@ -115,6 +119,14 @@ impl WalletStore {
                 tracing::warn!(error = %e, "could not read the position of a committed event")
             }
         }
+        let t3 = t0.elapsed();
+        tracing::debug!(
+            wallet_id = %id,
+            execute_us = t1.as_micros() as u64,
+            position_us = (t2 - t1).as_micros() as u64,
+            read_side_us = (t3 - t2).as_micros() as u64,
+            "command timings"
+        );
         Ok(())
     }
 

@@ -28,12 +28,12 @@ impl Projection for AuditLog {
             .get("user_id")
             .and_then(|v| v.as_str())
             .map(str::to_owned);
-        Ok(vec![Stmt::new(
+        Ok(vec![Stmt::row(
             "INSERT INTO audit_log
                (seq, tx_id, position, aggregate_type, aggregate_id, sequence, event_type, event_version,
                 wallet_id, user_id, actor, auth_method, request_id, client_addr, occurred_at, payload, role)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
-             ON CONFLICT (seq) DO NOTHING",
+             VALUES",
+            "ON CONFLICT (seq) DO NOTHING",
             vec![
                 seq.into(),
                 event.at.tx_id.into(),

@@ -6,15 +6,22 @@
 
 use super::{decode, stored, Projection};
 use crate::log::StoredEvent;
-use crate::stmt::Stmt;
+use crate::stmt::{Stmt, Val};
 use crate::ProjectionError;
 
 pub struct UserWallets;
 
 const INSERT: &str = "
-INSERT INTO user_wallets (user_id, wallet_id, address, label, nickname, is_default, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, FALSE, $6, $6)
-ON CONFLICT (wallet_id) DO NOTHING";
+INSERT INTO user_wallets (user_id, wallet_id, address, label, nickname, created_at, is_default, updated_at)
+VALUES";
+const ON_CONFLICT: &str = "ON CONFLICT (wallet_id) DO NOTHING";
+
+/// A new row: not the default, last updated when created.
+fn insert(mut args: Vec<Val>) -> Stmt {
+    let created_at = args.last().cloned().unwrap_or(Val::OptText(None));
+    args.extend([Val::Bool(false), created_at]);
+    Stmt::row(INSERT, ON_CONFLICT, args)
+}
 
 impl Projection for UserWallets {
     fn name(&self) -> &'static str {
@@ -29,31 +36,25 @@ impl Projection for UserWallets {
         Ok(match event.event_type.as_str() {
             "WalletCreated" => {
                 let e: stored::WalletCreated = decode(event)?;
-                vec![Stmt::new(
-                    INSERT,
-                    vec![
-                        e.user_id.into(),
-                        e.wallet_id.into(),
-                        e.address.into(),
-                        e.label.into(),
-                        None::<String>.into(),
-                        e.created_at.into(),
-                    ],
-                )]
+                vec![insert(vec![
+                    e.user_id.into(),
+                    e.wallet_id.into(),
+                    e.address.into(),
+                    e.label.into(),
+                    None::<String>.into(),
+                    e.created_at.into(),
+                ])]
             }
             "WalletRegistered" => {
                 let e: stored::WalletRegistered = decode(event)?;
-                vec![Stmt::new(
-                    INSERT,
-                    vec![
-                        e.user_id.into(),
-                        e.wallet_id.into(),
-                        e.address.into(),
-                        None::<String>.into(),
-                        e.nickname.into(),
-                        e.registered_at.into(),
-                    ],
-                )]
+                vec![insert(vec![
+                    e.user_id.into(),
+                    e.wallet_id.into(),
+                    e.address.into(),
+                    None::<String>.into(),
+                    e.nickname.into(),
+                    e.registered_at.into(),
+                ])]
             }
             "DefaultWalletSet" => {
                 let e: stored::DefaultWalletSet = decode(event)?;

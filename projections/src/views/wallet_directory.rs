@@ -2,17 +2,29 @@
 
 use super::{decode, stored, Projection};
 use crate::log::StoredEvent;
-use crate::stmt::Stmt;
+use crate::stmt::{Stmt, Val};
 use crate::ProjectionError;
 
 pub struct WalletDirectory;
 
 const INSERT: &str = "
 INSERT INTO wallet_directory
-  (wallet_id, address, address_checksum, user_id, kind, custody, public_key, status,
-   whitelist_status, signatures, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, 'active', 'none', 0, $8, $8)
-ON CONFLICT (wallet_id) DO NOTHING";
+  (wallet_id, address, address_checksum, user_id, kind, custody, public_key, created_at,
+   status, whitelist_status, signatures, updated_at)
+VALUES";
+const ON_CONFLICT: &str = "ON CONFLICT (wallet_id) DO NOTHING";
+
+/// A new directory row: active, not whitelisted, never signed.
+fn insert(mut args: Vec<Val>) -> Stmt {
+    let created_at = args.last().cloned().unwrap_or(Val::OptText(None));
+    args.extend([
+        Val::from("active"),
+        Val::from("none"),
+        Val::from(0),
+        created_at,
+    ]);
+    Stmt::row(INSERT, ON_CONFLICT, args)
+}
 
 impl Projection for WalletDirectory {
     fn name(&self) -> &'static str {
@@ -27,35 +39,29 @@ impl Projection for WalletDirectory {
         Ok(match event.event_type.as_str() {
             "WalletCreated" => {
                 let e: stored::WalletCreated = decode(event)?;
-                vec![Stmt::new(
-                    INSERT,
-                    vec![
-                        e.wallet_id.into(),
-                        e.address.to_ascii_lowercase().into(),
-                        e.address.into(),
-                        e.user_id.into(),
-                        e.kind.into(),
-                        e.custody.into(),
-                        Some(e.public_key).into(),
-                        e.created_at.into(),
-                    ],
-                )]
+                vec![insert(vec![
+                    e.wallet_id.into(),
+                    e.address.to_ascii_lowercase().into(),
+                    e.address.into(),
+                    e.user_id.into(),
+                    e.kind.into(),
+                    e.custody.into(),
+                    Some(e.public_key).into(),
+                    e.created_at.into(),
+                ])]
             }
             "WalletRegistered" => {
                 let e: stored::WalletRegistered = decode(event)?;
-                vec![Stmt::new(
-                    INSERT,
-                    vec![
-                        e.wallet_id.into(),
-                        e.address.to_ascii_lowercase().into(),
-                        e.address.into(),
-                        e.user_id.into(),
-                        "external".into(),
-                        "external".into(),
-                        None::<String>.into(),
-                        e.registered_at.into(),
-                    ],
-                )]
+                vec![insert(vec![
+                    e.wallet_id.into(),
+                    e.address.to_ascii_lowercase().into(),
+                    e.address.into(),
+                    e.user_id.into(),
+                    "external".into(),
+                    "external".into(),
+                    None::<String>.into(),
+                    e.registered_at.into(),
+                ])]
             }
             "MessageSigned" => {
                 let e: stored::MessageSigned = decode(event)?;
