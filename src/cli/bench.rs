@@ -33,6 +33,12 @@ pub struct BenchArgs {
     /// the ceiling no write command can beat.
     #[arg(long)]
     pub store_url: Option<String>,
+
+    /// The server's WALLETD_JWT_SECRET: also measures creates through the JWT
+    /// API (`jwt-create`), one user per request so the per-user rate limit
+    /// does not apply.
+    #[arg(long, env = "WALLETD_BENCH_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
 }
 
 /// Generous, so a saturated server shows up as latency rather than as errors.
@@ -70,13 +76,14 @@ async fn run_http_phases(args: &BenchArgs, run_id: String) -> Result<Vec<Phase>,
     let base = args.url.trim_end_matches('/').to_string();
     let auth = format!("Bearer {}", args.api_key);
     let (total, concurrency) = (args.requests, args.concurrency);
+    let jwt_secret = args.jwt_secret.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("bench-http".into())
         .spawn(move || {
             let result = actix_web::rt::System::new().block_on(async move {
                 let http = Rc::new(Http::new(base, auth, concurrency));
-                http_phases(http, &run_id, total, concurrency).await
+                http_phases(http, &run_id, total, concurrency, jwt_secret).await
             });
             // The receiver only goes away if the caller is already gone.
             let _ = tx.send(result);
@@ -91,6 +98,7 @@ async fn http_phases(
     run_id: &str,
     total: usize,
     concurrency: usize,
+    jwt_secret: Option<String>,
 ) -> Result<Vec<Phase>, String> {
     preflight(&http, run_id).await?;
     // Unmeasured: opens the client's connections and lets the server fill its
@@ -152,6 +160,28 @@ async fn http_phases(
     };
     get.print();
     phases.push(get);
+
+    if let Some(secret) = jwt_secret {
+        let key = Rc::new(jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()));
+        let exp = chrono::Utc::now().timestamp() + 3600;
+        let prefix = format!("bench-{run_id}-jwt");
+        let (jwt_create, _) = run_phase("jwt-create", total, concurrency, move |i| {
+            let (http, key) = (http.clone(), key.clone());
+            let claims =
+                json!({ "sub": format!("{prefix}-{i}"), "role": "SUBSCRIBER", "exp": exp });
+            async move {
+                let token = jsonwebtoken::encode(&jsonwebtoken::Header::default(), &claims, &key)
+                    .map_err(|e| format!("cannot mint a token: {e}"))?;
+                let body = json!({ "label": "bench" });
+                http.post_as(&format!("Bearer {token}"), "/api/wallet/create", &body)
+                    .await
+                    .map(drop)
+            }
+        })
+        .await?;
+        jwt_create.print();
+        phases.push(jwt_create);
+    }
     Ok(phases)
 }
 
@@ -205,10 +235,14 @@ impl Http {
     }
 
     async fn post(&self, path: &str, body: &Value) -> Result<Vec<u8>, String> {
+        self.post_as(&self.auth, path, body).await
+    }
+
+    async fn post_as(&self, auth: &str, path: &str, body: &Value) -> Result<Vec<u8>, String> {
         let request = self
             .client
             .post(format!("{}{path}", self.base))
-            .insert_header(("Authorization", self.auth.as_str()))
+            .insert_header(("Authorization", auth))
             .insert_header(("Content-Type", "application/json"));
         finish(request.send_body(body.to_string())).await
     }
