@@ -74,7 +74,9 @@ impl App {
         store::migrate::run(&db).await?;
         let (keys, key_source) = load_master_keys(&settings)?;
         let vault = Arc::new(KeyVault::new(db.clone()));
-        let custody: Arc<dyn Custody> = Arc::new(LocalCustody::new(vault.clone(), keys));
+        let local = Arc::new(LocalCustody::new(vault.clone(), keys).with_pool(settings.key_pool));
+        local.start_pool();
+        let custody: Arc<dyn Custody> = local;
         let projector = Projector::new(db.clone(), views::all());
         projector.register().await?;
         projector.catch_up().await?;

@@ -75,6 +75,10 @@ pub struct Settings {
     )]
     pub create_rate_per_minute: u32,
 
+    /// Keys kept generated ahead of demand, so creates skip key generation (0: off).
+    #[arg(long, env = "WALLETD_KEY_POOL", default_value_t = 256, global = true)]
+    pub key_pool: usize,
+
     /// Seconds between queueing a wallet for the whitelist and whitelisting it.
     #[arg(
         long,

@@ -7,6 +7,7 @@ use k256::ecdsa::SigningKey;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
+use super::key_pool::KeyPool;
 use super::vault::{KeyVault, SealedKey};
 use super::{
     eth, Custody, CustodyError, CustodyKind, GeneratedKey, KeyRef, MasterKeys, SignPayload,
@@ -16,13 +17,91 @@ use crate::domain::{RecoverableSignature, WalletId};
 pub struct LocalCustody {
     vault: Arc<KeyVault>,
     keys: Option<MasterKeys>,
+    pool: Option<Arc<KeyPool>>,
 }
 
 impl LocalCustody {
     /// `keys` is `None` when no master key is configured: the service still
     /// starts (reads work), but creating or signing reports the misconfiguration.
     pub fn new(vault: Arc<KeyVault>, keys: Option<MasterKeys>) -> Self {
-        Self { vault, keys }
+        Self {
+            vault,
+            keys,
+            pool: None,
+        }
+    }
+
+    /// Keeps up to `size` keys ready (0: none). Call [`start_pool`](Self::start_pool)
+    /// to begin filling it.
+    pub fn with_pool(mut self, size: usize) -> Self {
+        self.pool = (size > 0 && self.keys.is_some()).then(|| KeyPool::new(size));
+        self
+    }
+
+    pub fn pool(&self) -> Option<&Arc<KeyPool>> {
+        self.pool.as_ref()
+    }
+
+    /// Starts the background task that keeps the pool filled.
+    pub fn start_pool(self: &Arc<Self>) {
+        let (Some(pool), Some(keys)) = (self.pool.clone(), self.keys.clone()) else {
+            return;
+        };
+        let vault = self.vault.clone();
+        let weak = Arc::downgrade(self);
+        tokio::spawn(async move {
+            // Ends when the custody it serves is dropped.
+            while weak.strong_count() > 0 {
+                let n = pool.shortfall();
+                if n == 0 {
+                    pool.wait_for_demand().await;
+                    continue;
+                }
+                let master = keys.current.clone();
+                // Key generation is CPU work: keep it off the async workers.
+                let made = tokio::task::spawn_blocking(move || {
+                    (0..n)
+                        .map(|_| Self::make_key(&master, ""))
+                        .collect::<Vec<_>>()
+                })
+                .await;
+                let Ok(made) = made else { break };
+                let sealed: Vec<SealedKey> = made.iter().map(|(_, s)| s.clone()).collect();
+                match vault.insert_many(&sealed).await {
+                    Ok(()) => pool.add(made.into_iter().map(|(g, _)| g).collect()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not store pre-generated keys; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        });
+    }
+
+    /// A fresh key, sealed under `master`, not yet stored.
+    fn make_key(master: &crate::custody::MasterKey, wallet_id: &str) -> (GeneratedKey, SealedKey) {
+        let signing = Self::random_signing_key();
+        let public_key = eth::uncompressed_public_key(signing.verifying_key());
+        let address = eth::address_of(signing.verifying_key());
+        let key_id = Uuid::new_v4().to_string();
+        let secret = Zeroizing::new(<[u8; 32]>::from(signing.to_bytes()));
+        let sealed = SealedKey::seal(
+            master,
+            &secret,
+            key_id.clone(),
+            wallet_id.to_string(),
+            address.to_lower_hex(),
+            CustodyKind::Local.as_str().to_string(),
+        );
+        let generated = GeneratedKey {
+            key: KeyRef {
+                key_id,
+                custody: CustodyKind::Local,
+            },
+            address,
+            public_key,
+        };
+        (generated, sealed)
     }
 
     fn keys(&self) -> Result<&MasterKeys, CustodyError> {
@@ -49,28 +128,12 @@ impl Custody for LocalCustody {
 
     async fn generate(&self, wallet_id: WalletId) -> Result<GeneratedKey, CustodyError> {
         let keys = self.keys()?;
-        let signing = Self::random_signing_key();
-        let public_key = eth::uncompressed_public_key(signing.verifying_key());
-        let address = eth::address_of(signing.verifying_key());
-        let key_id = Uuid::new_v4().to_string();
-        let secret = Zeroizing::new(<[u8; 32]>::from(signing.to_bytes()));
-        let sealed = SealedKey::seal(
-            &keys.current,
-            &secret,
-            key_id.clone(),
-            wallet_id.to_string(),
-            address.to_lower_hex(),
-            CustodyKind::Local.as_str().to_string(),
-        );
+        if let Some(key) = self.pool.as_ref().and_then(|p| p.take()) {
+            return Ok(key);
+        }
+        let (generated, sealed) = Self::make_key(&keys.current, &wallet_id.to_string());
         self.vault.insert(&sealed).await?;
-        Ok(GeneratedKey {
-            key: KeyRef {
-                key_id,
-                custody: CustodyKind::Local,
-            },
-            address,
-            public_key,
-        })
+        Ok(generated)
     }
 
     async fn sign(

@@ -6,6 +6,7 @@
 //! and check the digest itself before taking part.
 
 pub mod eth;
+pub mod key_pool;
 pub mod local;
 pub mod master_key;
 pub mod vault;

@@ -202,6 +202,33 @@ impl KeyVault {
         Ok(())
     }
 
+    /// Inserts many keys in one statement and one transaction.
+    pub async fn insert_many(&self, keys: &[SealedKey]) -> Result<(), sqlx::Error> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        with_db!(&self.db, pool => {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO key_vault (key_id, wallet_id, address, custody, master_key_id, dek_nonce,
+                                        wrapped_dek, key_nonce, sealed_key, created_at) ",
+            );
+            q.push_values(keys, |mut row, k| {
+                row.push_bind(&k.key_id)
+                    .push_bind(&k.wallet_id)
+                    .push_bind(&k.address)
+                    .push_bind(&k.custody)
+                    .push_bind(&k.master_key_id)
+                    .push_bind(&k.dek_nonce)
+                    .push_bind(&k.wrapped_dek)
+                    .push_bind(&k.key_nonce)
+                    .push_bind(&k.sealed_key)
+                    .push_bind(&k.created_at);
+            });
+            q.build().execute(pool).await?;
+        });
+        Ok(())
+    }
+
     pub async fn get(&self, key_id: &str) -> Result<Option<SealedKey>, sqlx::Error> {
         if let Some(k) = self.cache.lock().ok().and_then(|c| c.get(key_id).cloned()) {
             return Ok(Some(k));

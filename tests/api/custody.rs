@@ -14,7 +14,40 @@ backend_tests!(
     private_keys_never_leave_the_vault,
     rotate_master_key_rewraps_every_key,
     tampered_vault_row_is_refused,
+    pooled_keys_sign_for_their_wallets,
 );
+
+async fn pooled_keys_sign_for_their_wallets(b: Backend) {
+    let Some(app) = crate::helpers::spawn_app_with(b, |s| s.key_pool = 8).await else {
+        return;
+    };
+    // Let the background task fill the pool before the creates.
+    for _ in 0..200 {
+        let rows = walletd::projections::queries::dump_tables(&app.app.db, &["key_vault"])
+            .await
+            .unwrap();
+        if rows.len() >= 8 {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    for i in 0..20 {
+        let user = format!("pooled-{i}");
+        let created = app.create_wallet(&user).await;
+        let (status, body) = sign_with(&app, &user).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(recovers_to(
+            body["signature"].as_str().unwrap(),
+            "after rotation",
+            created["address"].as_str().unwrap()
+        ));
+    }
+    // Keys taken from the pool and keys made inline are all in the vault.
+    let rows = walletd::projections::queries::dump_tables(&app.app.db, &["key_vault"])
+        .await
+        .unwrap();
+    assert!(rows.len() >= 20);
+}
 
 async fn private_keys_never_leave_the_vault(b: Backend) {
     let Some(tdb) = TestDb::new(b).await else {

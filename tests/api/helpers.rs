@@ -157,6 +157,7 @@ pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Setti
         jwt_issuer: None,
         jwt_audience: None,
         create_rate_per_minute: 10,
+        key_pool: 0,
         whitelist_delay: 300,
         db_pool: 8,
         max_body: 65_536,
@@ -395,6 +396,7 @@ impl BinaryServer {
             .env("WALLETD_BIND", "127.0.0.1:0")
             .env("WALLETD_API_KEYS", api_key)
             .env("WALLETD_DB_POOL", "8")
+            .env("WALLETD_KEY_POOL", "0")
             .env("RUST_LOG", "debug")
             .env_remove("WALLETD_MASTER_KEY")
             .stdout(std::process::Stdio::piped())
