@@ -74,6 +74,35 @@ impl ApiKeys {
         Ok(CreatedKey { id, token })
     }
 
+    /// Every stored key: (id, name, created_at, revoked_at). Never the key.
+    pub async fn list(&self) -> Result<Vec<(String, String, String, Option<String>)>, sqlx::Error> {
+        Ok(with_db!(&self.db, pool => {
+            let rows = sqlx::query("SELECT id, name, created_at, revoked_at FROM api_keys ORDER BY created_at, id")
+                .fetch_all(pool)
+                .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push((r.try_get("id")?, r.try_get("name")?, r.try_get("created_at")?, r.try_get("revoked_at")?));
+            }
+            out
+        }))
+    }
+
+    /// Revokes a stored key. Running servers stop accepting it within the
+    /// cache lifetime (30 s). Returns false when no live key has that id.
+    pub async fn revoke(&self, id: &str) -> Result<bool, sqlx::Error> {
+        let now = crate::domain::Timestamp::now().to_text();
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query("UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+                .bind(id)
+                .bind(&now)
+                .execute(pool)
+                .await?
+                .rows_affected()
+                == 1
+        }))
+    }
+
     /// The principal for a bearer token, if the token is a live key.
     pub async fn authenticate(&self, token: &str) -> Result<Option<Principal>, sqlx::Error> {
         if token.is_empty() || token.len() > 512 {

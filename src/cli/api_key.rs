@@ -11,6 +11,13 @@ pub enum ApiKeyCommand {
         #[arg(long)]
         name: String,
     },
+    /// List stored keys (ids and names; keys themselves are not stored).
+    List,
+    /// Revoke a stored key by id.
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 pub async fn run(settings: Settings, command: ApiKeyCommand) -> CliResult {
@@ -27,6 +34,20 @@ pub async fn run(settings: Settings, command: ApiKeyCommand) -> CliResult {
                 created.id
             );
             println!("{}", created.token);
+        }
+        ApiKeyCommand::List => {
+            for (id, name, created, revoked) in ApiKeys::new(db.clone(), &[]).list().await? {
+                let state = revoked
+                    .map(|r| format!("revoked {r}"))
+                    .unwrap_or_else(|| "active".into());
+                println!("{id}  {name:?}  created {created}  {state}");
+            }
+        }
+        ApiKeyCommand::Revoke { id } => {
+            if !ApiKeys::new(db.clone(), &[]).revoke(&id).await? {
+                return Err(format!("no active API key with id {id}").into());
+            }
+            println!("API key {id} revoked (running servers stop accepting it within 30 s)");
         }
     }
     db.close().await;

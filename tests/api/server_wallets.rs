@@ -322,6 +322,27 @@ async fn auth_errors(b: Backend) {
         .await
         .unwrap();
     assert!(!dump.concat().contains(&created.token));
+
+    // Revoked through the CLI, it stops working (a fresh server has no cache).
+    let (ok, out, err) =
+        crate::helpers::run_cli(&["api-key", "list"], &[("DATABASE_URL", &app.db.url)]).await;
+    assert!(
+        ok && out.contains(&created.id) && out.contains("active"),
+        "{out} {err}"
+    );
+    let (ok, out, err) = crate::helpers::run_cli(
+        &["api-key", "revoke", "--id", &created.id],
+        &[("DATABASE_URL", &app.db.url)],
+    )
+    .await;
+    assert!(ok, "{out} {err}");
+    let (ok, _, _) = crate::helpers::run_cli(
+        &["api-key", "revoke", "--id", &created.id],
+        &[("DATABASE_URL", &app.db.url)],
+    )
+    .await;
+    assert!(!ok, "revoking twice fails");
+    assert!(app.app.api_keys.list().await.unwrap()[0].3.is_some());
 }
 
 async fn idempotency_key_replays_and_refuses_mismatch(b: Backend) {
