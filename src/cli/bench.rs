@@ -304,6 +304,14 @@ where
             })
         })
         .collect();
+    Ok(gather(name, workers).await?.finish(name, started.elapsed()))
+}
+
+/// Waits for every worker of a phase and merges what they measured.
+async fn gather<T>(
+    name: &str,
+    workers: Vec<tokio::task::JoinHandle<WorkerOutput<T>>>,
+) -> Result<WorkerOutput<T>, String> {
     let mut all = WorkerOutput::default();
     for worker in workers {
         let out = worker
@@ -311,7 +319,7 @@ where
             .map_err(|e| format!("a {name} worker failed: {e}"))?;
         all.merge(out);
     }
-    Ok(all.finish(name, started.elapsed()))
+    Ok(all)
 }
 
 struct WorkerOutput<T> {
@@ -498,14 +506,10 @@ async fn store_inserts(
             })
         })
         .collect();
-    let mut all = WorkerOutput::default();
-    for worker in workers {
-        let out = worker
-            .await
-            .map_err(|e| format!("a store-insert worker failed: {e}"))?;
-        all.merge(out);
-    }
-    Ok(all.finish("store-insert", started.elapsed()).0)
+    Ok(gather("store-insert", workers)
+        .await?
+        .finish("store-insert", started.elapsed())
+        .0)
 }
 
 async fn insert_one(

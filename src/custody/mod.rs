@@ -49,6 +49,13 @@ pub struct GeneratedKey {
     pub public_key: [u8; 65],
 }
 
+impl GeneratedKey {
+    /// The public key as 0x-hex, the form events and responses carry.
+    pub fn public_key_hex(&self) -> String {
+        format!("0x{}", hex::encode(self.public_key))
+    }
+}
+
 /// What is being signed, in full.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SignPayload {

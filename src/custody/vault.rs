@@ -46,6 +46,29 @@ fn aad(key_id: &str, address: &str, part: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Seals 32 bytes under `key` with a fresh nonce; returns (nonce, ciphertext).
+fn seal32(key: &[u8; 32], plain: &[u8; 32], aad: &[u8]) -> ([u8; 24], Vec<u8>) {
+    let nonce = random::<24>();
+    let ct = XChaCha20Poly1305::new(key.into())
+        .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
+        .expect("sealing 32 bytes cannot fail");
+    (nonce, ct)
+}
+
+/// Opens what [`seal32`] sealed; `None` if anything does not authenticate.
+fn open32(key: &[u8; 32], nonce: &[u8], ct: &[u8], aad: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
+    if nonce.len() != 24 {
+        return None;
+    }
+    let plain = Zeroizing::new(
+        XChaCha20Poly1305::new(key.into())
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+            .ok()?,
+    );
+    let bytes: [u8; 32] = plain.as_slice().try_into().ok()?;
+    Some(Zeroizing::new(bytes))
+}
+
 impl SealedKey {
     pub fn seal(
         master: &MasterKey,
@@ -56,26 +79,8 @@ impl SealedKey {
         custody: String,
     ) -> Self {
         let dek = Zeroizing::new(random::<32>());
-        let key_nonce = random::<24>();
-        let sealed_key = XChaCha20Poly1305::new(dek.as_ref().into())
-            .encrypt(
-                XNonce::from_slice(&key_nonce),
-                Payload {
-                    msg: secret,
-                    aad: &aad(&key_id, &address, "key"),
-                },
-            )
-            .expect("sealing 32 bytes cannot fail");
-        let dek_nonce = random::<24>();
-        let wrapped_dek = XChaCha20Poly1305::new(master.bytes().into())
-            .encrypt(
-                XNonce::from_slice(&dek_nonce),
-                Payload {
-                    msg: dek.as_ref(),
-                    aad: &aad(&key_id, &address, "dek"),
-                },
-            )
-            .expect("sealing 32 bytes cannot fail");
+        let (key_nonce, sealed_key) = seal32(&dek, secret, &aad(&key_id, &address, "key"));
+        let (dek_nonce, wrapped_dek) = seal32(master.bytes(), &dek, &aad(&key_id, &address, "dek"));
         Self {
             key_id,
             wallet_id,
@@ -91,69 +96,27 @@ impl SealedKey {
     }
 
     fn open_dek(&self, keys: &MasterKeys) -> Result<Zeroizing<[u8; 32]>, CustodyError> {
-        let integrity = || CustodyError::Integrity(self.key_id.clone());
-        let master = keys.by_id(&self.master_key_id).ok_or_else(integrity)?;
-        if self.dek_nonce.len() != 24 {
-            return Err(integrity());
-        }
-        let dek = Zeroizing::new(
-            XChaCha20Poly1305::new(master.bytes().into())
-                .decrypt(
-                    XNonce::from_slice(&self.dek_nonce),
-                    Payload {
-                        msg: &self.wrapped_dek,
-                        aad: &aad(&self.key_id, &self.address, "dek"),
-                    },
-                )
-                .map_err(|_| integrity())?,
-        );
-        let mut out = Zeroizing::new([0u8; 32]);
-        if dek.len() != 32 {
-            return Err(integrity());
-        }
-        out.copy_from_slice(&dek);
-        Ok(out)
+        let master = keys
+            .by_id(&self.master_key_id)
+            .ok_or_else(|| CustodyError::Integrity(self.key_id.clone()))?;
+        let aad = aad(&self.key_id, &self.address, "dek");
+        open32(master.bytes(), &self.dek_nonce, &self.wrapped_dek, &aad)
+            .ok_or_else(|| CustodyError::Integrity(self.key_id.clone()))
     }
 
     /// Decrypts the private key.
     pub fn open(&self, keys: &MasterKeys) -> Result<Zeroizing<[u8; 32]>, CustodyError> {
-        let integrity = || CustodyError::Integrity(self.key_id.clone());
         let dek = self.open_dek(keys)?;
-        if self.key_nonce.len() != 24 {
-            return Err(integrity());
-        }
-        let plain = Zeroizing::new(
-            XChaCha20Poly1305::new(dek.as_ref().into())
-                .decrypt(
-                    XNonce::from_slice(&self.key_nonce),
-                    Payload {
-                        msg: &self.sealed_key,
-                        aad: &aad(&self.key_id, &self.address, "key"),
-                    },
-                )
-                .map_err(|_| integrity())?,
-        );
-        if plain.len() != 32 {
-            return Err(integrity());
-        }
-        let mut out = Zeroizing::new([0u8; 32]);
-        out.copy_from_slice(&plain);
-        Ok(out)
+        let aad = aad(&self.key_id, &self.address, "key");
+        open32(&dek, &self.key_nonce, &self.sealed_key, &aad)
+            .ok_or_else(|| CustodyError::Integrity(self.key_id.clone()))
     }
 
     /// Re-seals the data key under `new` (the private key itself is not touched).
     pub fn rewrap(&self, keys: &MasterKeys, new: &MasterKey) -> Result<Self, CustodyError> {
         let dek = self.open_dek(keys)?;
-        let dek_nonce = random::<24>();
-        let wrapped_dek = XChaCha20Poly1305::new(new.bytes().into())
-            .encrypt(
-                XNonce::from_slice(&dek_nonce),
-                Payload {
-                    msg: dek.as_ref(),
-                    aad: &aad(&self.key_id, &self.address, "dek"),
-                },
-            )
-            .expect("sealing 32 bytes cannot fail");
+        let (dek_nonce, wrapped_dek) =
+            seal32(new.bytes(), &dek, &aad(&self.key_id, &self.address, "dek"));
         Ok(Self {
             master_key_id: new.id().to_string(),
             dek_nonce: dek_nonce.to_vec(),
@@ -167,6 +130,24 @@ impl SealedKey {
 pub struct KeyVault {
     db: Db,
     cache: Mutex<HashMap<String, SealedKey>>,
+}
+
+/// A vault row of either backend as a [`SealedKey`].
+macro_rules! sealed_from_row {
+    ($row:expr) => {
+        SealedKey {
+            key_id: $row.try_get("key_id")?,
+            wallet_id: $row.try_get("wallet_id")?,
+            address: $row.try_get("address")?,
+            custody: $row.try_get("custody")?,
+            master_key_id: $row.try_get("master_key_id")?,
+            dek_nonce: $row.try_get("dek_nonce")?,
+            wrapped_dek: $row.try_get("wrapped_dek")?,
+            key_nonce: $row.try_get("key_nonce")?,
+            sealed_key: $row.try_get("sealed_key")?,
+            created_at: $row.try_get("created_at")?,
+        }
+    };
 }
 
 const COLUMNS: &str = "key_id, wallet_id, address, custody, master_key_id, dek_nonce, wrapped_dek, key_nonce, sealed_key, created_at";
@@ -236,18 +217,7 @@ impl KeyVault {
         let sql = format!("SELECT {COLUMNS} FROM key_vault WHERE key_id = $1");
         let found = with_db!(&self.db, pool => {
             match sqlx::query(&sql).bind(key_id).fetch_optional(pool).await? {
-                Some(row) => Some(SealedKey {
-                    key_id: row.try_get("key_id")?,
-                    wallet_id: row.try_get("wallet_id")?,
-                    address: row.try_get("address")?,
-                    custody: row.try_get("custody")?,
-                    master_key_id: row.try_get("master_key_id")?,
-                    dek_nonce: row.try_get("dek_nonce")?,
-                    wrapped_dek: row.try_get("wrapped_dek")?,
-                    key_nonce: row.try_get("key_nonce")?,
-                    sealed_key: row.try_get("sealed_key")?,
-                    created_at: row.try_get("created_at")?,
-                }),
+                Some(row) => Some(sealed_from_row!(row)),
                 None => None,
             }
         });
@@ -289,18 +259,7 @@ impl KeyVault {
                 let rows = sqlx::query(&sql).bind(new.id()).fetch_all(&mut *tx).await?;
                 let n = rows.len();
                 for row in rows {
-                    let k = SealedKey {
-                        key_id: row.try_get("key_id")?,
-                        wallet_id: row.try_get("wallet_id")?,
-                        address: row.try_get("address")?,
-                        custody: row.try_get("custody")?,
-                        master_key_id: row.try_get("master_key_id")?,
-                        dek_nonce: row.try_get("dek_nonce")?,
-                        wrapped_dek: row.try_get("wrapped_dek")?,
-                        key_nonce: row.try_get("key_nonce")?,
-                        sealed_key: row.try_get("sealed_key")?,
-                        created_at: row.try_get("created_at")?,
-                    };
+                    let k = sealed_from_row!(row);
                     let r = k.rewrap(keys, new)?;
                     sqlx::query(
                         "UPDATE key_vault SET master_key_id = $2, dek_nonce = $3, wrapped_dek = $4

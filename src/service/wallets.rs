@@ -122,7 +122,7 @@ impl<'a> WalletService<'a> {
             wallet_id,
             user_id: user_id.clone(),
             address: key.address,
-            public_key: format!("0x{}", hex::encode(key.public_key)),
+            public_key: key.public_key_hex(),
             label: label.clone(),
             created_at: meta.at,
         };

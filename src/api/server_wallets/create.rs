@@ -39,30 +39,39 @@ pub async fn create(app: web::Data<App>, req: HttpRequest, payload: web::Payload
             .create_custodial(user_id, WalletKind::Server, None, &meta)
             .await
         {
-            Ok(w) => json!({
-                "success": true,
-                "userId": w.user_id.as_str(),
-                "address": w.address.to_checksum(),
-                "walletId": w.wallet_id.to_string(),
-                "publicKey": w.public_key,
-            }),
+            Ok(w) => created_body(
+                w.user_id.as_str(),
+                &w.address.to_checksum(),
+                &w.wallet_id.to_string(),
+                Some(&w.public_key),
+            ),
             // A retry of a create whose first attempt committed but never answered
             // (crash) gets that attempt's answer.
             Err(ServiceError::ServerWalletExists { wallet_id })
                 if service.created_by(wallet_id, &meta).await? =>
             {
-                let row = resolve(&app, &wallet_id.to_string()).await?;
-                json!({
-                    "success": true,
-                    "userId": row.user_id,
-                    "address": row.address,
-                    "walletId": row.wallet_id,
-                    "publicKey": row.public_key,
-                })
+                let w = resolve(&app, &wallet_id.to_string()).await?;
+                created_body(
+                    &w.user_id,
+                    &w.address,
+                    &w.wallet_id,
+                    w.public_key.as_deref(),
+                )
             }
             Err(e) => return Err(e.into()),
         };
         Ok::<(StatusCode, Value), ApiError>((StatusCode::OK, body))
     })
     .await
+}
+
+/// The create answer of the API document.
+fn created_body(user_id: &str, address: &str, wallet_id: &str, public_key: Option<&str>) -> Value {
+    json!({
+        "success": true,
+        "userId": user_id,
+        "address": address,
+        "walletId": wallet_id,
+        "publicKey": public_key,
+    })
 }

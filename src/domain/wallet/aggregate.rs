@@ -131,6 +131,7 @@ impl Aggregate for Wallet {
                 if let Some(s) = &self.state {
                     return Err(WalletError::AlreadyExists { wallet_id: s.id });
                 }
+                let public_key = key.public_key_hex();
                 sink.write(
                     WalletEvent::WalletCreated {
                         wallet_id,
@@ -139,7 +140,7 @@ impl Aggregate for Wallet {
                         custody: key.key.custody,
                         key_id: key.key.key_id,
                         address: key.address,
-                        public_key: format!("0x{}", hex::encode(key.public_key)),
+                        public_key,
                         label,
                         created_at: at,
                     },
