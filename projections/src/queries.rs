@@ -16,7 +16,6 @@ pub struct WalletRow {
     pub public_key: Option<String>,
     pub status: String,
     pub whitelist_status: String,
-    pub signatures: i64,
     pub label: Option<String>,
     pub nickname: Option<String>,
     pub is_default: bool,
@@ -35,7 +34,7 @@ pub enum WalletLookup<'a> {
 
 const SELECT: &str = "
 SELECT d.wallet_id, d.address_checksum, d.user_id, d.kind, d.custody, d.public_key, d.status,
-       d.whitelist_status, d.signatures, d.created_at, d.updated_at,
+       d.whitelist_status, d.created_at, d.updated_at,
        u.label, u.nickname, COALESCE(u.is_default, FALSE) AS is_default
   FROM wallet_directory d
   LEFT JOIN user_wallets u ON u.wallet_id = d.wallet_id";
@@ -52,7 +51,6 @@ macro_rules! wallet_row_impl {
             public_key: row.try_get("public_key")?,
             status: row.try_get("status")?,
             whitelist_status: row.try_get("whitelist_status")?,
-            signatures: row.try_get("signatures")?,
             label: row.try_get("label")?,
             nickname: row.try_get("nickname")?,
             is_default: row.try_get("is_default")?,
@@ -216,6 +214,19 @@ pub struct HistoryEntry {
     pub request_id: Option<String>,
     pub client_addr: Option<String>,
     pub payload: String,
+}
+
+/// How many signatures walletd has made with a wallet (from the audit log).
+pub async fn signature_count(db: &Db, wallet_id: &str) -> Result<i64, sqlx::Error> {
+    Ok(with_db!(db, pool => {
+        sqlx::query(
+            "SELECT COUNT(*) AS n FROM audit_log WHERE wallet_id = $1 AND event_type = 'MessageSigned'",
+        )
+        .bind(wallet_id)
+        .fetch_one(pool)
+        .await?
+        .try_get("n")?
+    }))
 }
 
 /// A page of a wallet's events, newest first, and the total count.

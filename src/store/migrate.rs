@@ -37,6 +37,11 @@ const POSTGRES: &[Script] = &[
         "jwt_api",
         include_str!("../../migrations/postgres/0005_jwt_api.sql"),
     ),
+    (
+        6,
+        "signature_count",
+        include_str!("../../migrations/postgres/0006_signature_count.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -64,6 +69,11 @@ const SQLITE: &[Script] = &[
         5,
         "jwt_api",
         include_str!("../../migrations/sqlite/0005_jwt_api.sql"),
+    ),
+    (
+        6,
+        "signature_count",
+        include_str!("../../migrations/sqlite/0006_signature_count.sql"),
     ),
 ];
 

@@ -108,5 +108,8 @@ async fn parallel_signs_on_one_wallet_are_all_recorded(b: Backend) {
     .await
     .unwrap()
     .unwrap();
-    assert_eq!(row.signatures, 20);
+    let signed = walletd::projections::queries::signature_count(&app.app.db, &row.wallet_id)
+        .await
+        .unwrap();
+    assert_eq!(signed, 20);
 }

@@ -78,12 +78,6 @@ pub(crate) mod stored {
     }
 
     #[derive(Deserialize)]
-    pub struct MessageSigned {
-        pub wallet_id: String,
-        pub at: String,
-    }
-
-    #[derive(Deserialize)]
     pub struct WhitelistQueued {
         pub wallet_id: String,
         pub queued_at: String,

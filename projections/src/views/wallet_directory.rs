@@ -10,19 +10,14 @@ pub struct WalletDirectory;
 const INSERT: &str = "
 INSERT INTO wallet_directory
   (wallet_id, address, address_checksum, user_id, kind, custody, public_key, created_at,
-   status, whitelist_status, signatures, updated_at)
+   status, whitelist_status, updated_at)
 VALUES";
 const ON_CONFLICT: &str = "ON CONFLICT (wallet_id) DO NOTHING";
 
-/// A new directory row: active, not whitelisted, never signed.
+/// A new directory row: active, not whitelisted.
 fn insert(mut args: Vec<Val>) -> Stmt {
     let created_at = args.last().cloned().unwrap_or(Val::OptText(None));
-    args.extend([
-        Val::from("active"),
-        Val::from("none"),
-        Val::from(0),
-        created_at,
-    ]);
+    args.extend([Val::from("active"), Val::from("none"), created_at]);
     Stmt::row(INSERT, ON_CONFLICT, args)
 }
 
@@ -62,13 +57,6 @@ impl Projection for WalletDirectory {
                     None::<String>.into(),
                     e.registered_at.into(),
                 ])]
-            }
-            "MessageSigned" => {
-                let e: stored::MessageSigned = decode(event)?;
-                vec![Stmt::new(
-                    "UPDATE wallet_directory SET signatures = signatures + 1, updated_at = $2 WHERE wallet_id = $1",
-                    vec![e.wallet_id.into(), e.at.into()],
-                )]
             }
             "WhitelistQueued" => {
                 let e: stored::WhitelistQueued = decode(event)?;

@@ -36,7 +36,6 @@ pub(crate) fn from_created(w: &CreatedWallet) -> Value {
         public_key: Some(w.public_key.clone()),
         status: "active".into(),
         whitelist_status: "none".into(),
-        signatures: 0,
         label: w.label.clone(),
         nickname: None,
         is_default: false,
