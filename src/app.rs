@@ -84,7 +84,7 @@ impl App {
         let services = WalletServices::new(vec![custody.clone()]);
         let wallets = WalletStore::new(db.clone(), services, projector);
         let api_keys = ApiKeys::new(db.clone(), &settings.api_key_list());
-        Ok(Arc::new(App {
+        let app = Arc::new(App {
             settings,
             db,
             wallets,
@@ -95,7 +95,9 @@ impl App {
             identities: IdentityCache::new(200_000),
             jwt,
             create_limit,
-        }))
+        });
+        crate::service::whitelist_scheduler::spawn(Arc::downgrade(&app));
+        Ok(app)
     }
 }
 

@@ -269,3 +269,24 @@ pub async fn wallet_history(
         (out, total)
     }))
 }
+
+/// Wallets whose whitelist delay has passed at `now` (RFC 3339, the stored
+/// fixed-width form), oldest first.
+pub async fn due_for_whitelist(db: &Db, now: &str, limit: i64) -> Result<Vec<String>, sqlx::Error> {
+    Ok(with_db!(db, pool => {
+        let rows = sqlx::query(
+            "SELECT wallet_id FROM whitelist_queue
+              WHERE status = 'queued' AND eligible_at <= $1
+              ORDER BY eligible_at, wallet_id LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push(r.try_get("wallet_id")?);
+        }
+        out
+    }))
+}

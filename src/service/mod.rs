@@ -4,5 +4,6 @@
 
 pub mod identity_cache;
 pub mod wallets;
+pub mod whitelist_scheduler;
 
 pub use wallets::{ServiceError, WalletService};

@@ -10,3 +10,4 @@ mod event_log;
 mod jwt_wallets;
 mod replay;
 mod server_wallets;
+mod whitelist;
