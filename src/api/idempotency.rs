@@ -198,3 +198,27 @@ pub enum IdempotencyRefusal {
     InFlight,
     Store(sqlx::Error),
 }
+
+impl IdempotencyRefusal {
+    /// Status and message; each API dialect wraps them in its own error body.
+    pub fn status_and_message(&self) -> (u16, &'static str) {
+        match self {
+            IdempotencyRefusal::InvalidKey => (
+                400,
+                "Idempotency-Key must be 1 to 255 visible ASCII characters",
+            ),
+            IdempotencyRefusal::Mismatch => (
+                422,
+                "Idempotency-Key was already used with a different request",
+            ),
+            IdempotencyRefusal::InFlight => (
+                409,
+                "a request with this Idempotency-Key is still being processed",
+            ),
+            IdempotencyRefusal::Store(e) => {
+                tracing::error!(error = %e, "idempotency store unavailable");
+                (503, "service temporarily unavailable")
+            }
+        }
+    }
+}

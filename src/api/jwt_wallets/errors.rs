@@ -69,24 +69,8 @@ impl From<BodyError> for JwtApiError {
 
 impl From<IdempotencyRefusal> for JwtApiError {
     fn from(e: IdempotencyRefusal) -> Self {
-        match e {
-            IdempotencyRefusal::InvalidKey => JwtApiError::new(
-                400,
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
-            ),
-            IdempotencyRefusal::Mismatch => JwtApiError::new(
-                422,
-                "Idempotency-Key was already used with a different request",
-            ),
-            IdempotencyRefusal::InFlight => JwtApiError::new(
-                409,
-                "a request with this Idempotency-Key is still being processed",
-            ),
-            IdempotencyRefusal::Store(e) => {
-                tracing::error!(error = %e, "idempotency store unavailable");
-                JwtApiError::new(503, "Service temporarily unavailable")
-            }
-        }
+        let (status, message) = e.status_and_message();
+        JwtApiError::new(status, message)
     }
 }
 

@@ -59,24 +59,8 @@ impl From<BodyError> for ApiError {
 
 impl From<IdempotencyRefusal> for ApiError {
     fn from(e: IdempotencyRefusal) -> Self {
-        match e {
-            IdempotencyRefusal::InvalidKey => ApiError::new(
-                400,
-                "Idempotency-Key must be 1 to 255 visible ASCII characters",
-            ),
-            IdempotencyRefusal::Mismatch => ApiError::new(
-                422,
-                "Idempotency-Key was already used with a different request",
-            ),
-            IdempotencyRefusal::InFlight => ApiError::new(
-                409,
-                "a request with this Idempotency-Key is still being processed",
-            ),
-            IdempotencyRefusal::Store(e) => {
-                tracing::error!(error = %e, "idempotency store unavailable");
-                ApiError::new(503, "service temporarily unavailable")
-            }
-        }
+        let (status, message) = e.status_and_message();
+        ApiError::new(status, message)
     }
 }
 
