@@ -1,11 +1,12 @@
 //! Store wiring: connecting to the backend named by `DATABASE_URL`, running
-//! migrations, and executing wallet commands through cqrs-es on either backend.
+//! migrations, and executing any aggregate's commands through cqrs-es on either
+//! backend (`AggregateStore`; `WalletStore` is the wallet's).
 
+pub mod aggregate_store;
 pub mod connect;
 pub mod metadata;
 pub mod migrate;
-pub mod wallets;
 
+pub use aggregate_store::{AggregateStore, CommandError, WalletStore};
 pub use connect::{connect, StoreError};
 pub use metadata::CommandMeta;
-pub use wallets::{CommandError, WalletStore};

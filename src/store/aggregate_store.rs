@@ -1,32 +1,36 @@
-//! Executing wallet commands on either backend, then waiting for the read side.
+//! Executing an aggregate's commands on either backend, then waiting for the
+//! read side.
 
+use std::fmt::Display;
 use std::time::Duration;
 
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{AggregateError, CqrsFramework};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
 use postgres_es::PostgresEventRepository;
 use sqlite_es::SqliteEventRepository;
 use sqlx::Row;
 use walletd_projections::{with_db, Db, LogPosition, ProjectorHandle};
 
 use super::CommandMeta;
-use crate::domain::wallet::{Wallet, WalletCommand, WalletError, WalletServices};
-use crate::domain::WalletId;
+use crate::domain::wallet::{Wallet, WalletError};
 
-/// Snapshot every this many events, so a much-used wallet loads quickly.
+/// Snapshot every this many events, so a much-used aggregate loads quickly.
 const SNAPSHOT_EVERY: usize = 50;
 
-enum WalletCqrs {
-    Postgres(CqrsFramework<Wallet, PersistedEventStore<PostgresEventRepository, Wallet>>),
-    Sqlite(CqrsFramework<Wallet, PersistedEventStore<SqliteEventRepository, Wallet>>),
+enum Cqrs<A: Aggregate> {
+    Postgres(CqrsFramework<A, PersistedEventStore<PostgresEventRepository, A>>),
+    Sqlite(CqrsFramework<A, PersistedEventStore<SqliteEventRepository, A>>),
 }
 
+/// The wallet aggregate's store.
+pub type WalletStore = AggregateStore<Wallet>;
+
 #[derive(Debug, thiserror::Error)]
-pub enum CommandError {
+pub enum CommandError<E: std::error::Error = WalletError> {
     #[error(transparent)]
-    Domain(#[from] WalletError),
-    /// Another command on the same wallet committed first.
-    #[error("a concurrent change to the same wallet won; retry")]
+    Domain(#[from] E),
+    /// Another command on the same aggregate committed first.
+    #[error("a concurrent change to the same aggregate won; retry")]
     Conflict,
     #[error("event store unavailable: {0}")]
     Unavailable(String),
@@ -34,19 +38,23 @@ pub enum CommandError {
     Store(String),
 }
 
-pub struct WalletStore {
-    cqrs: WalletCqrs,
+pub struct AggregateStore<A: Aggregate> {
+    cqrs: Cqrs<A>,
     db: Db,
     projector: ProjectorHandle,
     read_your_writes_timeout: Duration,
 }
 
-impl WalletStore {
-    pub fn new(db: Db, services: WalletServices, projector: ProjectorHandle) -> Self {
+impl<A> AggregateStore<A>
+where
+    A: Aggregate + 'static,
+    A::Error: Send + Sync + 'static,
+{
+    pub fn new(db: Db, services: A::Services, projector: ProjectorHandle) -> Self {
         let cqrs = match &db {
             Db::Postgres(pool) => {
                 let repo = PostgresEventRepository::new(pool.clone());
-                WalletCqrs::Postgres(CqrsFramework::new(
+                Cqrs::Postgres(CqrsFramework::new(
                     PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY),
                     vec![],
                     services,
@@ -54,7 +62,7 @@ impl WalletStore {
             }
             Db::Sqlite(pool) => {
                 let repo = SqliteEventRepository::new(pool.clone());
-                WalletCqrs::Sqlite(CqrsFramework::new(
+                Cqrs::Sqlite(CqrsFramework::new(
                     PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY),
                     vec![],
                     services,
@@ -77,23 +85,23 @@ impl WalletStore {
         &self.db
     }
 
-    /// Runs `command` against wallet `id`. On success the events are durably
+    /// Runs `command` against aggregate `id`. On success the events are durably
     /// stored and every projection has applied them, so the caller may read its
     /// own write at once.
     pub async fn execute(
         &self,
-        id: WalletId,
-        command: WalletCommand,
+        id: impl Display,
+        command: A::Command,
         meta: &CommandMeta,
-    ) -> Result<(), CommandError> {
+    ) -> Result<(), CommandError<A::Error>> {
         let aggregate_id = id.to_string();
         let t0 = std::time::Instant::now();
         let result = match &self.cqrs {
-            WalletCqrs::Postgres(c) => {
+            Cqrs::Postgres(c) => {
                 c.execute_with_metadata(&aggregate_id, command, meta.to_map())
                     .await
             }
-            WalletCqrs::Sqlite(c) => {
+            Cqrs::Sqlite(c) => {
                 c.execute_with_metadata(&aggregate_id, command, meta.to_map())
                     .await
             }
@@ -111,7 +119,7 @@ impl WalletStore {
                     .await
                     .is_err()
                 {
-                    tracing::warn!(wallet_id = %id, "projections lag behind a committed command");
+                    tracing::warn!(aggregate_id = %aggregate_id, "projections lag behind a committed command");
                 }
             }
             Ok(None) => {}
@@ -121,7 +129,7 @@ impl WalletStore {
         }
         let t3 = t0.elapsed();
         tracing::debug!(
-            wallet_id = %id,
+            aggregate_id = %aggregate_id,
             execute_us = t1.as_micros() as u64,
             position_us = (t2 - t1).as_micros() as u64,
             read_side_us = (t3 - t2).as_micros() as u64,
@@ -133,20 +141,20 @@ impl WalletStore {
     /// Metadata of a wallet's first event (its creation), if it exists.
     pub async fn first_event_metadata(
         &self,
-        id: WalletId,
+        id: impl Display,
     ) -> Result<Option<serde_json::Value>, sqlx::Error> {
         let sql = match &self.db {
             Db::Postgres(_) => {
                 "SELECT metadata::text AS m FROM events
-                  WHERE aggregate_type = 'wallet' AND aggregate_id = $1 AND sequence = 1"
+                  WHERE aggregate_type = $2 AND aggregate_id = $1 AND sequence = 1"
             }
             Db::Sqlite(_) => {
                 "SELECT metadata AS m FROM events
-                  WHERE aggregate_type = 'wallet' AND aggregate_id = $1 AND sequence = 1"
+                  WHERE aggregate_type = $2 AND aggregate_id = $1 AND sequence = 1"
             }
         };
         let text: Option<String> = with_db!(&self.db, pool => {
-            match sqlx::query(sql).bind(id.to_string()).fetch_optional(pool).await? {
+            match sqlx::query(sql).bind(id.to_string()).bind(A::TYPE).fetch_optional(pool).await? {
                 Some(row) => Some(row.try_get("m")?),
                 None => None,
             }
@@ -159,17 +167,17 @@ impl WalletStore {
         let sql = match &self.db {
             Db::Postgres(_) => {
                 "SELECT tx_id, position FROM events
-                  WHERE aggregate_type = 'wallet' AND aggregate_id = $1
+                  WHERE aggregate_type = $2 AND aggregate_id = $1
                   ORDER BY sequence DESC LIMIT 1"
             }
             Db::Sqlite(_) => {
                 "SELECT 0 AS tx_id, position FROM events
-                  WHERE aggregate_type = 'wallet' AND aggregate_id = $1
+                  WHERE aggregate_type = $2 AND aggregate_id = $1
                   ORDER BY sequence DESC LIMIT 1"
             }
         };
         Ok(with_db!(&self.db, pool => {
-            match sqlx::query(sql).bind(aggregate_id).fetch_optional(pool).await? {
+            match sqlx::query(sql).bind(aggregate_id).bind(A::TYPE).fetch_optional(pool).await? {
                 Some(row) => Some(LogPosition {
                     tx_id: row.try_get("tx_id")?,
                     position: row.try_get("position")?,
@@ -180,7 +188,7 @@ impl WalletStore {
     }
 }
 
-fn map_error(e: AggregateError<WalletError>) -> CommandError {
+fn map_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
     match e {
         AggregateError::UserError(e) => CommandError::Domain(e),
         AggregateError::AggregateConflict => CommandError::Conflict,
