@@ -290,3 +290,25 @@ pub async fn due_for_whitelist(db: &Db, now: &str, limit: i64) -> Result<Vec<Str
         out
     }))
 }
+
+/// Every app with its signing addresses (EIP-55), by handle.
+pub async fn apps(db: &Db) -> Result<Vec<(String, Vec<String>)>, sqlx::Error> {
+    let rows: Vec<(String, String)> = with_db!(db, pool => {
+        let rows = sqlx::query("SELECT handle, address_checksum FROM app_addresses ORDER BY handle, added_at, address")
+            .fetch_all(pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            out.push((r.try_get("handle")?, r.try_get("address_checksum")?));
+        }
+        out
+    });
+    let mut apps: Vec<(String, Vec<String>)> = Vec::new();
+    for (handle, address) in rows {
+        match apps.last_mut() {
+            Some((h, list)) if *h == handle => list.push(address),
+            _ => apps.push((handle, vec![address])),
+        }
+    }
+    Ok(apps)
+}

@@ -1,6 +1,7 @@
 //! The `walletd` command line.
 
 mod api_key;
+mod app;
 mod bench;
 mod replay;
 mod rotate;
@@ -32,6 +33,9 @@ pub enum Command {
     /// Manage API keys for the server-wallet API.
     #[command(subcommand)]
     ApiKey(api_key::ApiKeyCommand),
+    /// Manage client apps that sign requests (Sila's app_handle).
+    #[command(subcommand)]
+    App(app::AppCli),
     /// Re-wrap every key in the vault under a new master key.
     RotateMasterKey(rotate::RotateArgs),
     /// Measure a running walletd over HTTP and, optionally, its store's commit limit.
@@ -45,6 +49,7 @@ pub async fn run() -> ExitCode {
         Command::Migrate => migrate(cli.settings).await,
         Command::Replay => replay::run(cli.settings).await,
         Command::ApiKey(c) => api_key::run(cli.settings, c).await,
+        Command::App(c) => app::run(cli.settings, c).await,
         Command::RotateMasterKey(a) => rotate::run(cli.settings, a).await,
         Command::Bench(a) => bench::run(a).await,
     };

@@ -1,6 +1,8 @@
 //! The write side's vocabulary: validated value types and the wallet aggregate.
 
 pub mod address;
+pub mod client_app;
+pub mod handle;
 pub mod ids;
 pub mod label;
 pub mod signature;
@@ -8,6 +10,7 @@ pub mod time;
 pub mod wallet;
 
 pub use address::Address;
+pub use handle::Handle;
 pub use ids::{UserId, WalletId};
 pub use label::Label;
 pub use signature::RecoverableSignature;

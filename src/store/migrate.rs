@@ -42,6 +42,11 @@ const POSTGRES: &[Script] = &[
         "signature_count",
         include_str!("../../migrations/postgres/0006_signature_count.sql"),
     ),
+    (
+        7,
+        "apps",
+        include_str!("../../migrations/postgres/0007_apps.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -74,6 +79,11 @@ const SQLITE: &[Script] = &[
         6,
         "signature_count",
         include_str!("../../migrations/sqlite/0006_signature_count.sql"),
+    ),
+    (
+        7,
+        "apps",
+        include_str!("../../migrations/sqlite/0007_apps.sql"),
     ),
 ];
 

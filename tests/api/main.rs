@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod apps;
 mod concurrency;
 mod crash;
 mod custody;

@@ -2,6 +2,7 @@
 //! brings its tables up to date; the projector runs them inside the transaction
 //! that also advances their checkpoints.
 
+pub mod app_addresses;
 pub mod audit_log;
 pub mod user_wallets;
 pub mod wallet_directory;
@@ -29,6 +30,7 @@ pub fn all() -> Vec<Box<dyn Projection>> {
         Box::new(user_wallets::UserWallets),
         Box::new(audit_log::AuditLog),
         Box::new(whitelist_queue::WhitelistQueue),
+        Box::new(app_addresses::AppAddresses),
     ]
 }
 

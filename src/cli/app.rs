@@ -1,0 +1,81 @@
+//! `walletd app register|list`: client apps that sign requests (Sila's
+//! `app_handle`). Apps are event-sourced like wallets.
+
+use clap::Subcommand;
+use walletd_projections::{queries, views, Projector};
+
+use super::CliResult;
+use crate::config::Settings;
+use crate::domain::client_app::{AppCommand, ClientApp};
+use crate::domain::{Address, Handle, Timestamp};
+use crate::store::{AggregateStore, CommandMeta};
+
+#[derive(Subcommand, Debug)]
+pub enum AppCli {
+    /// Register an app, or add a signing address to an existing one.
+    Register {
+        #[arg(long)]
+        handle: String,
+        #[arg(long)]
+        address: String,
+    },
+    /// Remove one of an app's signing addresses (it must keep one).
+    RemoveAddress {
+        #[arg(long)]
+        handle: String,
+        #[arg(long)]
+        address: String,
+    },
+    /// List apps and their signing addresses.
+    List,
+}
+
+pub async fn run(settings: Settings, command: AppCli) -> CliResult {
+    let db = crate::store::connect(&settings.database_url, 4).await?;
+    crate::store::migrate::run(&db).await?;
+    let projector = Projector::new(db.clone(), views::all());
+    projector.register().await?;
+    projector.catch_up().await?;
+    let store = AggregateStore::<ClientApp>::new(db.clone(), (), projector.spawn());
+    let meta = CommandMeta::system("cli");
+    match command {
+        AppCli::Register { handle, address } => {
+            let handle = Handle::parse(&handle)?;
+            let address = Address::parse(&address)?;
+            store
+                .execute(
+                    &handle,
+                    AppCommand::AddAddress {
+                        handle: handle.clone(),
+                        address,
+                        at: Timestamp::now(),
+                    },
+                    &meta,
+                )
+                .await?;
+            println!("app {handle}: address {address} registered");
+        }
+        AppCli::RemoveAddress { handle, address } => {
+            let handle = Handle::parse(&handle)?;
+            let address = Address::parse(&address)?;
+            store
+                .execute(
+                    &handle,
+                    AppCommand::RemoveAddress {
+                        address,
+                        at: Timestamp::now(),
+                    },
+                    &meta,
+                )
+                .await?;
+            println!("app {handle}: address {address} removed");
+        }
+        AppCli::List => {
+            for (handle, addresses) in queries::apps(&db).await? {
+                println!("{handle}  {}", addresses.join(" "));
+            }
+        }
+    }
+    db.close().await;
+    Ok(())
+}
