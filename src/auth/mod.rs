@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod jwt;
+pub mod request_signature;
 pub mod roles;
 
 /// An authenticated caller, as recorded in event metadata.

@@ -10,5 +10,6 @@ mod custody;
 mod event_log;
 mod jwt_wallets;
 mod replay;
+mod request_signatures;
 mod server_wallets;
 mod whitelist;
