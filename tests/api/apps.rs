@@ -14,6 +14,20 @@ async fn apps_are_registered_rotated_and_listed(b: Backend) {
     };
     let env = [("DATABASE_URL", tdb.url.as_str())];
     let app = |args: &'static [&'static str]| run_cli(args, &env);
+    // The app under test, by verb and address.
+    let on = |verb: &'static str, address: &'static str| {
+        run_cli_owned(
+            [
+                "app",
+                verb,
+                "--handle",
+                "handle.silamoney.eth",
+                "--address",
+                address,
+            ],
+            tdb.url.clone(),
+        )
+    };
 
     let (ok, out, err) = app(&[
         "app",
@@ -25,25 +39,9 @@ async fn apps_are_registered_rotated_and_listed(b: Backend) {
     ])
     .await;
     assert!(ok, "{out} {err}");
-    let (ok, out, err) = app(&[
-        "app",
-        "register",
-        "--handle",
-        "handle.silamoney.eth",
-        "--address",
-        A2,
-    ])
-    .await;
+    let (ok, out, err) = on("register", A2).await;
     assert!(ok, "{out} {err}");
-    let (ok, _, err) = app(&[
-        "app",
-        "register",
-        "--handle",
-        "handle.silamoney.eth",
-        "--address",
-        A2,
-    ])
-    .await;
+    let (ok, _, err) = on("register", A2).await;
     assert!(!ok && err.contains("already registered"), "{err}");
     for bad in [
         &["app", "register", "--handle", "x", "--address", A1][..],
@@ -81,25 +79,9 @@ async fn apps_are_registered_rotated_and_listed(b: Backend) {
     );
 
     // Key rotation: the old address goes, the app keeps the new one.
-    let (ok, out, err) = app(&[
-        "app",
-        "remove-address",
-        "--handle",
-        "handle.silamoney.eth",
-        "--address",
-        A1,
-    ])
-    .await;
+    let (ok, out, err) = on("remove-address", A1).await;
     assert!(ok, "{out} {err}");
-    let (ok, _, err) = app(&[
-        "app",
-        "remove-address",
-        "--handle",
-        "handle.silamoney.eth",
-        "--address",
-        A2,
-    ])
-    .await;
+    let (ok, _, err) = on("remove-address", A2).await;
     assert!(!ok && err.contains("at least one"), "{err}");
     let (_, out, _) = app(&["app", "list"]).await;
     assert!(
@@ -118,4 +100,8 @@ async fn apps_are_registered_rotated_and_listed(b: Backend) {
         .collect();
     assert_eq!(types.len(), 3, "{audit:?}");
     db.close().await;
+}
+
+async fn run_cli_owned(args: [&'static str; 6], url: String) -> (bool, String, String) {
+    run_cli(&args, &[("DATABASE_URL", &url)]).await
 }
