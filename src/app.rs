@@ -16,7 +16,8 @@ use crate::custody::vault::KeyVault;
 use crate::custody::{Custody, LocalCustody, MasterKey, MasterKeys};
 use crate::domain::wallet::WalletServices;
 use crate::service::identity_cache::IdentityCache;
-use crate::store::{self, StoreError, WalletStore};
+use crate::domain::client_app::ClientApp;
+use crate::store::{self, AggregateStore, StoreError, WalletStore};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -49,6 +50,7 @@ pub struct App {
     pub settings: Settings,
     pub db: Db,
     pub wallets: WalletStore,
+    pub apps: AggregateStore<ClientApp>,
     pub custody: Arc<dyn Custody>,
     pub vault: Arc<KeyVault>,
     pub api_keys: ApiKeys,
@@ -82,12 +84,14 @@ impl App {
         projector.catch_up().await?;
         let projector = projector.spawn();
         let services = WalletServices::new(vec![custody.clone()]);
+        let apps = AggregateStore::new(db.clone(), (), projector.clone());
         let wallets = WalletStore::new(db.clone(), services, projector);
         let api_keys = ApiKeys::new(db.clone(), &settings.api_key_list());
         let app = Arc::new(App {
             settings,
             db,
             wallets,
+            apps,
             custody,
             vault,
             api_keys,

@@ -1,6 +1,12 @@
 //! Configuration: environment variables, overridden by command-line flags.
 
-use clap::Args;
+use clap::{Args, ValueEnum};
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KycMode {
+    Sandbox,
+    Manual,
+}
 
 #[derive(Args, Clone, Debug)]
 pub struct Settings {
@@ -87,6 +93,27 @@ pub struct Settings {
         global = true
     )]
     pub whitelist_delay: u64,
+
+    /// KYC decisions: `sandbox` passes every request at once; `manual` waits for
+    /// `walletd kyc pass|fail` or the admin endpoint.
+    #[arg(
+        long,
+        env = "WALLETD_KYC_MODE",
+        value_enum,
+        default_value_t = KycMode::Sandbox,
+        global = true
+    )]
+    pub kyc_mode: KycMode,
+
+    /// Seconds a signed Sila request's `created` may differ from the server
+    /// clock; also how long a request reference is remembered.
+    #[arg(
+        long,
+        env = "WALLETD_SIGNATURE_WINDOW",
+        default_value_t = 300,
+        global = true
+    )]
+    pub signature_window: u64,
 
     /// Database connection pool size.
     #[arg(long, env = "WALLETD_DB_POOL", default_value_t = 24, global = true)]

@@ -10,6 +10,7 @@ pub mod log;
 pub mod projector;
 pub mod queries;
 pub mod replay;
+pub mod sila_queries;
 pub mod stmt;
 pub mod views;
 

@@ -60,12 +60,30 @@ pub enum UserIdError {
     Length,
     #[error("userId must contain printable ASCII characters only")]
     Charset,
-    #[error("userId must not start with 0x (reserved for addresses)")]
+    #[error("userId must not start with 0x (addresses) or sila: (Sila handles)")]
     Reserved,
 }
 
+/// User ids of Sila users are their handles under this prefix, which callers
+/// of the other APIs cannot use, so the two kinds of user never meet.
+const HANDLE_PREFIX: &str = "sila:";
+
 impl UserId {
+    /// A caller-supplied user id (server-wallet and JWT APIs).
     pub fn parse(s: &str) -> Result<Self, UserIdError> {
+        let id = Self::stored(s)?;
+        if s.len() >= HANDLE_PREFIX.len() && s[..HANDLE_PREFIX.len()].eq_ignore_ascii_case(HANDLE_PREFIX) {
+            return Err(UserIdError::Reserved);
+        }
+        Ok(id)
+    }
+
+    /// The user id of a Sila user.
+    pub fn for_handle(handle: &super::Handle) -> Self {
+        Self(format!("{HANDLE_PREFIX}{handle}"))
+    }
+
+    fn stored(s: &str) -> Result<Self, UserIdError> {
         if s.is_empty() || s.len() > 128 {
             return Err(UserIdError::Length);
         }
@@ -86,7 +104,7 @@ impl UserId {
 impl TryFrom<String> for UserId {
     type Error = UserIdError;
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::parse(&s)
+        Self::stored(&s)
     }
 }
 
@@ -115,6 +133,10 @@ mod tests {
         assert_eq!(UserId::parse("tab\there"), Err(UserIdError::Charset));
         assert_eq!(UserId::parse("jürgen"), Err(UserIdError::Charset));
         assert_eq!(UserId::parse("0xabc"), Err(UserIdError::Reserved));
+        assert_eq!(UserId::parse("SILA:bob"), Err(UserIdError::Reserved));
+        let handle = crate::domain::Handle::parse("bob.eth").unwrap();
+        let stored: UserId = serde_json::from_str("\"sila:bob.eth\"").unwrap();
+        assert_eq!(stored, UserId::for_handle(&handle));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! authenticated and validated into commands, and reads results back from the
 //! projections.
 
+pub mod apps;
 pub mod identity_cache;
 pub mod wallets;
 pub mod whitelist_scheduler;

@@ -5,7 +5,7 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework};
+use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
 use postgres_es::PostgresEventRepository;
 use sqlite_es::SqliteEventRepository;
 use sqlx::Row;
@@ -38,8 +38,16 @@ pub enum CommandError<E: std::error::Error = WalletError> {
     Store(String),
 }
 
+/// Loads aggregates outside the framework, for units of work.
+enum Loader<A: Aggregate> {
+    Postgres(PersistedEventStore<PostgresEventRepository, A>),
+    Sqlite(PersistedEventStore<SqliteEventRepository, A>),
+}
+
 pub struct AggregateStore<A: Aggregate> {
     cqrs: Cqrs<A>,
+    loader: Loader<A>,
+    services: A::Services,
     db: Db,
     projector: ProjectorHandle,
     read_your_writes_timeout: Duration,
@@ -50,31 +58,62 @@ where
     A: Aggregate + 'static,
     A::Error: Send + Sync + 'static,
 {
-    pub fn new(db: Db, services: A::Services, projector: ProjectorHandle) -> Self {
-        let cqrs = match &db {
+    pub fn new(db: Db, services: A::Services, projector: ProjectorHandle) -> Self
+    where
+        A::Services: Clone,
+    {
+        let (cqrs, loader) = match &db {
             Db::Postgres(pool) => {
-                let repo = PostgresEventRepository::new(pool.clone());
-                Cqrs::Postgres(CqrsFramework::new(
-                    PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY),
-                    vec![],
-                    services,
-                ))
+                let repo = || PostgresEventRepository::new(pool.clone());
+                (
+                    Cqrs::Postgres(CqrsFramework::new(
+                        PersistedEventStore::new_snapshot_store(repo(), SNAPSHOT_EVERY),
+                        vec![],
+                        services.clone(),
+                    )),
+                    Loader::Postgres(PersistedEventStore::new_snapshot_store(
+                        repo(),
+                        SNAPSHOT_EVERY,
+                    )),
+                )
             }
             Db::Sqlite(pool) => {
-                let repo = SqliteEventRepository::new(pool.clone());
-                Cqrs::Sqlite(CqrsFramework::new(
-                    PersistedEventStore::new_snapshot_store(repo, SNAPSHOT_EVERY),
-                    vec![],
-                    services,
-                ))
+                let repo = || SqliteEventRepository::new(pool.clone());
+                (
+                    Cqrs::Sqlite(CqrsFramework::new(
+                        PersistedEventStore::new_snapshot_store(repo(), SNAPSHOT_EVERY),
+                        vec![],
+                        services.clone(),
+                    )),
+                    Loader::Sqlite(PersistedEventStore::new_snapshot_store(
+                        repo(),
+                        SNAPSHOT_EVERY,
+                    )),
+                )
             }
         };
         Self {
             cqrs,
+            loader,
+            services,
             db,
             projector,
             read_your_writes_timeout: Duration::from_secs(10),
         }
+    }
+
+    pub(crate) fn services(&self) -> &A::Services {
+        &self.services
+    }
+
+    /// The aggregate's current state and its newest sequence number.
+    pub async fn load(&self, aggregate_id: &str) -> Result<(A, usize), CommandError<A::Error>> {
+        let context = match &self.loader {
+            Loader::Postgres(s) => s.load_aggregate(aggregate_id).await,
+            Loader::Sqlite(s) => s.load_aggregate(aggregate_id).await,
+        }
+        .map_err(map_error)?;
+        Ok((context.aggregate, context.current_sequence))
     }
 
     pub fn projector(&self) -> &ProjectorHandle {

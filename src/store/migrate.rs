@@ -47,6 +47,11 @@ const POSTGRES: &[Script] = &[
         "apps",
         include_str!("../../migrations/postgres/0007_apps.sql"),
     ),
+    (
+        8,
+        "sila",
+        include_str!("../../migrations/postgres/0008_sila.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -84,6 +89,11 @@ const SQLITE: &[Script] = &[
         7,
         "apps",
         include_str!("../../migrations/sqlite/0007_apps.sql"),
+    ),
+    (
+        8,
+        "sila",
+        include_str!("../../migrations/sqlite/0008_sila.sql"),
     ),
 ];
 

@@ -6,7 +6,9 @@ pub mod aggregate_store;
 pub mod connect;
 pub mod metadata;
 pub mod migrate;
+pub mod unit_of_work;
 
 pub use aggregate_store::{AggregateStore, CommandError, WalletStore};
 pub use connect::{connect, StoreError};
 pub use metadata::CommandMeta;
+pub use unit_of_work::{CommitError, UnitOfWork};

@@ -159,6 +159,8 @@ pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Setti
         create_rate_per_minute: 10,
         key_pool: 0,
         whitelist_delay: 300,
+        kyc_mode: walletd::config::KycMode::Sandbox,
+        signature_window: 300,
         db_pool: 8,
         max_body: 65_536,
         workers: Some(2),

@@ -3,7 +3,7 @@
 
 use secp256k1::{Message, Secp256k1, SecretKey};
 use walletd::auth::request_signature::{signer_of, RequestSignatureError};
-use walletd::domain::wallet::{Wallet, WalletCommand, WalletEvent};
+use walletd::domain::wallet::{OwnershipProof, Wallet, WalletCommand, WalletEvent};
 use walletd::domain::{Address, Timestamp, UserId, WalletId};
 
 /// Signs keccak256(bytes) the way Sila's SDKs do: 65 bytes r‖s‖v, v = 27/28.
@@ -80,8 +80,10 @@ fn ownership_proof_by_an_independent_signer_registers_the_address() {
             user_id: UserId::parse("user.silamoney.eth").unwrap(),
             address,
             nickname: None,
-            proof_message: address_text.clone(),
-            proof,
+            proof: Some(OwnershipProof {
+                message: address_text.clone(),
+                signature: proof,
+            }),
             at,
         })
         .inspect_result()
@@ -100,8 +102,10 @@ fn ownership_proof_by_an_independent_signer_registers_the_address() {
             user_id: UserId::parse("user.silamoney.eth").unwrap(),
             address,
             nickname: None,
-            proof_message: address_text,
-            proof: walletd::domain::RecoverableSignature::parse_hex(&other).unwrap(),
+            proof: Some(OwnershipProof {
+                message: address_text,
+                signature: walletd::domain::RecoverableSignature::parse_hex(&other).unwrap(),
+            }),
             at,
         })
         .inspect_result();

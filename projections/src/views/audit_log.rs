@@ -27,7 +27,11 @@ impl Projection for AuditLog {
             .body()
             .get("user_id")
             .and_then(|v| v.as_str())
-            .map(str::to_owned);
+            .map(str::to_owned)
+            // A Sila user's events name the user by handle.
+            .or_else(|| {
+                (event.aggregate_type == "user").then(|| format!("sila:{}", event.aggregate_id))
+            });
         Ok(vec![Stmt::row(
             "INSERT INTO audit_log
                (seq, tx_id, position, aggregate_type, aggregate_id, sequence, event_type, event_version,

@@ -4,6 +4,8 @@
 
 pub mod app_addresses;
 pub mod audit_log;
+pub mod sila_users;
+pub mod sila_wallets;
 pub mod user_wallets;
 pub mod wallet_directory;
 pub mod whitelist_queue;
@@ -31,6 +33,8 @@ pub fn all() -> Vec<Box<dyn Projection>> {
         Box::new(audit_log::AuditLog),
         Box::new(whitelist_queue::WhitelistQueue),
         Box::new(app_addresses::AppAddresses),
+        Box::new(sila_users::SilaUsers),
+        Box::new(sila_wallets::SilaWallets),
     ]
 }
 
@@ -84,6 +88,55 @@ pub(crate) mod stored {
         pub wallet_id: String,
         pub queued_at: String,
         pub eligible_at: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct WalletDeleted {
+        pub wallet_id: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct UserRegistered {
+        pub handle: String,
+        pub user_id: String,
+        pub app: String,
+        pub registered_at: String,
+    }
+
+    /// Any user event that only needs whose and when.
+    #[derive(Deserialize)]
+    pub struct UserChange {
+        pub handle: String,
+        pub at: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct WalletAttached {
+        pub handle: String,
+        pub wallet_id: String,
+        pub address: String,
+        pub nickname: String,
+        pub default: bool,
+        pub statements_enabled: bool,
+        pub at: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct WalletUpdated {
+        pub handle: String,
+        pub wallet_id: String,
+        #[serde(default)]
+        pub nickname: Option<String>,
+        #[serde(default)]
+        pub default: Option<bool>,
+        #[serde(default)]
+        pub statements_enabled: Option<bool>,
+        pub at: String,
+    }
+
+    #[derive(Deserialize)]
+    pub struct WalletDetached {
+        pub wallet_id: String,
     }
 
     #[derive(Deserialize)]

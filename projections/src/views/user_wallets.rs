@@ -66,6 +66,13 @@ impl Projection for UserWallets {
                     vec![e.wallet_id.into(), e.user_id.into(), e.at.into()],
                 )]
             }
+            "WalletDeleted" => {
+                let e: stored::WalletDeleted = decode(event)?;
+                vec![Stmt::new(
+                    "DELETE FROM user_wallets WHERE wallet_id = $1",
+                    vec![e.wallet_id.into()],
+                )]
+            }
             _ => vec![],
         })
     }

@@ -72,6 +72,13 @@ impl Projection for WalletDirectory {
                     vec![e.wallet_id.into(), e.at.into()],
                 )]
             }
+            "WalletDeleted" => {
+                let e: stored::WalletDeleted = decode(event)?;
+                vec![Stmt::new(
+                    "DELETE FROM wallet_directory WHERE wallet_id = $1",
+                    vec![e.wallet_id.into()],
+                )]
+            }
             _ => vec![],
         })
     }

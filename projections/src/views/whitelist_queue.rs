@@ -36,6 +36,13 @@ impl Projection for WhitelistQueue {
                     vec![e.wallet_id.into(), e.at.into()],
                 )]
             }
+            "WalletDeleted" => {
+                let e: stored::WalletDeleted = decode(event)?;
+                vec![Stmt::new(
+                    "DELETE FROM whitelist_queue WHERE wallet_id = $1",
+                    vec![e.wallet_id.into()],
+                )]
+            }
             _ => vec![],
         })
     }

@@ -92,6 +92,8 @@ struct State {
     key: Option<KeyRef>,
     whitelist: Whitelist,
     signatures: u64,
+    #[serde(default)]
+    deleted: bool,
 }
 
 /// A wallet. `None` until created or registered.
@@ -101,8 +103,12 @@ pub struct Wallet {
 }
 
 impl Wallet {
+    /// The live wallet; a deleted one is as good as absent.
     fn existing(&self) -> Result<&State, WalletError> {
-        self.state.as_ref().ok_or(WalletError::NotFound)
+        self.state
+            .as_ref()
+            .filter(|s| !s.deleted)
+            .ok_or(WalletError::NotFound)
     }
 }
 
@@ -153,21 +159,22 @@ impl Aggregate for Wallet {
                 user_id,
                 address,
                 nickname,
-                proof_message,
                 proof,
                 at,
             } => {
-                if let Some(s) = &self.state {
+                if let Some(s) = self.state.as_ref().filter(|s| !s.deleted) {
                     return Err(WalletError::AlreadyExists { wallet_id: s.id });
                 }
                 if wallet_id != WalletId::for_address(&address) {
                     return Err(WalletError::WalletIdMismatch);
                 }
-                let digest = eth::keccak256(proof_message.as_bytes());
-                let spelled = Address::parse(&proof_message).ok();
-                let signer = eth::recover_address(&digest, &proof);
-                if spelled != Some(address) || signer != Some(address) {
-                    return Err(WalletError::InvalidOwnershipProof);
+                if let Some(proof) = &proof {
+                    let digest = eth::keccak256(proof.message.as_bytes());
+                    let spelled = Address::parse(&proof.message).ok();
+                    let signer = eth::recover_address(&digest, &proof.signature);
+                    if spelled != Some(address) || signer != Some(address) {
+                        return Err(WalletError::InvalidOwnershipProof);
+                    }
                 }
                 sink.write(
                     WalletEvent::WalletRegistered {
@@ -175,7 +182,7 @@ impl Aggregate for Wallet {
                         user_id,
                         address,
                         nickname,
-                        ownership_proof: proof,
+                        ownership_proof: proof.map(|p| p.signature),
                         registered_at: at,
                     },
                     self,
@@ -232,6 +239,16 @@ impl Aggregate for Wallet {
                 };
                 sink.write(event, self).await;
             }
+            WalletCommand::Delete { at } => {
+                let s = self.existing()?;
+                let event = WalletEvent::WalletDeleted {
+                    wallet_id: s.id,
+                    user_id: s.user_id.clone(),
+                    address: s.address,
+                    at,
+                };
+                sink.write(event, self).await;
+            }
             WalletCommand::CompleteWhitelist { at } => {
                 let s = self.existing()?;
                 match s.whitelist {
@@ -271,6 +288,7 @@ impl Aggregate for Wallet {
                     key: Some(KeyRef { key_id, custody }),
                     whitelist: Whitelist::NotQueued,
                     signatures: 0,
+                    deleted: false,
                 });
             }
             WalletEvent::WalletRegistered {
@@ -287,6 +305,7 @@ impl Aggregate for Wallet {
                     key: None,
                     whitelist: Whitelist::NotQueued,
                     signatures: 0,
+                    deleted: false,
                 });
             }
             WalletEvent::DefaultWalletSet { .. } => {}
@@ -303,6 +322,11 @@ impl Aggregate for Wallet {
             WalletEvent::WalletWhitelisted { .. } => {
                 if let Some(s) = &mut self.state {
                     s.whitelist = Whitelist::Whitelisted;
+                }
+            }
+            WalletEvent::WalletDeleted { .. } => {
+                if let Some(s) = &mut self.state {
+                    s.deleted = true;
                 }
             }
         }

@@ -16,15 +16,21 @@ pub enum WalletCommand {
         label: Option<String>,
         at: Timestamp,
     },
-    /// An external address; `proof` must be the address's own signature over
-    /// keccak256(`proof_message`), and `proof_message` must spell the address.
+    /// An external address; `proof`, when given, must be the address's own
+    /// signature over keccak256 of its `message`, which must spell the address.
+    /// (Sila's `register` takes a user's first address without one; the user
+    /// proves the key with every signed request.) A deleted wallet's address
+    /// may be registered again.
     Register {
         wallet_id: WalletId,
         user_id: UserId,
         address: Address,
         nickname: Option<String>,
-        proof_message: String,
-        proof: RecoverableSignature,
+        proof: Option<OwnershipProof>,
+        at: Timestamp,
+    },
+    /// Retires the wallet: no more signing or whitelisting.
+    Delete {
         at: Timestamp,
     },
     SetDefault {
@@ -44,6 +50,12 @@ pub enum WalletCommand {
     CompleteWhitelist {
         at: Timestamp,
     },
+}
+
+#[derive(Clone, Debug)]
+pub struct OwnershipProof {
+    pub message: String,
+    pub signature: RecoverableSignature,
 }
 
 /// Hands the signature made inside the aggregate back to the caller. The

@@ -40,8 +40,9 @@ pub enum WalletEvent {
         address: Address,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         nickname: Option<String>,
-        /// The verified proof-of-ownership signature (public data).
-        ownership_proof: RecoverableSignature,
+        /// The verified proof-of-ownership signature (public data), if one was given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ownership_proof: Option<RecoverableSignature>,
         registered_at: Timestamp,
     },
     DefaultWalletSet {
@@ -68,6 +69,12 @@ pub enum WalletEvent {
         wallet_id: WalletId,
         at: Timestamp,
     },
+    WalletDeleted {
+        wallet_id: WalletId,
+        user_id: UserId,
+        address: Address,
+        at: Timestamp,
+    },
 }
 
 impl DomainEvent for WalletEvent {
@@ -79,6 +86,7 @@ impl DomainEvent for WalletEvent {
             WalletEvent::MessageSigned { .. } => "MessageSigned",
             WalletEvent::WhitelistQueued { .. } => "WhitelistQueued",
             WalletEvent::WalletWhitelisted { .. } => "WalletWhitelisted",
+            WalletEvent::WalletDeleted { .. } => "WalletDeleted",
         }
         .to_string()
     }

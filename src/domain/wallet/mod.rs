@@ -7,5 +7,5 @@ mod events;
 mod tests;
 
 pub use aggregate::{CustodyFailure, Wallet, WalletError, WalletServices};
-pub use commands::{SignatureSlot, WalletCommand};
+pub use commands::{OwnershipProof, SignatureSlot, WalletCommand};
 pub use events::{WalletEvent, WalletKind};

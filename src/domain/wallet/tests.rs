@@ -129,8 +129,10 @@ fn register_cmd(
         user_id: user(),
         address,
         nickname: Some("savings".into()),
-        proof_message,
-        proof,
+        proof: Some(OwnershipProof {
+            message: proof_message,
+            signature: proof,
+        }),
         at: t(1),
     }
 }
@@ -164,7 +166,7 @@ fn register_with_valid_proof() {
             user_id: user(),
             address,
             nickname: Some("savings".into()),
-            ownership_proof: proof,
+            ownership_proof: Some(proof),
             registered_at: t(1),
         }]);
 }
@@ -216,8 +218,10 @@ fn register_rejects_mismatched_wallet_id() {
             user_id: user(),
             address,
             nickname: None,
-            proof_message: msg,
-            proof,
+            proof: Some(OwnershipProof {
+                message: msg,
+                signature: proof,
+            }),
             at: t(1),
         })
         .then_expect_error(WalletError::WalletIdMismatch);
@@ -231,7 +235,7 @@ fn register_existing_address_is_rejected() {
         user_id: UserId::parse("someone_else").unwrap(),
         address,
         nickname: None,
-        ownership_proof: proof,
+        ownership_proof: Some(proof),
         registered_at: t(0),
     };
     framework()
@@ -321,7 +325,7 @@ fn sign_on_external_wallet_is_rejected() {
             user_id: user(),
             address,
             nickname: None,
-            ownership_proof: proof,
+            ownership_proof: Some(proof),
             registered_at: t(0),
         }])
         .when(WalletCommand::Sign {

@@ -1,0 +1,186 @@
+//! Commands on several aggregates committed in one transaction.
+//!
+//! cqrs-es commits one aggregate at a time. Some changes span aggregates (a
+//! Sila wallet joins its user; KYC passing queues each of the user's wallets),
+//! and "nothing is written on error" means all of them or none. A unit of work
+//! loads each aggregate through cqrs-es, runs its commands, and stages the
+//! resulting events; `commit` then inserts every staged event in one
+//! transaction. The event table's key (aggregate, sequence) still gives each
+//! aggregate optimistic concurrency: if any of them moved meanwhile, the whole
+//! unit fails with `Conflict` and the caller retries it from the start.
+
+use std::fmt::Display;
+
+use cqrs_es::{Aggregate, DomainEvent};
+use serde_json::Value;
+use sqlx::Row;
+use walletd_projections::{Db, LogPosition, ProjectorHandle};
+
+use super::aggregate_store::{AggregateStore, CommandError};
+use super::CommandMeta;
+
+struct StagedEvent {
+    aggregate_type: &'static str,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Value,
+    metadata: Value,
+}
+
+/// Why a unit of work could not be committed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error("a concurrent change to one of the aggregates won; retry")]
+    Conflict,
+    #[error("event store unavailable: {0}")]
+    Unavailable(String),
+    #[error("event store error: {0}")]
+    Store(String),
+}
+
+#[derive(Default)]
+pub struct UnitOfWork {
+    events: Vec<StagedEvent>,
+}
+
+impl UnitOfWork {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// Inserts every staged event in one transaction, then waits until the
+    /// projections have applied them (read-your-writes).
+    pub async fn commit(self, db: &Db, projector: &ProjectorHandle) -> Result<(), CommitError> {
+        if self.events.is_empty() {
+            return Ok(());
+        }
+        let newest = match db {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(classify)?;
+                let mut newest = None;
+                for e in &self.events {
+                    let row = sqlx::query(
+                        "INSERT INTO events
+                           (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         RETURNING tx_id, position",
+                    )
+                    .bind(e.aggregate_type)
+                    .bind(&e.aggregate_id)
+                    .bind(e.sequence)
+                    .bind(&e.event_type)
+                    .bind(&e.event_version)
+                    .bind(&e.payload)
+                    .bind(&e.metadata)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                    newest = Some(LogPosition {
+                        tx_id: row.try_get("tx_id").map_err(classify)?,
+                        position: row.try_get("position").map_err(classify)?,
+                    });
+                }
+                tx.commit().await.map_err(classify)?;
+                newest
+            }
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin().await.map_err(classify)?;
+                let mut newest = None;
+                for e in &self.events {
+                    let row = sqlx::query(
+                        "INSERT INTO events
+                           (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         RETURNING position",
+                    )
+                    .bind(e.aggregate_type)
+                    .bind(&e.aggregate_id)
+                    .bind(e.sequence)
+                    .bind(&e.event_type)
+                    .bind(&e.event_version)
+                    .bind(&e.payload)
+                    .bind(&e.metadata)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                    newest = Some(LogPosition {
+                        tx_id: 0,
+                        position: row.try_get("position").map_err(classify)?,
+                    });
+                }
+                tx.commit().await.map_err(classify)?;
+                newest
+            }
+        };
+        projector.nudge();
+        if let Some(at) = newest {
+            if projector
+                .wait_for(at, std::time::Duration::from_secs(10))
+                .await
+                .is_err()
+            {
+                tracing::warn!("projections lag behind a committed unit of work");
+            }
+        }
+        Ok(())
+    }
+}
+
+fn classify(e: sqlx::Error) -> CommitError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => CommitError::Conflict,
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
+            CommitError::Unavailable(e.to_string())
+        }
+        _ => CommitError::Store(e.to_string()),
+    }
+}
+
+impl<A> AggregateStore<A>
+where
+    A: Aggregate + 'static,
+    A::Error: Send + Sync + 'static,
+{
+    /// Loads aggregate `id`, runs `commands` on it in order and stages the
+    /// events in `uow`; nothing is written until `uow` commits. Returns the
+    /// aggregate as the staged events leave it.
+    pub async fn stage(
+        &self,
+        uow: &mut UnitOfWork,
+        id: impl Display,
+        commands: Vec<A::Command>,
+        meta: &CommandMeta,
+    ) -> Result<A, CommandError<A::Error>> {
+        let aggregate_id = id.to_string();
+        let (mut aggregate, mut sequence) = self.load(&aggregate_id).await?;
+        let metadata = serde_json::to_value(meta.to_map())
+            .map_err(|e| CommandError::Store(e.to_string()))?;
+        for command in commands {
+            let sink = cqrs_es::event_sink::EventSink::default();
+            aggregate
+                .handle(command, self.services(), &sink)
+                .await
+                .map_err(CommandError::Domain)?;
+            for event in sink.collect().await {
+                sequence += 1;
+                uow.events.push(StagedEvent {
+                    aggregate_type: A::TYPE,
+                    aggregate_id: aggregate_id.clone(),
+                    sequence: sequence as i64,
+                    event_type: event.event_type(),
+                    event_version: event.event_version(),
+                    payload: serde_json::to_value(&event)
+                        .map_err(|e| CommandError::Store(e.to_string()))?,
+                    metadata: metadata.clone(),
+                });
+            }
+        }
+        Ok(aggregate)
+    }
+}
