@@ -14,9 +14,10 @@ use crate::config::Settings;
 use crate::custody::master_key::MasterKeyError;
 use crate::custody::vault::KeyVault;
 use crate::custody::{Custody, LocalCustody, MasterKey, MasterKeys};
+use crate::domain::client_app::ClientApp;
+use crate::domain::user::SilaUser;
 use crate::domain::wallet::WalletServices;
 use crate::service::identity_cache::IdentityCache;
-use crate::domain::client_app::ClientApp;
 use crate::store::{self, AggregateStore, StoreError, WalletStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,7 @@ pub struct App {
     pub db: Db,
     pub wallets: WalletStore,
     pub apps: AggregateStore<ClientApp>,
+    pub users: AggregateStore<SilaUser>,
     pub custody: Arc<dyn Custody>,
     pub vault: Arc<KeyVault>,
     pub api_keys: ApiKeys,
@@ -85,6 +87,7 @@ impl App {
         let projector = projector.spawn();
         let services = WalletServices::new(vec![custody.clone()]);
         let apps = AggregateStore::new(db.clone(), (), projector.clone());
+        let users = AggregateStore::new(db.clone(), (), projector.clone());
         let wallets = WalletStore::new(db.clone(), services, projector);
         let api_keys = ApiKeys::new(db.clone(), &settings.api_key_list());
         let app = Arc::new(App {
@@ -92,6 +95,7 @@ impl App {
             db,
             wallets,
             apps,
+            users,
             custody,
             vault,
             api_keys,

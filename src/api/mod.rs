@@ -6,6 +6,7 @@ pub mod idempotency;
 pub mod jwt_wallets;
 pub mod rate_limit;
 pub mod server_wallets;
+pub mod sila;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -23,7 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .configure(server_wallets::configure)
-        .configure(jwt_wallets::configure);
+        .configure(jwt_wallets::configure)
+        .configure(sila::configure);
 }
 
 /// Builds the HTTP server on an already-bound listener (tests bind port 0).

@@ -3,6 +3,7 @@
 mod api_key;
 mod app;
 mod bench;
+mod kyc;
 mod replay;
 mod rotate;
 mod serve;
@@ -36,6 +37,9 @@ pub enum Command {
     /// Manage client apps that sign requests (Sila's app_handle).
     #[command(subcommand)]
     App(app::AppCli),
+    /// Record a KYC decision for a Sila user (manual KYC mode).
+    #[command(subcommand)]
+    Kyc(kyc::KycCli),
     /// Re-wrap every key in the vault under a new master key.
     RotateMasterKey(rotate::RotateArgs),
     /// Measure a running walletd over HTTP and, optionally, its store's commit limit.
@@ -50,6 +54,7 @@ pub async fn run() -> ExitCode {
         Command::Replay => replay::run(cli.settings).await,
         Command::ApiKey(c) => api_key::run(cli.settings, c).await,
         Command::App(c) => app::run(cli.settings, c).await,
+        Command::Kyc(c) => kyc::run(cli.settings, c).await,
         Command::RotateMasterKey(a) => rotate::run(cli.settings, a).await,
         Command::Bench(a) => bench::run(a).await,
     };

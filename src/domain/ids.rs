@@ -72,7 +72,9 @@ impl UserId {
     /// A caller-supplied user id (server-wallet and JWT APIs).
     pub fn parse(s: &str) -> Result<Self, UserIdError> {
         let id = Self::stored(s)?;
-        if s.len() >= HANDLE_PREFIX.len() && s[..HANDLE_PREFIX.len()].eq_ignore_ascii_case(HANDLE_PREFIX) {
+        if s.len() >= HANDLE_PREFIX.len()
+            && s[..HANDLE_PREFIX.len()].eq_ignore_ascii_case(HANDLE_PREFIX)
+        {
             return Err(UserIdError::Reserved);
         }
         Ok(id)

@@ -258,7 +258,7 @@ impl<'a> WalletService<'a> {
     }
 }
 
-async fn backoff(attempt: usize) {
+pub(crate) async fn backoff(attempt: usize) {
     // Jitter so that the racers do not collide again in lockstep.
     let mut b = [0u8; 1];
     let _ = getrandom::getrandom(&mut b);

@@ -158,9 +158,23 @@ where
         meta: &CommandMeta,
     ) -> Result<A, CommandError<A::Error>> {
         let aggregate_id = id.to_string();
-        let (mut aggregate, mut sequence) = self.load(&aggregate_id).await?;
-        let metadata = serde_json::to_value(meta.to_map())
-            .map_err(|e| CommandError::Store(e.to_string()))?;
+        let loaded = self.load(&aggregate_id).await?;
+        self.stage_loaded(uow, &aggregate_id, loaded, commands, meta)
+            .await
+    }
+
+    /// Like [`Self::stage`], on an aggregate the caller has just loaded with
+    /// [`AggregateStore::load`] (to compare before and after).
+    pub async fn stage_loaded(
+        &self,
+        uow: &mut UnitOfWork,
+        aggregate_id: &str,
+        (mut aggregate, mut sequence): (A, usize),
+        commands: Vec<A::Command>,
+        meta: &CommandMeta,
+    ) -> Result<A, CommandError<A::Error>> {
+        let metadata =
+            serde_json::to_value(meta.to_map()).map_err(|e| CommandError::Store(e.to_string()))?;
         for command in commands {
             let sink = cqrs_es::event_sink::EventSink::default();
             aggregate
@@ -171,7 +185,7 @@ where
                 sequence += 1;
                 uow.events.push(StagedEvent {
                     aggregate_type: A::TYPE,
-                    aggregate_id: aggregate_id.clone(),
+                    aggregate_id: aggregate_id.to_string(),
                     sequence: sequence as i64,
                     event_type: event.event_type(),
                     event_version: event.event_version(),

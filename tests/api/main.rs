@@ -12,4 +12,7 @@ mod jwt_wallets;
 mod replay;
 mod request_signatures;
 mod server_wallets;
+mod sila;
+mod sila_client;
+mod sila_kyc;
 mod whitelist;

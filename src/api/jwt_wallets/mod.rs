@@ -12,6 +12,7 @@ mod wallet_json;
 
 use actix_web::web;
 
+pub(crate) use auth::authorize;
 pub use errors::JwtApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

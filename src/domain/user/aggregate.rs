@@ -103,7 +103,11 @@ impl State {
     }
 
     /// Refuses a nickname another wallet (not `except`) already uses.
-    fn check_nickname(&self, nickname: &Nickname, except: Option<WalletId>) -> Result<(), UserError> {
+    fn check_nickname(
+        &self,
+        nickname: &Nickname,
+        except: Option<WalletId>,
+    ) -> Result<(), UserError> {
         let key = nickname.key();
         if self
             .wallets
@@ -115,7 +119,12 @@ impl State {
         Ok(())
     }
 
-    fn attach(&self, wallet: NewUserWallet, default: bool, at: crate::domain::Timestamp) -> Result<UserEvent, UserError> {
+    fn attach(
+        &self,
+        wallet: NewUserWallet,
+        default: bool,
+        at: crate::domain::Timestamp,
+    ) -> Result<UserEvent, UserError> {
         if self.wallets.iter().any(|w| w.address == wallet.address) {
             return Err(UserError::AddressAlreadyAttached(wallet.address));
         }

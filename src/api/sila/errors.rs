@@ -1,0 +1,167 @@
+//! The Sila dialect's answers: `{success, reference, message, status,
+//! validation_details}` on failure, the endpoint's fields plus `reference`,
+//! `success`, `status` and `response_time_ms` on success.
+
+use std::time::Instant;
+
+use actix_web::http::StatusCode;
+use actix_web::HttpResponse;
+use serde_json::{Map, Value};
+
+use crate::api::context::BodyError;
+use crate::domain::user::UserError;
+use crate::service::sila_users::SilaError;
+
+#[derive(Debug)]
+pub struct SilaApiError {
+    pub status: u16,
+    pub message: String,
+    /// Field path (dotted) → problem, for format errors.
+    pub details: Vec<(String, String)>,
+}
+
+impl SilaApiError {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            details: Vec::new(),
+        }
+    }
+
+    /// 400 for one bad field.
+    pub fn field(path: &str, problem: impl Into<String>) -> Self {
+        let problem = problem.into();
+        Self {
+            status: 400,
+            message: format!("Bad request format: {path}: {problem}"),
+            details: vec![(path.to_string(), problem)],
+        }
+    }
+
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, message)
+    }
+
+    fn details_json(&self) -> Value {
+        if self.details.is_empty() {
+            return Value::Null;
+        }
+        let mut root = Map::new();
+        for (path, problem) in &self.details {
+            let mut node = &mut root;
+            let mut parts = path.split('.').peekable();
+            while let Some(part) = parts.next() {
+                if parts.peek().is_none() {
+                    node.insert(part.to_string(), Value::String(problem.clone()));
+                    break;
+                }
+                let next = node
+                    .entry(part.to_string())
+                    .or_insert_with(|| Value::Object(Map::new()));
+                if !next.is_object() {
+                    *next = Value::Object(Map::new());
+                }
+                match next {
+                    Value::Object(m) => node = m,
+                    _ => break,
+                }
+            }
+        }
+        Value::Object(root)
+    }
+
+    pub fn respond(&self, reference: Option<&str>) -> HttpResponse {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
+        HttpResponse::build(status).json(serde_json::json!({
+            "success": false,
+            "reference": reference,
+            "message": self.message,
+            "status": "FAILURE",
+            "validation_details": self.details_json(),
+        }))
+    }
+}
+
+impl From<BodyError> for SilaApiError {
+    fn from(e: BodyError) -> Self {
+        // Sila answers every malformed body with 400; size and type keep
+        // their HTTP meaning.
+        let status = match e.status() {
+            413 | 415 => e.status(),
+            _ => 400,
+        };
+        Self::new(status, e.message())
+    }
+}
+
+impl From<SilaError> for SilaApiError {
+    fn from(e: SilaError) -> Self {
+        let message = e.to_string();
+        match e {
+            SilaError::User(UserError::SignerNotAWallet) => Self::new(403, message),
+            SilaError::User(UserError::NicknameTaken(_)) => {
+                let mut err = Self::new(400, message.clone());
+                err.details.push(("wallet.nickname".into(), message));
+                err
+            }
+            SilaError::User(_) | SilaError::AddressTaken(_) => Self::new(400, message),
+            SilaError::InvalidProof => Self::new(403, message),
+            SilaError::Contended => Self::new(409, message),
+            SilaError::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "sila request failed: store unavailable");
+                Self::new(503, "Service temporarily unavailable; retry")
+            }
+            SilaError::NotConfigured(detail) => {
+                tracing::error!(error = %detail, "sila request failed: configuration");
+                Self::new(500, "Server configuration error")
+            }
+            SilaError::Internal(detail) => {
+                tracing::error!(error = %detail, "sila request failed");
+                Self::new(500, "Internal error")
+            }
+        }
+    }
+}
+
+impl From<sqlx::Error> for SilaApiError {
+    fn from(e: sqlx::Error) -> Self {
+        SilaError::Unavailable(e.to_string()).into()
+    }
+}
+
+/// A success answer: `fields` plus the envelope every Sila answer carries.
+pub fn success(reference: Option<&str>, started: Instant, fields: Value) -> HttpResponse {
+    respond_with(true, reference, started, fields)
+}
+
+/// A 200 whose `success` is false (e.g. a taken handle in `check_handle`).
+pub fn negative(reference: Option<&str>, started: Instant, fields: Value) -> HttpResponse {
+    respond_with(false, reference, started, fields)
+}
+
+fn respond_with(
+    ok: bool,
+    reference: Option<&str>,
+    started: Instant,
+    fields: Value,
+) -> HttpResponse {
+    let mut body = match fields {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    body.insert("success".into(), Value::Bool(ok));
+    body.insert(
+        "status".into(),
+        Value::String(if ok { "SUCCESS" } else { "FAILURE" }.into()),
+    );
+    body.insert(
+        "reference".into(),
+        reference.map_or(Value::Null, |r| Value::String(r.into())),
+    );
+    body.insert(
+        "response_time_ms".into(),
+        Value::String(started.elapsed().as_millis().to_string()),
+    );
+    HttpResponse::Ok().json(Value::Object(body))
+}

@@ -1,0 +1,27 @@
+//! The Sila-style API (seed 003): `POST /0.2/<endpoint>` with a signed JSON
+//! body, answering in Sila's envelope.
+
+mod envelope;
+mod errors;
+mod guard;
+mod handles;
+mod kyc;
+mod wallets;
+
+use actix_web::web;
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/0.2/check_handle", web::post().to(handles::check_handle))
+        .route("/0.2/register", web::post().to(handles::register))
+        .route(
+            "/0.2/register_wallet",
+            web::post().to(wallets::register_wallet),
+        )
+        .route("/0.2/get_wallet", web::post().to(wallets::get_wallet))
+        .route("/0.2/get_wallets", web::post().to(wallets::get_wallets))
+        .route("/0.2/update_wallet", web::post().to(wallets::update_wallet))
+        .route("/0.2/delete_wallet", web::post().to(wallets::delete_wallet))
+        .route("/0.2/request_kyc", web::post().to(kyc::request_kyc))
+        .route("/0.2/check_kyc", web::post().to(kyc::check_kyc))
+        .route("/api/admin/kyc/{handle}", web::post().to(kyc::decide));
+}

@@ -1,0 +1,363 @@
+//! `register_wallet`, `get_wallet`, `get_wallets`, `update_wallet`, `delete_wallet`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use walletd_projections::sila_queries::{self, SilaWalletRow, WalletSearch};
+
+use super::envelope::Fields;
+use super::errors::{success, SilaApiError};
+use super::guard::{accept, Accepted, Caller, Needs};
+use crate::app::App;
+use crate::domain::wallet::OwnershipProof;
+use crate::domain::{Address, Nickname, RecoverableSignature, WalletId};
+use crate::service::sila_users::{NewWallet, SilaUsers, WalletRequest};
+
+/// Runs `body` on an accepted request and renders its outcome.
+async fn answer<F, Fut>(
+    app: &App,
+    req: &HttpRequest,
+    payload: web::Payload,
+    action: &'static str,
+    needs: Needs,
+    body: F,
+) -> HttpResponse
+where
+    F: FnOnce(Accepted) -> Fut,
+    Fut: std::future::Future<Output = (Accepted, Result<Value, SilaApiError>)>,
+{
+    let a = match accept(app, req, payload, action, needs).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let (a, result) = body(a).await;
+    match result {
+        Ok(fields) => success(a.reference(), a.started, fields),
+        Err(e) => a.fail(e),
+    }
+}
+
+fn wallet_json(w: &SilaWalletRow) -> Value {
+    json!({
+        "wallet_id": w.wallet_id,
+        "nickname": w.nickname,
+        "default": w.is_default,
+        "blockchain_address": checksummed(&w.address),
+        "blockchain_network": "ETH",
+        "statements_enabled": w.statements_enabled,
+    })
+}
+
+fn checksummed(lower: &str) -> String {
+    Address::parse(lower).map_or_else(|_| lower.to_string(), |a| a.to_checksum())
+}
+
+fn signer(a: &Accepted) -> Result<Address, SilaApiError> {
+    a.signer
+        .ok_or_else(|| SilaApiError::forbidden("usersignature header is required"))
+}
+
+/// The signing wallet, as the read side shows it.
+async fn signing_wallet(app: &App, a: &Accepted) -> Result<SilaWalletRow, SilaApiError> {
+    let address = signer(a)?;
+    sila_queries::sila_wallet_by_address(&app.db, &address.to_lower_hex())
+        .await?
+        .ok_or_else(|| {
+            SilaApiError::forbidden(
+                "usersignature does not belong to a wallet of header.user_handle",
+            )
+        })
+}
+
+pub async fn register_wallet(
+    app: web::Data<App>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    answer(
+        &app,
+        &req,
+        payload,
+        "register_wallet",
+        Needs::SignedByUserOrToken,
+        |a| async {
+            let r = register_wallet_inner(&app, &a).await;
+            (a, r)
+        },
+    )
+    .await
+}
+
+async fn register_wallet_inner(app: &App, a: &Accepted) -> Result<Value, SilaApiError> {
+    let handle = a.handle()?;
+    let w = Fields::of(&a.env.body, "wallet")?;
+    let token_mode = matches!(a.caller, Caller::Token(_));
+    let nickname = w
+        .str("nickname")?
+        .map(Nickname::parse)
+        .transpose()
+        .map_err(|e| SilaApiError::field("wallet.nickname", e.to_string()))?;
+    let default = w.bool("default")?.unwrap_or(false);
+    let statements_enabled = w.bool("statements_enabled")?.unwrap_or(false);
+    let wallet = if token_mode {
+        // The document: address and proof are ignored for token requests.
+        NewWallet::Custodial
+    } else {
+        if !w.present() {
+            return Err(SilaApiError::field("wallet", "is required"));
+        }
+        let text = w
+            .str("blockchain_address")?
+            .ok_or_else(|| SilaApiError::field("wallet.blockchain_address", "is required"))?;
+        let address = Address::parse(text)
+            .map_err(|e| SilaApiError::field("wallet.blockchain_address", e.to_string()))?;
+        match w.str("blockchain_network")? {
+            None | Some("ETH") => {}
+            Some(_) => {
+                return Err(SilaApiError::field(
+                    "wallet.blockchain_network",
+                    "the only valid value is \"ETH\"",
+                ))
+            }
+        }
+        let proof = Fields::top(&a.env.body)
+            .str("wallet_verification_signature")?
+            .ok_or_else(|| SilaApiError::forbidden("wallet_verification_signature is required"))?;
+        let signature = RecoverableSignature::parse_hex(proof.trim()).map_err(|_| {
+            SilaApiError::field(
+                "wallet_verification_signature",
+                "must be 130 hex digits (r, s, v)",
+            )
+        })?;
+        NewWallet::External {
+            address,
+            proof: OwnershipProof {
+                // Signed over the address exactly as sent.
+                message: text.to_string(),
+                signature,
+            },
+        }
+    };
+    let registered = SilaUsers::new(app)
+        .register_wallet(
+            handle,
+            a.signer,
+            WalletRequest {
+                wallet,
+                nickname,
+                default,
+                statements_enabled,
+            },
+            &a.meta,
+        )
+        .await?;
+    let message = if token_mode {
+        format!("New ledger account created, id: {}", registered.wallet_id)
+    } else {
+        format!("Blockchain address {} registered.", registered.address)
+    };
+    Ok(json!({
+        "message": message,
+        "wallet_nickname": registered.nickname.as_str(),
+        "statements_enabled": registered.statements_enabled,
+        "queued_for_whitelist": registered.queued_for_whitelist,
+        "wallet_id": registered.wallet_id.to_string(),
+    }))
+}
+
+pub async fn get_wallet(
+    app: web::Data<App>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    answer(
+        &app,
+        &req,
+        payload,
+        "get_wallet",
+        Needs::SignedByUser,
+        |a| async {
+            let r = async {
+                let w = signing_wallet(&app, &a).await?;
+                Ok(json!({
+                    "wallet": wallet_json(&w),
+                    "is_whitelisted": w.is_whitelisted,
+                    "sila_balance": 0,
+                }))
+            }
+            .await;
+            (a, r)
+        },
+    )
+    .await
+}
+
+pub async fn get_wallets(
+    app: web::Data<App>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    answer(
+        &app,
+        &req,
+        payload,
+        "get_wallets",
+        Needs::SignedByUser,
+        |a| async {
+            let r = get_wallets_inner(&app, &a).await;
+            (a, r)
+        },
+    )
+    .await
+}
+
+async fn get_wallets_inner(app: &App, a: &Accepted) -> Result<Value, SilaApiError> {
+    let f = Fields::of(&a.env.body, "search_filters")?;
+    let page = f.int("page")?.unwrap_or(1);
+    if page < 1 {
+        return Err(SilaApiError::field(
+            "search_filters.page",
+            "must be at least 1",
+        ));
+    }
+    let per_page = f.int("per_page")?.unwrap_or(20);
+    if !(1..=100).contains(&per_page) {
+        return Err(SilaApiError::field(
+            "search_filters.per_page",
+            "must be 1 to 100",
+        ));
+    }
+    let address = f
+        .str("blockchain_address")?
+        .map(Address::parse)
+        .transpose()
+        .map_err(|e| SilaApiError::field("search_filters.blockchain_address", e.to_string()))?;
+    match f.str("blockchain_network")? {
+        None | Some("ETH") => {}
+        Some(_) => {
+            return Err(SilaApiError::field(
+                "search_filters.blockchain_network",
+                "the only valid value is \"ETH\"",
+            ))
+        }
+    }
+    let wallet_id = f
+        .str("wallet_id")?
+        .map(|s| {
+            WalletId::parse(s).ok_or_else(|| {
+                SilaApiError::field("search_filters.wallet_id", "must be a wallet id (UUID)")
+            })
+        })
+        .transpose()?;
+    let search = WalletSearch {
+        handle: a.handle()?.to_string(),
+        page,
+        per_page,
+        ascending: f.bool("sort_ascending")?.unwrap_or(false),
+        address: address.map(|a| a.to_lower_hex()),
+        nickname: f.str("nickname")?.map(str::to_owned),
+        wallet_id: wallet_id.map(|w| w.to_string()),
+    };
+    let (wallets, total) = sila_queries::search_sila_wallets(&app.db, &search).await?;
+    Ok(json!({
+        "wallets": wallets.iter().map(wallet_json).collect::<Vec<_>>(),
+        "page": page,
+        "returned_count": wallets.len(),
+        "total_count": total,
+        "total_page_count": (total + per_page - 1) / per_page,
+    }))
+}
+
+pub async fn update_wallet(
+    app: web::Data<App>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    answer(
+        &app,
+        &req,
+        payload,
+        "update_wallet",
+        Needs::SignedByUser,
+        |a| async {
+            let r = update_wallet_inner(&app, &a).await;
+            (a, r)
+        },
+    )
+    .await
+}
+
+async fn update_wallet_inner(app: &App, a: &Accepted) -> Result<Value, SilaApiError> {
+    let f = Fields::top(&a.env.body);
+    let nickname = f
+        .str("nickname")?
+        .map(Nickname::parse)
+        .transpose()
+        .map_err(|e| SilaApiError::field("nickname", e.to_string()))?;
+    let default = f.bool("default")?;
+    let statements_enabled = f.bool("statements_enabled")?;
+    if nickname.is_none() && default.is_none() && statements_enabled.is_none() {
+        return Err(SilaApiError::new(
+            400,
+            "Bad request format: give at least one of nickname, default, statements_enabled",
+        ));
+    }
+    let changes = SilaUsers::new(app)
+        .update_wallet(
+            a.handle()?,
+            signer(a)?,
+            nickname,
+            default,
+            statements_enabled,
+            &a.meta,
+        )
+        .await?;
+    let (b, n) = (&changes.before, &changes.after);
+    let mut list = Vec::new();
+    if b.nickname != n.nickname {
+        list.push(json!({"attribute": "nickname", "old_value": b.nickname.as_str(), "new_value": n.nickname.as_str()}));
+    }
+    if b.default != n.default {
+        list.push(json!({"attribute": "default", "old_value": b.default, "new_value": n.default}));
+    }
+    if b.statements_enabled != n.statements_enabled {
+        list.push(json!({"attribute": "statements_enabled", "old_value": b.statements_enabled, "new_value": n.statements_enabled}));
+    }
+    Ok(json!({
+        "message": "Wallet updated.",
+        "wallet": {
+            "wallet_id": n.wallet_id.to_string(),
+            "nickname": n.nickname.as_str(),
+            "default": n.default,
+            "blockchain_address": n.address.to_checksum(),
+            "blockchain_network": "ETH",
+            "statements_enabled": n.statements_enabled,
+        },
+        "changes": list,
+    }))
+}
+
+pub async fn delete_wallet(
+    app: web::Data<App>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    answer(
+        &app,
+        &req,
+        payload,
+        "delete_wallet",
+        Needs::SignedByUser,
+        |a| async {
+            let r = async {
+                let address = signer(&a)?;
+                SilaUsers::new(&app)
+                    .delete_wallet(a.handle()?, address, &a.meta)
+                    .await?;
+                Ok(json!({ "message": format!("Blockchain address {address} removed.") }))
+            }
+            .await;
+            (a, r)
+        },
+    )
+    .await
+}
