@@ -14,7 +14,7 @@ use std::fmt::Display;
 use cqrs_es::{Aggregate, DomainEvent};
 use serde_json::Value;
 use sqlx::Row;
-use walletd_projections::{Db, LogPosition, ProjectorHandle};
+use walletd_projections::{with_db, Db, LogPosition, ProjectorHandle};
 
 use super::aggregate_store::{AggregateStore, CommandError};
 use super::CommandMeta;
@@ -40,6 +40,15 @@ pub enum CommitError {
     Store(String),
 }
 
+const INSERT_PG: &str = "INSERT INTO events
+   (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+ VALUES ($1, $2, $3, $4, $5, $6, $7)
+ RETURNING tx_id, position";
+const INSERT_SQLITE: &str = "INSERT INTO events
+   (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+ VALUES ($1, $2, $3, $4, $5, $6, $7)
+ RETURNING 0 AS tx_id, position";
+
 #[derive(Default)]
 pub struct UnitOfWork {
     events: Vec<StagedEvent>,
@@ -60,64 +69,34 @@ impl UnitOfWork {
         if self.events.is_empty() {
             return Ok(());
         }
-        let newest = match db {
-            Db::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(classify)?;
-                let mut newest = None;
-                for e in &self.events {
-                    let row = sqlx::query(
-                        "INSERT INTO events
-                           (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)
-                         RETURNING tx_id, position",
-                    )
-                    .bind(e.aggregate_type)
-                    .bind(&e.aggregate_id)
-                    .bind(e.sequence)
-                    .bind(&e.event_type)
-                    .bind(&e.event_version)
-                    .bind(&e.payload)
-                    .bind(&e.metadata)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(classify)?;
-                    newest = Some(LogPosition {
-                        tx_id: row.try_get("tx_id").map_err(classify)?,
-                        position: row.try_get("position").map_err(classify)?,
-                    });
-                }
-                tx.commit().await.map_err(classify)?;
-                newest
-            }
-            Db::Sqlite(pool) => {
-                let mut tx = pool.begin().await.map_err(classify)?;
-                let mut newest = None;
-                for e in &self.events {
-                    let row = sqlx::query(
-                        "INSERT INTO events
-                           (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7)
-                         RETURNING position",
-                    )
-                    .bind(e.aggregate_type)
-                    .bind(&e.aggregate_id)
-                    .bind(e.sequence)
-                    .bind(&e.event_type)
-                    .bind(&e.event_version)
-                    .bind(&e.payload)
-                    .bind(&e.metadata)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(classify)?;
-                    newest = Some(LogPosition {
-                        tx_id: 0,
-                        position: row.try_get("position").map_err(classify)?,
-                    });
-                }
-                tx.commit().await.map_err(classify)?;
-                newest
-            }
+        // SQLite has no transaction ids; its positions are commit-ordered.
+        let sql = match db {
+            Db::Postgres(_) => INSERT_PG,
+            Db::Sqlite(_) => INSERT_SQLITE,
         };
+        let newest = with_db!(db, pool => {
+            let mut tx = pool.begin().await.map_err(classify)?;
+            let mut newest = None;
+            for e in &self.events {
+                let row = sqlx::query(sql)
+                    .bind(e.aggregate_type)
+                    .bind(&e.aggregate_id)
+                    .bind(e.sequence)
+                    .bind(&e.event_type)
+                    .bind(&e.event_version)
+                    .bind(&e.payload)
+                    .bind(&e.metadata)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(classify)?;
+                newest = Some(LogPosition {
+                    tx_id: row.try_get("tx_id").map_err(classify)?,
+                    position: row.try_get("position").map_err(classify)?,
+                });
+            }
+            tx.commit().await.map_err(classify)?;
+            newest
+        });
         projector.nudge();
         if let Some(at) = newest {
             if projector

@@ -386,6 +386,17 @@ impl BinaryServer {
         api_key: &str,
         log_path: &std::path::Path,
     ) -> BinaryServer {
+        Self::start_with(db_url, master_key, api_key, &[], log_path)
+    }
+
+    /// Like [`BinaryServer::start`], with extra environment variables.
+    pub fn start_with(
+        db_url: &str,
+        master_key: Option<&str>,
+        api_key: &str,
+        env: &[(&str, &str)],
+        log_path: &std::path::Path,
+    ) -> BinaryServer {
         use std::io::BufRead;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -405,6 +416,9 @@ impl BinaryServer {
             .stderr(log);
         if let Some(k) = master_key {
             cmd.env("WALLETD_MASTER_KEY", k);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("spawn walletd");
         let stdout = child.stdout.take().expect("stdout");

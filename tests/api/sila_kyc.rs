@@ -399,48 +399,7 @@ fn start_walletd(
     env: &[(&str, &str)],
     log_path: &std::path::Path,
 ) -> BinaryServer {
-    use std::io::BufRead;
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log_path)
-        .expect("log file");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_walletd"));
-    cmd.arg("serve")
-        .env("DATABASE_URL", db_url)
-        .env("WALLETD_BIND", "127.0.0.1:0")
-        .env("WALLETD_API_KEYS", "sila-kyc-test-key")
-        .env("WALLETD_DB_POOL", "8")
-        .env("WALLETD_KEY_POOL", "0")
-        .env("WALLETD_MASTER_KEY", master_key)
-        .env("RUST_LOG", "debug")
-        .stdout(std::process::Stdio::piped())
-        .stderr(log);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("spawn walletd");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = std::io::BufReader::new(stdout).lines();
-    let base = loop {
-        match lines.next() {
-            Some(Ok(line)) => {
-                if let Some(url) = line.strip_prefix("walletd listening on ") {
-                    break url.trim().to_string();
-                }
-            }
-            _ => panic!(
-                "walletd exited before listening; see {}",
-                log_path.display()
-            ),
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    BinaryServer {
-        child,
-        base,
-        log_path: log_path.to_path_buf(),
-    }
+    BinaryServer::start_with(db_url, Some(master_key), "sila-kyc-test-key", env, log_path)
 }
 
 /// Two `walletd serve` processes on one PostgreSQL: each user's KYC queues

@@ -130,14 +130,26 @@ impl From<sqlx::Error> for SilaApiError {
     }
 }
 
-/// A success answer: `fields` plus the envelope every Sila answer carries.
-pub fn success(reference: Option<&str>, started: Instant, fields: Value) -> HttpResponse {
-    respond_with(true, reference, started, fields)
+/// An endpoint's answer: its own fields, and whether it reports success. A
+/// 200 may report `success: false` (a taken handle, KYC not passed).
+pub struct Reply {
+    pub ok: bool,
+    pub fields: Value,
 }
 
-/// A 200 whose `success` is false (e.g. a taken handle in `check_handle`).
-pub fn negative(reference: Option<&str>, started: Instant, fields: Value) -> HttpResponse {
-    respond_with(false, reference, started, fields)
+impl Reply {
+    pub fn success(fields: Value) -> Self {
+        Self { ok: true, fields }
+    }
+
+    pub fn negative(fields: Value) -> Self {
+        Self { ok: false, fields }
+    }
+
+    /// The fields plus the envelope every Sila answer carries.
+    pub fn respond(self, reference: Option<&str>, started: Instant) -> HttpResponse {
+        respond_with(self.ok, reference, started, self.fields)
+    }
 }
 
 fn respond_with(

@@ -4,8 +4,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 use walletd_projections::sila_queries;
 
-use super::errors::{negative, success, SilaApiError};
-use super::guard::{accept, Needs};
+use super::endpoint;
+use super::errors::{Reply, SilaApiError};
+use super::guard::{Accepted, Needs};
 use crate::api::context::{command_meta, parse_json, read_json_bytes};
 use crate::api::jwt_wallets::{authorize, JwtApiError};
 use crate::app::App;
@@ -13,43 +14,25 @@ use crate::auth::roles::Role;
 use crate::domain::Handle;
 use crate::service::sila_users::SilaUsers;
 
-pub async fn request_kyc(
-    app: web::Data<App>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
-    let a = match accept(&app, &req, payload, "request_kyc", Needs::SignedByUser).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let result = async {
-        let handle = a.handle()?;
-        let (verification_id, _) = SilaUsers::new(&app).request_kyc(handle, &a.meta).await?;
-        Ok::<_, SilaApiError>(json!({
-            "message": format!("{handle} submitted for KYC review."),
-            "verification_uuid": verification_id.to_string(),
-        }))
-    }
-    .await;
-    match result {
-        Ok(fields) => success(a.reference(), a.started, fields),
-        Err(e) => a.fail(e),
-    }
+endpoint!(
+    request_kyc,
+    "request_kyc",
+    Needs::SignedByUser,
+    request_kyc_body
+);
+endpoint!(check_kyc, "check_kyc", Needs::SignedByUser, check_kyc_body);
+
+async fn request_kyc_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
+    let handle = a.handle()?;
+    let (verification_id, _) = SilaUsers::new(app).request_kyc(handle, &a.meta).await?;
+    Ok(Reply::success(json!({
+        "message": format!("{handle} submitted for KYC review."),
+        "verification_uuid": verification_id.to_string(),
+    })))
 }
 
-pub async fn check_kyc(
-    app: web::Data<App>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
-    let a = match accept(&app, &req, payload, "check_kyc", Needs::SignedByUser).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let handle = match a.handle() {
-        Ok(h) => h.clone(),
-        Err(e) => return a.fail(e),
-    };
+async fn check_kyc_body(_: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
+    let handle = a.handle()?;
     // `accept` has just read the user row; the status is as fresh as any read.
     let status = a
         .user
@@ -62,11 +45,11 @@ pub async fn check_kyc(
         _ => format!("{handle} has not requested ID verification (unverified)."),
     };
     let fields = json!({ "message": message, "verification_status": status });
-    if status == "passed" {
-        success(a.reference(), a.started, fields)
+    Ok(if status == "passed" {
+        Reply::success(fields)
     } else {
-        negative(a.reference(), a.started, fields)
-    }
+        Reply::negative(fields)
+    })
 }
 
 #[derive(serde::Deserialize)]

@@ -10,6 +10,28 @@ mod wallets;
 
 use actix_web::web;
 
+/// Defines a Sila endpoint: authenticate and admit the request as `$needs`
+/// demands, run `$body(&App, &Accepted)`, and answer in Sila's envelope.
+macro_rules! endpoint {
+    ($name:ident, $action:literal, $needs:expr, $body:path) => {
+        pub async fn $name(
+            app: actix_web::web::Data<crate::app::App>,
+            req: actix_web::HttpRequest,
+            payload: actix_web::web::Payload,
+        ) -> actix_web::HttpResponse {
+            let a = match super::guard::accept(&app, &req, payload, $action, $needs).await {
+                Ok(a) => a,
+                Err(response) => return response,
+            };
+            match $body(&app, &a).await {
+                Ok(reply) => reply.respond(a.reference(), a.started),
+                Err(e) => a.fail(e),
+            }
+        }
+    };
+}
+use endpoint;
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/0.2/check_handle", web::post().to(handles::check_handle))
         .route("/0.2/register", web::post().to(handles::register))

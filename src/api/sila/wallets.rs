@@ -1,40 +1,47 @@
 //! `register_wallet`, `get_wallet`, `get_wallets`, `update_wallet`, `delete_wallet`.
 
-use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use walletd_projections::sila_queries::{self, SilaWalletRow, WalletSearch};
 
+use super::endpoint;
 use super::envelope::Fields;
-use super::errors::{success, SilaApiError};
-use super::guard::{accept, Accepted, Caller, Needs};
+use super::errors::{Reply, SilaApiError};
+use super::guard::{Accepted, Caller, Needs};
 use crate::app::App;
 use crate::domain::wallet::OwnershipProof;
 use crate::domain::{Address, Nickname, RecoverableSignature, WalletId};
 use crate::service::sila_users::{NewWallet, SilaUsers, WalletRequest};
 
-/// Runs `body` on an accepted request and renders its outcome.
-async fn answer<F, Fut>(
-    app: &App,
-    req: &HttpRequest,
-    payload: web::Payload,
-    action: &'static str,
-    needs: Needs,
-    body: F,
-) -> HttpResponse
-where
-    F: FnOnce(Accepted) -> Fut,
-    Fut: std::future::Future<Output = (Accepted, Result<Value, SilaApiError>)>,
-{
-    let a = match accept(app, req, payload, action, needs).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let (a, result) = body(a).await;
-    match result {
-        Ok(fields) => success(a.reference(), a.started, fields),
-        Err(e) => a.fail(e),
-    }
-}
+endpoint!(
+    register_wallet,
+    "register_wallet",
+    Needs::SignedByUserOrToken,
+    register_wallet_body
+);
+endpoint!(
+    get_wallet,
+    "get_wallet",
+    Needs::SignedByUser,
+    get_wallet_body
+);
+endpoint!(
+    get_wallets,
+    "get_wallets",
+    Needs::SignedByUser,
+    get_wallets_body
+);
+endpoint!(
+    update_wallet,
+    "update_wallet",
+    Needs::SignedByUser,
+    update_wallet_body
+);
+endpoint!(
+    delete_wallet,
+    "delete_wallet",
+    Needs::SignedByUser,
+    delete_wallet_body
+);
 
 fn wallet_json(w: &SilaWalletRow) -> Value {
     json!({
@@ -68,26 +75,7 @@ async fn signing_wallet(app: &App, a: &Accepted) -> Result<SilaWalletRow, SilaAp
         })
 }
 
-pub async fn register_wallet(
-    app: web::Data<App>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
-    answer(
-        &app,
-        &req,
-        payload,
-        "register_wallet",
-        Needs::SignedByUserOrToken,
-        |a| async {
-            let r = register_wallet_inner(&app, &a).await;
-            (a, r)
-        },
-    )
-    .await
-}
-
-async fn register_wallet_inner(app: &App, a: &Accepted) -> Result<Value, SilaApiError> {
+async fn register_wallet_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
     let handle = a.handle()?;
     let w = Fields::of(&a.env.body, "wallet")?;
     let token_mode = matches!(a.caller, Caller::Token(_));
@@ -155,62 +143,16 @@ async fn register_wallet_inner(app: &App, a: &Accepted) -> Result<Value, SilaApi
     } else {
         format!("Blockchain address {} registered.", registered.address)
     };
-    Ok(json!({
+    Ok(Reply::success(json!({
         "message": message,
         "wallet_nickname": registered.nickname.as_str(),
         "statements_enabled": registered.statements_enabled,
         "queued_for_whitelist": registered.queued_for_whitelist,
         "wallet_id": registered.wallet_id.to_string(),
-    }))
+    })))
 }
 
-pub async fn get_wallet(
-    app: web::Data<App>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
-    answer(
-        &app,
-        &req,
-        payload,
-        "get_wallet",
-        Needs::SignedByUser,
-        |a| async {
-            let r = async {
-                let w = signing_wallet(&app, &a).await?;
-                Ok(json!({
-                    "wallet": wallet_json(&w),
-                    "is_whitelisted": w.is_whitelisted,
-                    "sila_balance": 0,
-                }))
-            }
-            .await;
-            (a, r)
-        },
-    )
-    .await
-}
-
-pub async fn get_wallets(
-    app: web::Data<App>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
-    answer(
-        &app,
-        &req,
-        payload,
-        "get_wallets",
-        Needs::SignedByUser,
-        |a| async {
-            let r = get_wallets_inner(&app, &a).await;
-            (a, r)
-        },
-    )
-    .await
-}
-
-async fn get_wallets_inner(app: &App, a: &Accepted) -> Result<Value, SilaApiError> {
+async fn get_wallets_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
     let f = Fields::of(&a.env.body, "search_filters")?;
     let page = f.int("page")?.unwrap_or(1);
     if page < 1 {
@@ -258,35 +200,16 @@ async fn get_wallets_inner(app: &App, a: &Accepted) -> Result<Value, SilaApiErro
         wallet_id: wallet_id.map(|w| w.to_string()),
     };
     let (wallets, total) = sila_queries::search_sila_wallets(&app.db, &search).await?;
-    Ok(json!({
+    Ok(Reply::success(json!({
         "wallets": wallets.iter().map(wallet_json).collect::<Vec<_>>(),
         "page": page,
         "returned_count": wallets.len(),
         "total_count": total,
         "total_page_count": (total + per_page - 1) / per_page,
-    }))
+    })))
 }
 
-pub async fn update_wallet(
-    app: web::Data<App>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
-    answer(
-        &app,
-        &req,
-        payload,
-        "update_wallet",
-        Needs::SignedByUser,
-        |a| async {
-            let r = update_wallet_inner(&app, &a).await;
-            (a, r)
-        },
-    )
-    .await
-}
-
-async fn update_wallet_inner(app: &App, a: &Accepted) -> Result<Value, SilaApiError> {
+async fn update_wallet_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
     let f = Fields::top(&a.env.body);
     let nickname = f
         .str("nickname")?
@@ -322,7 +245,7 @@ async fn update_wallet_inner(app: &App, a: &Accepted) -> Result<Value, SilaApiEr
     if b.statements_enabled != n.statements_enabled {
         list.push(json!({"attribute": "statements_enabled", "old_value": b.statements_enabled, "new_value": n.statements_enabled}));
     }
-    Ok(json!({
+    Ok(Reply::success(json!({
         "message": "Wallet updated.",
         "wallet": {
             "wallet_id": n.wallet_id.to_string(),
@@ -333,31 +256,24 @@ async fn update_wallet_inner(app: &App, a: &Accepted) -> Result<Value, SilaApiEr
             "statements_enabled": n.statements_enabled,
         },
         "changes": list,
-    }))
+    })))
 }
 
-pub async fn delete_wallet(
-    app: web::Data<App>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> HttpResponse {
-    answer(
-        &app,
-        &req,
-        payload,
-        "delete_wallet",
-        Needs::SignedByUser,
-        |a| async {
-            let r = async {
-                let address = signer(&a)?;
-                SilaUsers::new(&app)
-                    .delete_wallet(a.handle()?, address, &a.meta)
-                    .await?;
-                Ok(json!({ "message": format!("Blockchain address {address} removed.") }))
-            }
-            .await;
-            (a, r)
-        },
-    )
-    .await
+async fn get_wallet_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
+    let w = signing_wallet(app, a).await?;
+    Ok(Reply::success(json!({
+        "wallet": wallet_json(&w),
+        "is_whitelisted": w.is_whitelisted,
+        "sila_balance": 0,
+    })))
+}
+
+async fn delete_wallet_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
+    let address = signer(a)?;
+    SilaUsers::new(app)
+        .delete_wallet(a.handle()?, address, &a.meta)
+        .await?;
+    Ok(Reply::success(
+        json!({ "message": format!("Blockchain address {address} removed.") }),
+    ))
 }
