@@ -30,8 +30,25 @@ pub enum AppCli {
     List,
 }
 
+/// Registers app `handle` with `address` in the store at `database_url`
+/// (also used by `walletd bench --sila`).
+pub async fn register_on(database_url: &str, handle: &str, address: &str) -> CliResult {
+    execute(
+        database_url,
+        AppCli::Register {
+            handle: handle.to_string(),
+            address: address.to_string(),
+        },
+    )
+    .await
+}
+
 pub async fn run(settings: Settings, command: AppCli) -> CliResult {
-    let db = crate::store::connect(&settings.database_url, 4).await?;
+    execute(&settings.database_url, command).await
+}
+
+async fn execute(database_url: &str, command: AppCli) -> CliResult {
+    let db = crate::store::connect(database_url, 4).await?;
     crate::store::migrate::run(&db).await?;
     let projector = Projector::new(db.clone(), views::all());
     projector.register().await?;
@@ -76,6 +93,8 @@ pub async fn run(settings: Settings, command: AppCli) -> CliResult {
             }
         }
     }
+    // Stop the projector before closing the pool it reads from.
+    drop(store);
     db.close().await;
     Ok(())
 }

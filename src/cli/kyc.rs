@@ -32,6 +32,9 @@ pub async fn run(mut settings: Settings, command: KycCli) -> CliResult {
         .decide_kyc(&handle, passed, &CommandMeta::system("cli"))
         .await?;
     println!("{handle}: KYC {}", kyc.as_str());
-    app.db.close().await;
+    // Stop the projector (owned by the app) before closing its pool.
+    let db = app.db.clone();
+    drop(app);
+    db.close().await;
     Ok(())
 }

@@ -243,10 +243,16 @@ impl<'a> WalletService<'a> {
         if let Some(hit) = self.app.identities.get(lookup) {
             return Ok(Some(hit));
         }
-        Ok(self
-            .find(lookup)
-            .await?
-            .map(|row| self.app.identities.insert(WalletIdentity::from(&row))))
+        // Only server wallets are cached: they are never deleted. A Sila wallet
+        // can be deleted and its address registered again by someone else.
+        Ok(self.find(lookup).await?.map(|row| {
+            let identity = WalletIdentity::from(&row);
+            if row.kind == "server" {
+                self.app.identities.insert(identity)
+            } else {
+                Arc::new(identity)
+            }
+        }))
     }
 
     pub async fn find_by_address(

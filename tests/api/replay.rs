@@ -7,6 +7,7 @@ use walletd::store::CommandMeta;
 
 use crate::backend_tests;
 use crate::helpers::{dump_projections, run_cli, spawn_app, Backend};
+use crate::sila_client::SilaClient;
 
 backend_tests!(replay_rebuilds_identical_projections);
 
@@ -70,13 +71,48 @@ async fn replay_rebuilds_identical_projections(b: Backend) {
         actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 
+    // Sila users and apps: every user event, a deleted wallet, KYC.
+    let sila = SilaClient::register_app(&app, "replay.app").await;
+    let alice = sila.register_user("alice.eth").await;
+    let bob = sila.register_user("bob.eth").await;
+    let (second, _) = sila
+        .add_wallet(
+            "alice.eth",
+            &alice,
+            json!({"nickname": "Second", "default": true}),
+        )
+        .await;
+    let (third, _) = sila.add_wallet("alice.eth", &alice, json!({})).await;
+    let r = sila
+        .user_call(
+            "update_wallet",
+            "alice.eth",
+            &second,
+            json!({"nickname": "renamed", "statements_enabled": true}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = sila
+        .user_call("delete_wallet", "alice.eth", &third, json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = sila.request_kyc("bob.eth", &bob).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
     let live = dump_projections(&app.app.db).await;
     assert!(live.iter().any(|l| l.starts_with("whitelist_queue:")));
-    assert!(live.iter().filter(|l| l.starts_with("audit_log:")).count() == 71);
+    for table in ["sila_users:", "sila_wallets:", "app_addresses:"] {
+        assert!(live.iter().any(|l| l.starts_with(table)), "{table}");
+    }
+    let events = live.iter().filter(|l| l.starts_with("audit_log:")).count();
+    // 71 wallet events, then the app, 2 users (registered, wallet attached,
+    // wallet registered), 2 wallets (2 each), an update, a deletion (2), KYC
+    // requested + passed + a queued wallet.
+    assert_eq!(events, 71 + 1 + 6 + 4 + 1 + 2 + 3);
 
     let (ok, out, err) = run_cli(&["replay"], &[("DATABASE_URL", &app.db.url)]).await;
     assert!(ok, "replay failed: {out} {err}");
-    assert!(out.contains("from 71 events"), "{out}");
+    assert!(out.contains(&format!("from {events} events")), "{out}");
     let rebuilt = dump_projections(&app.app.db).await;
     assert_eq!(live, rebuilt);
 

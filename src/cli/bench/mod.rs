@@ -11,6 +11,8 @@ use walletd_projections::{with_db, Db};
 
 use super::CliResult;
 
+mod sila;
+
 #[derive(Args, Debug)]
 pub struct BenchArgs {
     /// Base URL of the running walletd to measure.
@@ -34,6 +36,11 @@ pub struct BenchArgs {
     #[arg(long)]
     pub store_url: Option<String>,
 
+    /// Also measure the Sila API (`sila-register`, `sila-register-wallet`):
+    /// registers a bench app in the store named by --store-url.
+    #[arg(long, requires = "store_url")]
+    pub sila: bool,
+
     /// The server's WALLETD_JWT_SECRET: also measures creates through the JWT
     /// API (`jwt-create`), one user per request so the per-user rate limit
     /// does not apply.
@@ -54,7 +61,11 @@ pub async fn run(args: BenchArgs) -> CliResult {
         args.url, args.concurrency, args.requests
     );
 
-    let phases = run_http_phases(&args, run_id.clone()).await?;
+    let sila = match (&args.store_url, args.sila) {
+        (Some(url), true) => Some(sila::SilaBench::register(url, &run_id).await?),
+        _ => None,
+    };
+    let phases = run_http_phases(&args, run_id.clone(), sila).await?;
 
     if let Some(store_url) = &args.store_url {
         let store = store_limit(store_url, &run_id, args.requests, args.concurrency).await?;
@@ -72,7 +83,11 @@ pub async fn run(args: BenchArgs) -> CliResult {
 
 /// awc is tied to an actix (single-threaded, `!Send`) runtime, so the HTTP
 /// side lives on its own thread and reports back over a channel.
-async fn run_http_phases(args: &BenchArgs, run_id: String) -> Result<Vec<Phase>, String> {
+async fn run_http_phases(
+    args: &BenchArgs,
+    run_id: String,
+    sila: Option<sila::SilaBench>,
+) -> Result<Vec<Phase>, String> {
     let base = args.url.trim_end_matches('/').to_string();
     let auth = format!("Bearer {}", args.api_key);
     let (total, concurrency) = (args.requests, args.concurrency);
@@ -83,7 +98,12 @@ async fn run_http_phases(args: &BenchArgs, run_id: String) -> Result<Vec<Phase>,
         .spawn(move || {
             let result = actix_web::rt::System::new().block_on(async move {
                 let http = Rc::new(Http::new(base, auth, concurrency));
-                http_phases(http, &run_id, total, concurrency, jwt_secret).await
+                let mut phases =
+                    http_phases(http.clone(), &run_id, total, concurrency, jwt_secret).await?;
+                if let Some(sila) = sila {
+                    phases.extend(sila::phases(http, sila, &run_id, total, concurrency).await?);
+                }
+                Ok(phases)
             });
             // The receiver only goes away if the caller is already gone.
             let _ = tx.send(result);
@@ -245,6 +265,23 @@ impl Http {
             .insert_header(("Authorization", auth))
             .insert_header(("Content-Type", "application/json"));
         finish(request.send_body(body.to_string())).await
+    }
+
+    /// A Sila request: exact body bytes, signature headers, no bearer token.
+    async fn post_signed(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&'static str, String)],
+    ) -> Result<Vec<u8>, String> {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .insert_header(("Content-Type", "application/json"));
+        for (name, value) in headers {
+            request = request.insert_header((*name, value.as_str()));
+        }
+        finish(request.send_body(body)).await
     }
 
     async fn get(&self, path: &str) -> Result<Vec<u8>, String> {
