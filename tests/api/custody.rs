@@ -6,9 +6,11 @@ use walletd::custody::{MasterKey, MasterKeys};
 
 use crate::backend_tests;
 use crate::helpers::{
-    open_db, random_master_key, run_cli, spawn_app, spawn_app_on, Backend, BinaryServer, TestDb,
+    now, open_db, random_master_key, run_cli, spawn_app, spawn_app_on, token_with, Backend,
+    BinaryServer, TestDb, JWT_SECRET,
 };
 use crate::server_wallets::event_count;
+use crate::sila_client::{Key, SilaClient};
 
 backend_tests!(
     private_keys_never_leave_the_vault,
@@ -56,7 +58,27 @@ async fn private_keys_never_leave_the_vault(b: Backend) {
     let master = random_master_key();
     let api_key = "scan-key";
     let log_path = tdb.dir.path().join("server.log");
-    let server = BinaryServer::start(&tdb.url, Some(&master), api_key, &log_path);
+    let sila_app = Key::random();
+    let (ok, out, err) = run_cli(
+        &[
+            "app",
+            "register",
+            "--handle",
+            "scan.app",
+            "--address",
+            &sila_app.address,
+        ],
+        &[("DATABASE_URL", tdb.url.as_str())],
+    )
+    .await;
+    assert!(ok, "{out} {err}");
+    let server = BinaryServer::start_with(
+        &tdb.url,
+        Some(&master),
+        api_key,
+        &[("WALLETD_JWT_SECRET", JWT_SECRET)],
+        &log_path,
+    );
     let client = awc::Client::default();
     let mut responses = String::new();
     let mut wallet_ids = Vec::new();
@@ -82,6 +104,18 @@ async fn private_keys_never_leave_the_vault(b: Backend) {
         assert_eq!(r.status, 200, "{}", r.body);
         responses.push_str(&r.body.to_string());
     }
+    // A custodial wallet made through the Sila API's token mode.
+    let sila = SilaClient::new(&server.base, "scan.app", sila_app);
+    sila.register_user("scan-c.eth").await;
+    let token = token_with(json!({
+        "sub": "scan-c", "role": "MEMBER", "exp": now() + 600, "app_handle": "scan.app",
+    }));
+    let body = sila.body(Some("scan-c.eth"), json!({"wallet": {"nickname": "kept"}}));
+    let r = sila
+        .call_token("register_wallet", &body, Some(&token))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    responses.push_str(&r.body.to_string());
     drop(server);
 
     let db = open_db(&tdb.url).await;
@@ -91,7 +125,7 @@ async fn private_keys_never_leave_the_vault(b: Backend) {
     let dump = walletd::projections::queries::dump_tables(&db, &["key_vault"])
         .await
         .unwrap();
-    assert_eq!(dump.len(), 2);
+    assert_eq!(dump.len(), 3);
     for line in dump {
         let key_id = line
             .trim_start_matches("key_vault:")
@@ -109,6 +143,8 @@ async fn private_keys_never_leave_the_vault(b: Backend) {
         "idempotency_keys",
         "api_keys",
         "projection_checkpoints",
+        "request_nonces",
+        "security_log",
     ];
     for p in walletd::projections::views::all() {
         tables.extend_from_slice(p.tables());
@@ -120,7 +156,8 @@ async fn private_keys_never_leave_the_vault(b: Backend) {
     let events = walletd::projections::queries::dump_tables(&db, &["events"])
         .await
         .unwrap();
-    assert_eq!(events.len(), 4, "the scan covered the wallets' events");
+    // 2 × (created, signed); the app; the user (3); the token-mode wallet (2).
+    assert_eq!(events.len(), 10, "the scan covered the wallets' events");
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("request"), "the log was captured");
     use base64::Engine;
