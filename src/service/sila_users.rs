@@ -22,6 +22,8 @@ pub enum SilaError {
     AddressTaken(Address),
     #[error("wallet_verification_signature is not a signature of the address by its own key")]
     InvalidProof,
+    #[error("request already processed: header.reference (or this exact request) was used before")]
+    Replayed,
     #[error("too many concurrent changes to this user; retry")]
     Contended,
     #[error("server configuration error: {0}")]
@@ -51,6 +53,7 @@ impl From<CommitError> for Attempt {
     fn from(e: CommitError) -> Self {
         match e {
             CommitError::Conflict => Attempt::Retry,
+            CommitError::Replayed => Attempt::Fail(SilaError::Replayed),
             CommitError::Unavailable(m) => Attempt::Fail(SilaError::Unavailable(m)),
             CommitError::Store(m) => Attempt::Fail(SilaError::Internal(m)),
         }
@@ -159,7 +162,7 @@ impl<'a> SilaUsers<'a> {
     ) -> Result<(), SilaError> {
         let wallet_id = WalletId::for_address(&address);
         retrying(|| async {
-            let mut uow = UnitOfWork::new();
+            let mut uow = UnitOfWork::for_request(meta);
             let wallet = NewUserWallet {
                 wallet_id,
                 address,
@@ -262,7 +265,7 @@ impl<'a> SilaUsers<'a> {
         key: Option<GeneratedKey>,
         meta: &CommandMeta,
     ) -> Result<RegisteredWallet, Attempt> {
-        let mut uow = UnitOfWork::new();
+        let mut uow = UnitOfWork::for_request(meta);
         let user = self
             .app
             .users
@@ -340,7 +343,7 @@ impl<'a> SilaUsers<'a> {
         meta: &CommandMeta,
     ) -> Result<WalletChanges, SilaError> {
         retrying(|| async {
-            let mut uow = UnitOfWork::new();
+            let mut uow = UnitOfWork::for_request(meta);
             let loaded = self.app.users.load(handle.as_str()).await?;
             let before = loaded
                 .0
@@ -382,7 +385,7 @@ impl<'a> SilaUsers<'a> {
         meta: &CommandMeta,
     ) -> Result<(), SilaError> {
         retrying(|| async {
-            let mut uow = UnitOfWork::new();
+            let mut uow = UnitOfWork::for_request(meta);
             let loaded = self.app.users.load(handle.as_str()).await?;
             let wallet_id = loaded
                 .0
@@ -437,7 +440,7 @@ impl<'a> SilaUsers<'a> {
                     at: meta.at,
                 });
             }
-            let mut uow = UnitOfWork::new();
+            let mut uow = UnitOfWork::for_request(meta);
             let user = self
                 .app
                 .users
@@ -458,7 +461,7 @@ impl<'a> SilaUsers<'a> {
         meta: &CommandMeta,
     ) -> Result<Kyc, SilaError> {
         retrying(|| async {
-            let mut uow = UnitOfWork::new();
+            let mut uow = UnitOfWork::for_request(meta);
             let user = self
                 .app
                 .users

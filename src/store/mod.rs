@@ -6,9 +6,11 @@ pub mod aggregate_store;
 pub mod connect;
 pub mod metadata;
 pub mod migrate;
+pub mod nonces;
 pub mod unit_of_work;
 
 pub use aggregate_store::{AggregateStore, CommandError, WalletStore};
 pub use connect::{connect, StoreError};
 pub use metadata::CommandMeta;
+pub use nonces::Nonce;
 pub use unit_of_work::{CommitError, UnitOfWork};

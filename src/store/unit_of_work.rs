@@ -17,6 +17,7 @@ use sqlx::Row;
 use walletd_projections::{with_db, Db, LogPosition, ProjectorHandle};
 
 use super::aggregate_store::{AggregateStore, CommandError};
+use super::nonces::{self, Nonce};
 use super::CommandMeta;
 
 struct StagedEvent {
@@ -38,6 +39,9 @@ pub enum CommitError {
     Unavailable(String),
     #[error("event store error: {0}")]
     Store(String),
+    /// The unit's nonce is already recorded: the request is a replay.
+    #[error("request already processed")]
+    Replayed,
 }
 
 const INSERT_PG: &str = "INSERT INTO events
@@ -52,11 +56,21 @@ const INSERT_SQLITE: &str = "INSERT INTO events
 #[derive(Default)]
 pub struct UnitOfWork {
     events: Vec<StagedEvent>,
+    nonce: Option<Nonce>,
 }
 
 impl UnitOfWork {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A unit that also records the request's nonce (`meta.nonce`), so the
+    /// request is refused as a replay unless its events are the first stored.
+    pub fn for_request(meta: &CommandMeta) -> Self {
+        Self {
+            events: Vec::new(),
+            nonce: meta.nonce.clone(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -66,7 +80,7 @@ impl UnitOfWork {
     /// Inserts every staged event in one transaction, then waits until the
     /// projections have applied them (read-your-writes).
     pub async fn commit(self, db: &Db, projector: &ProjectorHandle) -> Result<(), CommitError> {
-        if self.events.is_empty() {
+        if self.events.is_empty() && self.nonce.is_none() {
             return Ok(());
         }
         // SQLite has no transaction ids; its positions are commit-ordered.
@@ -76,6 +90,22 @@ impl UnitOfWork {
         };
         let newest = with_db!(db, pool => {
             let mut tx = pool.begin().await.map_err(classify)?;
+            if let Some(n) = &self.nonce {
+                let admitted = sqlx::query(nonces::ADMIT)
+                    .bind(&n.scope)
+                    .bind(&n.key)
+                    .bind(n.expires_at)
+                    .bind(n.now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(classify)?
+                    .rows_affected()
+                    == 1;
+                if !admitted {
+                    // Dropping the transaction rolls it back.
+                    return Err(CommitError::Replayed);
+                }
+            }
             let mut newest = None;
             for e in &self.events {
                 let row = sqlx::query(sql)
@@ -97,6 +127,11 @@ impl UnitOfWork {
             tx.commit().await.map_err(classify)?;
             newest
         });
+        if let Some(n) = &self.nonce {
+            if let Err(e) = nonces::prune_now_and_then(db, n.now).await {
+                tracing::warn!(error = %e, "could not prune expired nonces");
+            }
+        }
         projector.nudge();
         if let Some(at) = newest {
             if projector

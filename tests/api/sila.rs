@@ -812,6 +812,33 @@ async fn replays_and_stale_requests_are_refused_and_change_nothing(b: Backend) {
     assert_failure(&r, 400, Some(&body3), "replayed register_wallet");
     assert_eq!(sila.wallet_count(ALICE, &alice).await, 2);
 
+    // The same signed bytes six times at once: one is accepted.
+    let k5 = Key::random();
+    let body5 = sila.register_wallet_body(ALICE, &k5, json!({"nickname": "five"}));
+    let bytes = serde_json::to_vec(&body5).unwrap();
+    let headers = SilaClient::signatures(&bytes, Some(&sila.key), Some(&alice));
+    let answers = futures_util::future::join_all((0..6).map(|_| {
+        sila.send(
+            "register_wallet",
+            "application/json",
+            bytes.clone(),
+            &headers,
+        )
+    }))
+    .await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(sila.wallet_count(ALICE, &alice).await, 3);
+
     // The same reference on another body, freshly signed by the same app.
     let k4 = Key::random();
     let mut body4 = sila.register_wallet_body(ALICE, &k4, json!({"nickname": "four"}));
@@ -820,7 +847,7 @@ async fn replays_and_stale_requests_are_refused_and_change_nothing(b: Backend) {
         .call("register_wallet", &body4, Some(&sila.key), Some(&alice))
         .await;
     assert_failure(&r, 400, Some(&body4), "reused reference");
-    assert_eq!(sila.wallet_count(ALICE, &alice).await, 2);
+    assert_eq!(sila.wallet_count(ALICE, &alice).await, 3);
 
     // A read replayed is refused too.
     let body = sila.body(Some(ALICE), json!({}));
@@ -868,14 +895,14 @@ async fn replays_and_stale_requests_are_refused_and_change_nothing(b: Backend) {
             .await;
         assert_failure(&r, 400, Some(&body), what);
     }
-    assert_eq!(sila.wallet_count(ALICE, &alice).await, 2);
+    assert_eq!(sila.wallet_count(ALICE, &alice).await, 3);
     let mut body = sila.register_wallet_body(ALICE, &k4, json!({"nickname": "four"}));
     body["header"]["created"] = json!(now() - 200);
     let r = sila
         .call("register_wallet", &body, Some(&sila.key), Some(&alice))
         .await;
     assert_success(&r, &body);
-    assert_eq!(sila.wallet_count(ALICE, &alice).await, 3);
+    assert_eq!(sila.wallet_count(ALICE, &alice).await, 4);
 }
 
 // 4a. One new address, many users at once: one winner.

@@ -105,7 +105,9 @@ impl From<SilaError> for SilaApiError {
                 err.details.push(("wallet.nickname".into(), message));
                 err
             }
-            SilaError::User(_) | SilaError::AddressTaken(_) => Self::new(400, message),
+            SilaError::User(_) | SilaError::AddressTaken(_) | SilaError::Replayed => {
+                Self::new(400, message)
+            }
             SilaError::InvalidProof => Self::new(403, message),
             SilaError::Contended => Self::new(409, message),
             SilaError::Unavailable(detail) => {

@@ -16,9 +16,9 @@ use crate::audit::{Refusal, SecurityLog};
 use crate::auth::jwt::JwtUser;
 use crate::auth::replay_guard;
 use crate::auth::request_signature::signer_of;
-use crate::custody::eth;
 use crate::domain::{Address, Handle, Timestamp};
-use crate::store::CommandMeta;
+use crate::service::sila_users::SilaError;
+use crate::store::{nonces, CommandMeta};
 
 /// What an endpoint needs of the caller.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -30,6 +30,13 @@ pub enum Needs {
     /// Like `SignedByUser`, but a bearer token may stand in for both
     /// signatures (register_wallet's token mode).
     SignedByUserOrToken,
+}
+
+/// Whether an endpoint changes anything: decides where its nonce is recorded.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    Reads,
+    Writes,
 }
 
 pub enum Caller {
@@ -88,12 +95,13 @@ pub async fn accept(
     payload: web::Payload,
     action: &'static str,
     needs: Needs,
+    effect: Effect,
 ) -> Result<Accepted, HttpResponse> {
     let started = Instant::now();
     let env = envelope::read(req, payload, app.settings.max_body)
         .await
         .map_err(|(reference, e)| e.respond(reference.as_deref()))?;
-    match admit(app, req, &env, action, needs).await {
+    match admit(app, req, &env, needs, effect).await {
         Ok((header, caller, user, signer, meta)) => Ok(Accepted {
             started,
             env,
@@ -135,8 +143,8 @@ async fn admit(
     app: &App,
     req: &HttpRequest,
     env: &Envelope,
-    _action: &'static str,
     needs: Needs,
+    effect: Effect,
 ) -> Result<Admitted, SilaApiError> {
     let window = app.settings.signature_window;
     let now = chrono::Utc::now().timestamp();
@@ -226,17 +234,25 @@ async fn admit(
         None
     };
 
-    let nonce = match &env.reference {
-        Some(r) => format!("ref:{r}"),
-        None => format!("body:{}", hex::encode(eth::keccak256(&env.bytes))),
+    let nonce = replay_guard::nonce_for(
+        header.app.as_str(),
+        env.reference.as_deref(),
+        &env.bytes,
+        header.created,
+        now,
+        window,
+    );
+    // A request that writes records its nonce with its events (see
+    // `UnitOfWork::for_request`); any other records it now.
+    let nonce = match effect {
+        Effect::Writes => Some(nonce),
+        Effect::Reads => {
+            if !nonces::admit(&app.db, &nonce).await? {
+                return Err(SilaError::Replayed.into());
+            }
+            None
+        }
     };
-    let expires_at = header.created.max(now) + window as i64;
-    if !replay_guard::admit(&app.db, header.app.as_str(), &nonce, now, expires_at).await? {
-        return Err(SilaApiError::new(
-            400,
-            "request already processed: header.reference (or this exact request) was used before",
-        ));
-    }
 
     let (auth_method, role) = match &caller {
         Caller::Ecdsa => ("ecdsa", None),
@@ -250,6 +266,7 @@ async fn admit(
         client_addr: req.peer_addr().map(|a| a.ip().to_string()),
         at: Timestamp::now(),
         idempotency_key: None,
+        nonce,
     };
     Ok((header, caller, user, signer, meta))
 }

@@ -6,7 +6,7 @@ use walletd_projections::sila_queries;
 use super::endpoint;
 use super::envelope::Fields;
 use super::errors::{Reply, SilaApiError};
-use super::guard::{Accepted, Needs};
+use super::guard::{Accepted, Effect, Needs};
 use crate::app::App;
 use crate::domain::{Address, Nickname};
 use crate::service::sila_users::SilaUsers;
@@ -15,9 +15,16 @@ endpoint!(
     check_handle,
     "check_handle",
     Needs::Handle,
+    Effect::Reads,
     check_handle_body
 );
-endpoint!(register, "register", Needs::Handle, register_body);
+endpoint!(
+    register,
+    "register",
+    Needs::Handle,
+    Effect::Writes,
+    register_body
+);
 
 async fn check_handle_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
     let handle = a.handle()?;

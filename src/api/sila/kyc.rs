@@ -6,7 +6,7 @@ use walletd_projections::sila_queries;
 
 use super::endpoint;
 use super::errors::{Reply, SilaApiError};
-use super::guard::{Accepted, Needs};
+use super::guard::{Accepted, Effect, Needs};
 use crate::api::context::{command_meta, parse_json, read_json_bytes};
 use crate::api::jwt_wallets::{authorize, JwtApiError};
 use crate::app::App;
@@ -18,9 +18,16 @@ endpoint!(
     request_kyc,
     "request_kyc",
     Needs::SignedByUser,
+    Effect::Writes,
     request_kyc_body
 );
-endpoint!(check_kyc, "check_kyc", Needs::SignedByUser, check_kyc_body);
+endpoint!(
+    check_kyc,
+    "check_kyc",
+    Needs::SignedByUser,
+    Effect::Reads,
+    check_kyc_body
+);
 
 async fn request_kyc_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
     let handle = a.handle()?;

@@ -11,15 +11,16 @@ mod wallets;
 use actix_web::web;
 
 /// Defines a Sila endpoint: authenticate and admit the request as `$needs`
-/// demands, run `$body(&App, &Accepted)`, and answer in Sila's envelope.
+/// demands (recording its nonce as `$effect` says), run `$body(&App, &Accepted)`, and answer in Sila's envelope.
 macro_rules! endpoint {
-    ($name:ident, $action:literal, $needs:expr, $body:path) => {
+    ($name:ident, $action:literal, $needs:expr, $effect:expr, $body:path) => {
         pub async fn $name(
             app: actix_web::web::Data<crate::app::App>,
             req: actix_web::HttpRequest,
             payload: actix_web::web::Payload,
         ) -> actix_web::HttpResponse {
-            let a = match super::guard::accept(&app, &req, payload, $action, $needs).await {
+            let a = match super::guard::accept(&app, &req, payload, $action, $needs, $effect).await
+            {
                 Ok(a) => a,
                 Err(response) => return response,
             };

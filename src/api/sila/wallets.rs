@@ -6,7 +6,7 @@ use walletd_projections::sila_queries::{self, SilaWalletRow, WalletSearch};
 use super::endpoint;
 use super::envelope::Fields;
 use super::errors::{Reply, SilaApiError};
-use super::guard::{Accepted, Caller, Needs};
+use super::guard::{Accepted, Caller, Effect, Needs};
 use crate::app::App;
 use crate::domain::wallet::OwnershipProof;
 use crate::domain::{Address, Nickname, RecoverableSignature, WalletId};
@@ -16,30 +16,35 @@ endpoint!(
     register_wallet,
     "register_wallet",
     Needs::SignedByUserOrToken,
+    Effect::Writes,
     register_wallet_body
 );
 endpoint!(
     get_wallet,
     "get_wallet",
     Needs::SignedByUser,
+    Effect::Reads,
     get_wallet_body
 );
 endpoint!(
     get_wallets,
     "get_wallets",
     Needs::SignedByUser,
+    Effect::Reads,
     get_wallets_body
 );
 endpoint!(
     update_wallet,
     "update_wallet",
     Needs::SignedByUser,
+    Effect::Writes,
     update_wallet_body
 );
 endpoint!(
     delete_wallet,
     "delete_wallet",
     Needs::SignedByUser,
+    Effect::Writes,
     delete_wallet_body
 );
 

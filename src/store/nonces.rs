@@ -1,0 +1,59 @@
+//! Once-only keys ("nonces"): a key recorded here is refused again until it
+//! expires. The Sila replay guard records each request's key; for a request
+//! that writes, the key goes into the same transaction as its events, so a
+//! request is accepted exactly when its changes are stored.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use walletd_projections::{with_db, Db};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Nonce {
+    /// Whose key space (a Sila app handle).
+    pub scope: String,
+    pub key: String,
+    /// Epoch seconds.
+    pub now: i64,
+    pub expires_at: i64,
+}
+
+/// Inserts the nonce, or takes over an expired entry; affects no row if the
+/// nonce is live. An expired entry may be reused: its request could no longer
+/// pass the `created` check anyway.
+pub(crate) const ADMIT: &str = "
+INSERT INTO request_nonces (app_handle, nonce, expires_at) VALUES ($1, $2, $3)
+ON CONFLICT (app_handle, nonce) DO UPDATE SET expires_at = excluded.expires_at
+WHERE request_nonces.expires_at < $4";
+
+static ADMITTED: AtomicU32 = AtomicU32::new(0);
+
+/// Records `nonce` on its own. `false` if it is already recorded: a replay.
+pub async fn admit(db: &Db, nonce: &Nonce) -> Result<bool, sqlx::Error> {
+    let admitted = with_db!(db, pool => {
+        sqlx::query(ADMIT)
+            .bind(&nonce.scope)
+            .bind(&nonce.key)
+            .bind(nonce.expires_at)
+            .bind(nonce.now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+            == 1
+    });
+    prune_now_and_then(db, nonce.now).await?;
+    Ok(admitted)
+}
+
+/// Deletes expired entries on every 1024th admission in this process.
+pub(crate) async fn prune_now_and_then(db: &Db, now: i64) -> Result<(), sqlx::Error> {
+    if ADMITTED.fetch_add(1, Ordering::Relaxed) % 1024 != 0 {
+        return Ok(());
+    }
+    with_db!(db, pool => {
+        sqlx::query("DELETE FROM request_nonces WHERE expires_at < $1")
+            .bind(now)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
