@@ -8,6 +8,7 @@
 pub mod eth;
 pub mod key_pool;
 pub mod local;
+pub mod mpc;
 pub mod master_key;
 pub mod vault;
 

@@ -1,0 +1,23 @@
+//! 2-of-2 threshold ECDSA on secp256k1 (DKLs23, through the `dkls23` crate,
+//! pinned at 0.6.2). Party 1 lives in `walletd serve`, party 2 in the
+//! cosigner; each holds one share, encrypted at rest under its own master key,
+//! and the full private key is never assembled anywhere.
+//!
+//! Both protocols take two request/response exchanges between the parties
+//! (`wire`): party 1 drives (`party1`), party 2 answers (`party2`). The
+//! cosigner never signs a digest it is handed: it receives what is being
+//! signed, recomputes the digest under its own policy, and the digest is bound
+//! into every protocol message from the first round, so any disagreement
+//! aborts the run.
+
+mod error;
+mod party1;
+mod party2;
+mod wire;
+
+pub use error::MpcError;
+pub use party1::{generate_key, sign, CosignerLink, KeyShare, SignRequest};
+pub use party2::{CosignRecord, Cosigner, DigestPolicy, ShareStore};
+
+#[cfg(test)]
+mod tests;

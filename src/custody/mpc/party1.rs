@@ -1,0 +1,247 @@
+//! Party 1 (`walletd serve`): drives key generation and signing; the cosigner
+//! is reached through a [`CosignerLink`].
+
+use std::collections::BTreeMap;
+
+use dkls23::protocols::dkg::ProofCommitment;
+use dkls23::protocols::signing::SignData;
+use dkls23::protocols::{Parameters, PartyIndex};
+use dkls23::secp256k1::{compute_eth_address, Party};
+use dkls23::{DkgSession, SignSession};
+use zeroize::Zeroizing;
+
+use super::wire::{decode, encode, Curve, Request, Response};
+use super::MpcError;
+use crate::custody::eth;
+use crate::domain::{Address, RecoverableSignature};
+
+/// One request/response exchange with the cosigner.
+#[async_trait::async_trait]
+pub trait CosignerLink: Send + Sync {
+    async fn exchange(&self, request: Vec<u8>) -> Result<Vec<u8>, MpcError>;
+}
+
+pub(crate) fn party(n: u8) -> PartyIndex {
+    PartyIndex::new(n).expect("party indices 1 and 2 are valid")
+}
+
+pub(crate) fn parameters() -> Parameters {
+    Parameters::new(2, 2).expect("2-of-2 is a valid threshold")
+}
+
+pub(crate) fn random_id() -> [u8; 32] {
+    let mut id = [0u8; 32];
+    getrandom::getrandom(&mut id).expect("operating system random number generator");
+    id
+}
+
+/// One party's share of a 2-of-2 key. Its serialized form is secret.
+pub struct KeyShare {
+    party: Party,
+    address: Address,
+}
+
+impl KeyShare {
+    pub(crate) fn new(party: Party) -> Result<Self, MpcError> {
+        let address = Address::parse(&compute_eth_address(&party.pk))
+            .map_err(|e| MpcError::Aborted(format!("joint key: {e}")))?;
+        Ok(Self { party, address })
+    }
+
+    pub(crate) fn party(&self) -> &Party {
+        &self.party
+    }
+
+    /// The joint key's address (both shares agree on it).
+    pub fn address(&self) -> Address {
+        self.address
+    }
+
+    /// Which party holds this share (1 or 2).
+    pub fn index(&self) -> u8 {
+        self.party.party_index.as_u8()
+    }
+
+    /// The joint public key, uncompressed SEC1 (0x04 ‖ x ‖ y).
+    pub fn public_key(&self) -> Result<[u8; 65], MpcError> {
+        use k256_14::elliptic_curve::sec1::ToSec1Point;
+        let point = self.party.pk.to_sec1_point(false);
+        point
+            .as_bytes()
+            .try_into()
+            .map_err(|_| MpcError::Aborted("joint key is not a curve point".into()))
+    }
+
+    /// The share's secret serialized form, for sealing at rest.
+    pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, MpcError> {
+        postcard::to_allocvec(&self.party)
+            .map(Zeroizing::new)
+            .map_err(|e| MpcError::Storage(e.to_string()))
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MpcError> {
+        let party: Party =
+            postcard::from_bytes(bytes).map_err(|e| MpcError::Storage(e.to_string()))?;
+        Self::new(party)
+    }
+}
+
+fn unexpected() -> MpcError {
+    MpcError::BadMessage("unexpected response from the cosigner".into())
+}
+
+/// Runs distributed key generation with the cosigner for `key_id`. The
+/// cosigner stores its share before it answers the last round; the returned
+/// share is ours, and both sides have confirmed the same joint address.
+pub async fn generate_key(link: &dyn CosignerLink, key_id: &str) -> Result<KeyShare, MpcError> {
+    let session_id = random_id();
+    let mut session = DkgSession::<Curve>::new(parameters(), party(1), session_id.to_vec());
+    let fragments = session.phase1();
+    let request = encode(&Request::DkgStart {
+        key_id: key_id.to_string(),
+        session_id,
+        fragment: fragments[1],
+    })?;
+    let Response::DkgStart {
+        fragment,
+        commitment: their_commitment,
+        zero2: their_zero2,
+        bip2: their_bip2,
+    } = decode(&link.exchange(request).await?)?
+    else {
+        return Err(unexpected());
+    };
+    let (own, zero2, bip2) = session
+        .phase2(&[fragments[0], fragment])
+        .map_err(MpcError::from_abort("key generation, round 2"))?;
+    let (zero3, mul3, bip3) = session
+        .phase3()
+        .map_err(MpcError::from_abort("key generation, round 3"))?;
+    let request = encode(&Request::DkgFinish {
+        key_id: key_id.to_string(),
+        session_id,
+        commitment: own.commitment,
+        zero2,
+        bip2: bip2.clone(),
+        proof: own.proof.clone(),
+        zero3,
+        mul3,
+        bip3: bip3.clone(),
+    })?;
+    let Response::DkgFinish {
+        proof,
+        zero3: their_zero3,
+        mul3: their_mul3,
+        bip3: their_bip3,
+        address,
+    } = decode(&link.exchange(request).await?)?
+    else {
+        return Err(unexpected());
+    };
+    // The opening must match the commitment of round 2, so the pair is
+    // rebuilt here rather than taken from one message.
+    let proofs = [
+        own,
+        ProofCommitment {
+            index: party(2),
+            proof,
+            commitment: their_commitment,
+        },
+    ];
+    let (joint, _) = session
+        .phase4(
+            &proofs,
+            &their_zero2,
+            &their_zero3,
+            &their_mul3,
+            &BTreeMap::from([(party(1), bip2), (party(2), their_bip2)]),
+            &BTreeMap::from([(party(1), bip3), (party(2), their_bip3)]),
+            |pk| compute_eth_address(pk),
+        )
+        .map_err(MpcError::from_abort("key generation, round 4"))?;
+    let share = KeyShare::new(joint)?;
+    if Address::parse(&address).ok() != Some(share.address()) {
+        return Err(MpcError::Aborted(
+            "key confirmation failed: the parties derived different keys".into(),
+        ));
+    }
+    Ok(share)
+}
+
+/// What party 1 asks the cosigner to sign: the payload in the form the
+/// cosigner's policy reads, and party 1's own digest of it.
+pub struct SignRequest {
+    pub key_id: String,
+    pub wallet_id: String,
+    pub requested_by: String,
+    pub payload: Vec<u8>,
+    pub digest: [u8; 32],
+}
+
+/// Signs `request.digest` with the cosigner. The result is checked against
+/// the joint key before it is returned: low-s, v ∈ {27, 28}.
+pub async fn sign(
+    link: &dyn CosignerLink,
+    share: &KeyShare,
+    request: SignRequest,
+) -> Result<RecoverableSignature, MpcError> {
+    let sign_id = random_id();
+    let data = SignData {
+        sign_id: sign_id.to_vec(),
+        counterparties: vec![party(2)],
+        message_hash: request.digest,
+    };
+    let (mut session, m1) = SignSession::new(share.party(), data)
+        .map_err(MpcError::from_abort("signing, round 1"))?;
+    let start = encode(&Request::SignStart {
+        key_id: request.key_id.clone(),
+        sign_id,
+        wallet_id: request.wallet_id,
+        requested_by: request.requested_by,
+        payload: request.payload,
+        digest: request.digest,
+        m1,
+    })?;
+    let Response::SignStart {
+        m1: their_m1,
+        m2: their_m2,
+    } = decode(&link.exchange(start).await?)?
+    else {
+        return Err(unexpected());
+    };
+    let m2 = session
+        .phase2(&their_m1)
+        .map_err(MpcError::from_abort("signing, round 2"))?;
+    let b3 = session
+        .phase3(&their_m2)
+        .map_err(MpcError::from_abort("signing, round 3"))?;
+    let finish = encode(&Request::SignFinish {
+        key_id: request.key_id,
+        sign_id,
+        m2,
+        b3: b3.clone(),
+    })?;
+    let Response::SignFinish { b3: their_b3 } = decode(&link.exchange(finish).await?)? else {
+        return Err(unexpected());
+    };
+    let signature = session
+        .phase4(&[b3, their_b3], true)
+        .map_err(MpcError::from_abort("signing, round 4"))?;
+    if signature.recovery_id > 1 {
+        // x ≥ n: not expressible as v = 27/28 (probability ~2^-128).
+        return Err(MpcError::Aborted("signature has no Ethereum recovery id".into()));
+    }
+    let signature = RecoverableSignature::new(signature.r, signature.s, signature.recovery_id);
+    let low_s = k256::ecdsa::Signature::from_slice(&signature.as_bytes()[..64])
+        .map(|s| s.normalize_s().is_none())
+        .unwrap_or(false);
+    if !low_s {
+        return Err(MpcError::Aborted("the joint signature is not low-s".into()));
+    }
+    if eth::recover_address(&request.digest, &signature) != Some(share.address()) {
+        return Err(MpcError::Aborted(
+            "the joint signature does not verify against the wallet's key".into(),
+        ));
+    }
+    Ok(signature)
+}
