@@ -8,8 +8,9 @@
 pub mod eth;
 pub mod key_pool;
 pub mod local;
-pub mod mpc;
 pub mod master_key;
+pub mod mpc;
+pub mod payload;
 pub mod vault;
 
 use async_trait::async_trait;
@@ -19,6 +20,7 @@ use crate::domain::{Address, RecoverableSignature, WalletId};
 
 pub use local::LocalCustody;
 pub use master_key::{MasterKey, MasterKeys};
+pub use payload::{PayloadError, SignPayload, SignedTransaction};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -54,33 +56,6 @@ impl GeneratedKey {
     /// The public key as 0x-hex, the form events and responses carry.
     pub fn public_key_hex(&self) -> String {
         format!("0x{}", hex::encode(self.public_key))
-    }
-}
-
-/// What is being signed, in full.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum SignPayload {
-    /// EIP-191 `personal_sign` of arbitrary bytes.
-    PersonalMessage(Vec<u8>),
-}
-
-impl SignPayload {
-    pub fn digest(&self) -> [u8; 32] {
-        match self {
-            SignPayload::PersonalMessage(m) => eth::eip191_hash(m),
-        }
-    }
-
-    pub fn message_len(&self) -> u64 {
-        match self {
-            SignPayload::PersonalMessage(m) => m.len() as u64,
-        }
-    }
-
-    pub fn scheme(&self) -> &'static str {
-        match self {
-            SignPayload::PersonalMessage(_) => "eip191",
-        }
     }
 }
 

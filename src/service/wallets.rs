@@ -5,7 +5,7 @@ use walletd_projections::queries::{self, WalletLookup, WalletRow};
 
 use super::identity_cache::WalletIdentity;
 use crate::app::App;
-use crate::custody::{CustodyError, SignPayload};
+use crate::custody::{CustodyError, SignPayload, SignedTransaction};
 use crate::domain::wallet::{
     CustodyFailure, SignatureSlot, WalletCommand, WalletError, WalletKind,
 };
@@ -82,10 +82,12 @@ pub struct CreatedWallet {
     pub created_at: crate::domain::Timestamp,
 }
 
-/// A signature and the EIP-191 digest it signs.
+/// A signature and the digest it signs; for a transaction, also the signed
+/// transaction.
 pub struct Signed {
     pub signature: RecoverableSignature,
     pub digest: [u8; 32],
+    pub transaction: Option<SignedTransaction>,
 }
 
 impl<'a> WalletService<'a> {
@@ -178,7 +180,18 @@ impl<'a> WalletService<'a> {
         message: Vec<u8>,
         meta: &CommandMeta,
     ) -> Result<Signed, ServiceError> {
-        let payload = SignPayload::PersonalMessage(message);
+        self.sign_payload(wallet_id, SignPayload::PersonalMessage(message), meta)
+            .await
+    }
+
+    /// Signs `payload` with the wallet's key and records the signing. The
+    /// signature is handed out only after its `MessageSigned` event is stored.
+    pub async fn sign_payload(
+        &self,
+        wallet_id: WalletId,
+        payload: SignPayload,
+        meta: &CommandMeta,
+    ) -> Result<Signed, ServiceError> {
         let digest = payload.digest();
         for attempt in 0..RETRIES {
             let slot = SignatureSlot::default();
@@ -201,7 +214,12 @@ impl<'a> WalletService<'a> {
                     let signature = slot
                         .take()
                         .ok_or_else(|| ServiceError::Internal("signature missing".into()))?;
-                    return Ok(Signed { signature, digest });
+                    let transaction = payload.signed_transaction(&signature);
+                    return Ok(Signed {
+                        signature,
+                        digest,
+                        transaction,
+                    });
                 }
                 Err(CommandError::Conflict) => backoff(attempt).await,
                 Err(e) => return Err(e.into()),

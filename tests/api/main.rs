@@ -12,6 +12,7 @@ mod jwt_wallets;
 mod replay;
 mod request_signatures;
 mod server_wallets;
+mod signing;
 mod sila;
 mod sila_client;
 mod sila_kyc;

@@ -6,6 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::context::BodyError;
 use crate::api::idempotency::IdempotencyRefusal;
+use crate::custody::PayloadError;
 use crate::domain::wallet::WalletError;
 use crate::service::ServiceError;
 
@@ -54,6 +55,15 @@ impl ApiError {
 impl From<BodyError> for ApiError {
     fn from(e: BodyError) -> Self {
         ApiError::new(e.status(), e.message())
+    }
+}
+
+impl From<PayloadError> for ApiError {
+    fn from(e: PayloadError) -> Self {
+        match e {
+            PayloadError::Shape(m) => ApiError::new(422, format!("invalid request body: {m}")),
+            PayloadError::Invalid(m) => ApiError::new(400, m),
+        }
     }
 }
 

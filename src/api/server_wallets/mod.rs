@@ -1,10 +1,13 @@
-//! The server-wallet API (seed 000): create, get, sign. Bearer API keys.
+//! The server-wallet API (seed 000): create, get, sign (EIP-191 messages,
+//! EIP-712 typed data, transactions). Bearer API keys.
 //! Every error is `{"success": false, "error": "<message>"}`.
 
 mod create;
 mod errors;
 mod get;
 mod sign;
+mod sign_transaction;
+mod sign_typed_data;
 
 use actix_web::web;
 
@@ -14,6 +17,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/api/wallets", web::post().to(create::create))
         .route("/api/wallets/{id}", web::get().to(get::get))
         .route("/api/wallets/{id}/sign", web::post().to(sign::sign))
+        .route(
+            "/api/wallets/{id}/sign-typed-data",
+            web::post().to(sign_typed_data::sign_typed_data),
+        )
+        .route(
+            "/api/wallets/{id}/sign-transaction",
+            web::post().to(sign_transaction::sign_transaction),
+        )
         .route("/api/wallets", web::route().to(errors::method_not_allowed))
         .route(
             "/api/wallets/{id}",
@@ -21,6 +32,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         )
         .route(
             "/api/wallets/{id}/sign",
+            web::route().to(errors::method_not_allowed),
+        )
+        .route(
+            "/api/wallets/{id}/sign-typed-data",
+            web::route().to(errors::method_not_allowed),
+        )
+        .route(
+            "/api/wallets/{id}/sign-transaction",
             web::route().to(errors::method_not_allowed),
         );
 }

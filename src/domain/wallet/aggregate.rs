@@ -213,14 +213,40 @@ impl Aggregate for Wallet {
                     detail: format!("no {} custody backend", key.custody.as_str()),
                 })?;
                 let signature = custody.sign(&key, s.id, &payload).await?;
+                let digest = payload.digest();
+                // Whatever the backend (one key, or a protocol between two
+                // parties), nothing leaves walletd that is not a low-s
+                // signature of this digest by this wallet's key.
+                if eth::recover_address(&digest, &signature) != Some(s.address) {
+                    return Err(WalletError::Custody {
+                        failure: CustodyFailure::Integrity,
+                        detail: format!(
+                            "{} custody returned a signature that does not verify for wallet {}",
+                            key.custody.as_str(),
+                            s.id
+                        ),
+                    });
+                }
+                let summary = payload.summary();
+                let tx_hash = payload
+                    .signed_transaction(&signature)
+                    .map(|t| format!("0x{}", hex::encode(t.hash)));
                 let event = WalletEvent::MessageSigned {
                     wallet_id: s.id,
                     scheme: payload.scheme().to_string(),
-                    digest: format!("0x{}", hex::encode(payload.digest())),
+                    digest: format!("0x{}", hex::encode(digest)),
                     message_len: payload.message_len(),
                     signature,
                     requested_by,
                     at,
+                    chain_id: summary.chain_id,
+                    primary_type: summary.primary_type,
+                    domain_name: summary.domain_name,
+                    verifying_contract: summary.verifying_contract,
+                    tx_nonce: summary.tx_nonce,
+                    tx_to: summary.tx_to,
+                    tx_value: summary.tx_value,
+                    tx_hash,
                 };
                 reply.put(signature);
                 sink.write(event, self).await;

@@ -59,6 +59,31 @@ pub enum WalletEvent {
         signature: RecoverableSignature,
         requested_by: String,
         at: Timestamp,
+        /// Typed data: the domain's `chainId`, if it has one. Transactions:
+        /// the transaction's chain id.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        chain_id: Option<u64>,
+        /// Typed data (`eip712`): the primary type, e.g. `Permit`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        primary_type: Option<String>,
+        /// Typed data: the domain's `name`, if it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        domain_name: Option<String>,
+        /// Typed data: the domain's `verifyingContract`, if it has one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        verifying_contract: Option<Address>,
+        /// Transactions (`eip1559`, `eip155`): the nonce.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tx_nonce: Option<u64>,
+        /// Transactions: the recipient; absent for a contract creation.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tx_to: Option<Address>,
+        /// Transactions: the value in wei, decimal.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tx_value: Option<String>,
+        /// Transactions: keccak256 of the signed raw transaction, 0x-hex.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tx_hash: Option<String>,
     },
     WhitelistQueued {
         wallet_id: WalletId,

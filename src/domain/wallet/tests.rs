@@ -7,6 +7,7 @@ use cqrs_es::test::TestFramework;
 use k256::ecdsa::SigningKey;
 
 use super::*;
+use crate::custody::payload::{TransactionPayload, TypedDataPayload};
 use crate::custody::{eth, Custody, CustodyError, CustodyKind, GeneratedKey, KeyRef, SignPayload};
 use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
 
@@ -50,8 +51,12 @@ fn signing_key(seed: u8) -> SigningKey {
 }
 
 fn services(configured: bool) -> WalletServices {
+    services_with_key(9, configured)
+}
+
+fn services_with_key(seed: u8, configured: bool) -> WalletServices {
     WalletServices::new(vec![Arc::new(OneKeyCustody {
-        key: signing_key(9),
+        key: signing_key(seed),
         configured,
     })])
 }
@@ -292,6 +297,14 @@ fn sign_records_digest_not_message_and_fills_slot() {
             signature: sig,
             requested_by: "apikey:test".into(),
             at: t(3),
+            chain_id: None,
+            primary_type: None,
+            domain_name: None,
+            verifying_contract: None,
+            tx_nonce: None,
+            tx_to: None,
+            tx_value: None,
+            tx_hash: None,
         }]
     );
     assert_eq!(
@@ -300,6 +313,188 @@ fn sign_records_digest_not_message_and_fills_slot() {
     );
     let stored = serde_json::to_string(&events).unwrap();
     assert!(!stored.contains("hello walletd"));
+}
+
+fn sign(payload: SignPayload) -> (Vec<WalletEvent>, RecoverableSignature) {
+    let slot = SignatureSlot::default();
+    let events = framework()
+        .given(vec![created()])
+        .when(WalletCommand::Sign {
+            payload,
+            requested_by: "apikey:test".into(),
+            at: t(3),
+            reply: slot.clone(),
+        })
+        .inspect_result()
+        .unwrap();
+    (events, slot.take().expect("signature handed back"))
+}
+
+fn permit() -> serde_json::Value {
+    serde_json::json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"}
+            ],
+            "Permit": [
+                {"name": "owner", "type": "address"},
+                {"name": "value", "type": "uint256"}
+            ]
+        },
+        "primaryType": "Permit",
+        "domain": {
+            "name": "Token",
+            "chainId": "0x89",
+            "verifyingContract": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+        },
+        "message": {
+            "owner": "0x3535353535353535353535353535353535353535",
+            "value": "1000"
+        }
+    })
+}
+
+#[test]
+fn sign_typed_data_records_domain_and_primary_type() {
+    let payload = SignPayload::TypedData(TypedDataPayload::from_json(permit()).unwrap());
+    let digest = payload.digest();
+    let (events, sig) = sign(payload.clone());
+    assert_eq!(
+        events,
+        vec![WalletEvent::MessageSigned {
+            wallet_id: wallet_id(),
+            scheme: "eip712".into(),
+            digest: format!("0x{}", hex::encode(digest)),
+            message_len: payload.message_len(),
+            signature: sig,
+            requested_by: "apikey:test".into(),
+            at: t(3),
+            chain_id: Some(137),
+            primary_type: Some("Permit".into()),
+            domain_name: Some("Token".into()),
+            verifying_contract: Some(
+                Address::parse("0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed").unwrap()
+            ),
+            tx_nonce: None,
+            tx_to: None,
+            tx_value: None,
+            tx_hash: None,
+        }]
+    );
+    assert_eq!(
+        eth::recover_address(&digest, &sig),
+        Some(generated().address)
+    );
+    // The message itself is not in the event.
+    let stored = serde_json::to_string(&events).unwrap();
+    assert!(!stored.contains("3535353535"), "{stored}");
+}
+
+#[test]
+fn sign_transaction_records_chain_nonce_recipient_value_and_hash() {
+    let payload = SignPayload::Transaction(
+        TransactionPayload::from_json(serde_json::json!({
+            "type": "eip1559", "chainId": 1, "nonce": 7,
+            "to": "0x3535353535353535353535353535353535353535",
+            "value": "1000000000000000000", "gas": 21000,
+            "maxFeePerGas": "2000000000", "maxPriorityFeePerGas": "1000000000"
+        }))
+        .unwrap(),
+    );
+    let digest = payload.digest();
+    let (events, sig) = sign(payload.clone());
+    let raw = payload.signed_transaction(&sig).unwrap();
+    assert_eq!(
+        events,
+        vec![WalletEvent::MessageSigned {
+            wallet_id: wallet_id(),
+            scheme: "eip1559".into(),
+            digest: format!("0x{}", hex::encode(digest)),
+            message_len: payload.message_len(),
+            signature: sig,
+            requested_by: "apikey:test".into(),
+            at: t(3),
+            chain_id: Some(1),
+            primary_type: None,
+            domain_name: None,
+            verifying_contract: None,
+            tx_nonce: Some(7),
+            tx_to: Some(Address::parse(&format!("0x{}", "35".repeat(20))).unwrap()),
+            tx_value: Some("1000000000000000000".into()),
+            tx_hash: Some(format!("0x{}", hex::encode(eth::keccak256(&raw.raw)))),
+        }]
+    );
+    assert_eq!(
+        eth::recover_address(&digest, &sig),
+        Some(generated().address)
+    );
+
+    // Legacy: the scheme says EIP-155; a contract creation has no recipient.
+    let payload = SignPayload::Transaction(
+        TransactionPayload::from_json(serde_json::json!({
+            "type": "legacy", "chainId": 5, "nonce": 0, "value": "0", "data": "0x6000",
+            "gas": 100000, "gasPrice": "1"
+        }))
+        .unwrap(),
+    );
+    let (events, _) = sign(payload);
+    let WalletEvent::MessageSigned {
+        scheme,
+        chain_id,
+        tx_to,
+        tx_hash,
+        ..
+    } = &events[0]
+    else {
+        panic!("{events:?}")
+    };
+    assert_eq!(scheme, "eip155");
+    assert_eq!(*chain_id, Some(5));
+    assert_eq!(*tx_to, None);
+    assert!(tx_hash.is_some());
+}
+
+#[test]
+fn old_message_signed_events_still_decode() {
+    // As stored before the optional fields existed.
+    let stored = serde_json::json!({"MessageSigned": {
+        "wallet_id": wallet_id().to_string(),
+        "scheme": "eip191",
+        "digest": format!("0x{}", "11".repeat(32)),
+        "message_len": 5,
+        "signature": format!("0x{}1b", "22".repeat(64)),
+        "requested_by": "apikey:x",
+        "at": "2027-01-15T08:00:00.000000Z"
+    }});
+    let event: WalletEvent = serde_json::from_value(stored.clone()).unwrap();
+    // And a personal_sign event is stored exactly as before.
+    assert_eq!(serde_json::to_value(&event).unwrap(), stored);
+}
+
+#[test]
+fn a_signature_that_does_not_verify_is_refused_and_records_nothing() {
+    // The backend signs with another key than the wallet's.
+    let result = TestFramework::<Wallet>::with(services_with_key(8, true))
+        .given(vec![created()])
+        .when(WalletCommand::Sign {
+            payload: SignPayload::PersonalMessage(b"x".to_vec()),
+            requested_by: "t".into(),
+            at: t(3),
+            reply: SignatureSlot::default(),
+        })
+        .inspect_result();
+    assert!(
+        matches!(
+            result,
+            Err(WalletError::Custody {
+                failure: CustodyFailure::Integrity,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
 }
 
 #[test]
