@@ -46,27 +46,43 @@ fn aad(key_id: &str, address: &str, part: &str) -> Vec<u8> {
     .into_bytes()
 }
 
-/// Seals 32 bytes under `key` with a fresh nonce; returns (nonce, ciphertext).
-fn seal32(key: &[u8; 32], plain: &[u8; 32], aad: &[u8]) -> ([u8; 24], Vec<u8>) {
+/// Seals `plain` under `key` with a fresh nonce; returns (nonce, ciphertext).
+pub(crate) fn seal_bytes(key: &[u8; 32], plain: &[u8], aad: &[u8]) -> ([u8; 24], Vec<u8>) {
     let nonce = random::<24>();
     let ct = XChaCha20Poly1305::new(key.into())
         .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad })
-        .expect("sealing 32 bytes cannot fail");
+        .expect("XChaCha20-Poly1305 sealing of an in-memory buffer cannot fail");
     (nonce, ct)
 }
 
-/// Opens what [`seal32`] sealed; `None` if anything does not authenticate.
-fn open32(key: &[u8; 32], nonce: &[u8], ct: &[u8], aad: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
+/// Opens what [`seal_bytes`] sealed; `None` if anything does not authenticate.
+pub(crate) fn open_bytes(
+    key: &[u8; 32],
+    nonce: &[u8],
+    ct: &[u8],
+    aad: &[u8],
+) -> Option<Zeroizing<Vec<u8>>> {
     if nonce.len() != 24 {
         return None;
     }
-    let plain = Zeroizing::new(
-        XChaCha20Poly1305::new(key.into())
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
-            .ok()?,
-    );
+    XChaCha20Poly1305::new(key.into())
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+        .ok()
+        .map(Zeroizing::new)
+}
+
+fn seal32(key: &[u8; 32], plain: &[u8; 32], aad: &[u8]) -> ([u8; 24], Vec<u8>) {
+    seal_bytes(key, plain, aad)
+}
+
+fn open32(key: &[u8; 32], nonce: &[u8], ct: &[u8], aad: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
+    let plain = open_bytes(key, nonce, ct, aad)?;
     let bytes: [u8; 32] = plain.as_slice().try_into().ok()?;
     Some(Zeroizing::new(bytes))
+}
+
+pub(crate) fn random_dek() -> Zeroizing<[u8; 32]> {
+    Zeroizing::new(random::<32>())
 }
 
 impl SealedKey {

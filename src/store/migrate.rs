@@ -52,6 +52,11 @@ const POSTGRES: &[Script] = &[
         "sila",
         include_str!("../../migrations/postgres/0008_sila.sql"),
     ),
+    (
+        9,
+        "mpc",
+        include_str!("../../migrations/postgres/0009_mpc.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -94,6 +99,11 @@ const SQLITE: &[Script] = &[
         8,
         "sila",
         include_str!("../../migrations/sqlite/0008_sila.sql"),
+    ),
+    (
+        9,
+        "mpc",
+        include_str!("../../migrations/sqlite/0009_mpc.sql"),
     ),
 ];
 

@@ -46,7 +46,10 @@ pub async fn admit(db: &Db, nonce: &Nonce) -> Result<bool, sqlx::Error> {
 
 /// Deletes expired entries on every 1024th admission in this process.
 pub(crate) async fn prune_now_and_then(db: &Db, now: i64) -> Result<(), sqlx::Error> {
-    if ADMITTED.fetch_add(1, Ordering::Relaxed) % 1024 != 0 {
+    if !ADMITTED
+        .fetch_add(1, Ordering::Relaxed)
+        .is_multiple_of(1024)
+    {
         return Ok(());
     }
     with_db!(db, pool => {

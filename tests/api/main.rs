@@ -9,6 +9,7 @@ mod crash;
 mod custody;
 mod event_log;
 mod jwt_wallets;
+mod mpc;
 mod replay;
 mod request_signatures;
 mod server_wallets;

@@ -13,11 +13,13 @@
 mod error;
 mod party1;
 mod party2;
+mod share_vault;
 mod wire;
 
 pub use error::MpcError;
 pub use party1::{generate_key, sign, CosignerLink, KeyShare, SignRequest};
 pub use party2::{CosignRecord, Cosigner, DigestPolicy, ShareStore};
+pub use share_vault::ShareVault;
 
 #[cfg(test)]
 mod tests;

@@ -156,7 +156,7 @@ pub async fn generate_key(link: &dyn CosignerLink, key_id: &str) -> Result<KeySh
             &their_mul3,
             &BTreeMap::from([(party(1), bip2), (party(2), their_bip2)]),
             &BTreeMap::from([(party(1), bip3), (party(2), their_bip3)]),
-            |pk| compute_eth_address(pk),
+            compute_eth_address,
         )
         .map_err(MpcError::from_abort("key generation, round 4"))?;
     let share = KeyShare::new(joint)?;
@@ -191,8 +191,8 @@ pub async fn sign(
         counterparties: vec![party(2)],
         message_hash: request.digest,
     };
-    let (mut session, m1) = SignSession::new(share.party(), data)
-        .map_err(MpcError::from_abort("signing, round 1"))?;
+    let (mut session, m1) =
+        SignSession::new(share.party(), data).map_err(MpcError::from_abort("signing, round 1"))?;
     let start = encode(&Request::SignStart {
         key_id: request.key_id.clone(),
         sign_id,
@@ -229,7 +229,9 @@ pub async fn sign(
         .map_err(MpcError::from_abort("signing, round 4"))?;
     if signature.recovery_id > 1 {
         // x ≥ n: not expressible as v = 27/28 (probability ~2^-128).
-        return Err(MpcError::Aborted("signature has no Ethereum recovery id".into()));
+        return Err(MpcError::Aborted(
+            "signature has no Ethereum recovery id".into(),
+        ));
     }
     let signature = RecoverableSignature::new(signature.r, signature.s, signature.recovery_id);
     let low_s = k256::ecdsa::Signature::from_slice(&signature.as_bytes()[..64])

@@ -169,7 +169,9 @@ impl Cosigner {
                     own_bip2,
                 } = self.dkg.take(&session_id)?;
                 if started_for != key_id {
-                    return Err(MpcError::BadMessage("session belongs to another key".into()));
+                    return Err(MpcError::BadMessage(
+                        "session belongs to another key".into(),
+                    ));
                 }
                 let (own_zero3, own_mul3, own_bip3) = session
                     .phase3()
@@ -190,7 +192,7 @@ impl Cosigner {
                         &mul3,
                         &BTreeMap::from([(party(1), bip2), (party(2), own_bip2)]),
                         &BTreeMap::from([(party(1), bip3), (party(2), own_bip3.clone())]),
-                        |pk| compute_eth_address(pk),
+                        compute_eth_address,
                     )
                     .map_err(MpcError::from_abort("key generation, round 4"))?;
                 let share = KeyShare::new(joint)?;
@@ -264,7 +266,9 @@ impl Cosigner {
             } => {
                 let state = self.sign.take(&sign_id)?;
                 if state.key_id != key_id {
-                    return Err(MpcError::BadMessage("session belongs to another key".into()));
+                    return Err(MpcError::BadMessage(
+                        "session belongs to another key".into(),
+                    ));
                 }
                 let share = self.share(&key_id).await?;
                 let (x, own_b3) = share

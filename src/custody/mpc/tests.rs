@@ -25,7 +25,12 @@ impl ShareStore for MemoryStore {
         bytes.map(|b| KeyShare::from_bytes(&b)).transpose()
     }
     async fn seen(&self, sign_id: &str) -> Result<bool, MpcError> {
-        Ok(self.log.lock().unwrap().iter().any(|r| r.sign_id == sign_id))
+        Ok(self
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.sign_id == sign_id))
     }
     async fn record(&self, entry: &CosignRecord) -> Result<(), MpcError> {
         self.log.lock().unwrap().push(entry.clone());

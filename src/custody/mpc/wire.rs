@@ -18,6 +18,9 @@ pub(crate) type Scalar = k256_14::Scalar;
 /// Bumped on any change to these messages.
 pub(crate) const VERSION: u8 = 1;
 
+// Built, encoded and dropped once per exchange: boxing the big variants
+// would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Request {
     /// DKG round 1. `fragment` is party 1's secret polynomial share for party 2.
@@ -59,6 +62,9 @@ pub(crate) enum Request {
     },
 }
 
+// Built, encoded and dropped once per exchange: boxing the big variants
+// would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Serialize, Deserialize)]
 pub(crate) enum Response {
     DkgStart {

@@ -1,0 +1,37 @@
+-- 2-of-2 MPC key shares, one row per (key, party), envelope-encrypted like the
+-- key vault: the share under a per-row data key, the data key under the
+-- party's master key. A frozen share is never used again (a peer misbehaved).
+CREATE TABLE mpc_shares (
+    key_id        text    NOT NULL,
+    party         integer NOT NULL,
+    address       text    NOT NULL,
+    master_key_id text    NOT NULL,
+    dek_nonce     bytea   NOT NULL,
+    wrapped_dek   bytea   NOT NULL,
+    share_nonce   bytea   NOT NULL,
+    sealed_share  bytea   NOT NULL,
+    frozen        text,
+    created_at    text    NOT NULL,
+    PRIMARY KEY (key_id, party)
+);
+CREATE INDEX mpc_shares_master_key ON mpc_shares (master_key_id);
+
+-- The cosigner's own append-only record of every signature it took part in.
+CREATE TABLE cosign_log (
+    sign_id      text PRIMARY KEY,
+    key_id       text NOT NULL,
+    wallet_id    text NOT NULL,
+    requested_by text NOT NULL,
+    digest       text NOT NULL,
+    signature    text NOT NULL,
+    at           text NOT NULL
+);
+CREATE INDEX cosign_log_wallet ON cosign_log (wallet_id, at);
+CREATE FUNCTION cosign_log_is_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the cosign log is append-only';
+END $$;
+CREATE TRIGGER cosign_log_no_update BEFORE UPDATE OR DELETE ON cosign_log
+    FOR EACH ROW EXECUTE FUNCTION cosign_log_is_append_only();
+CREATE TRIGGER cosign_log_no_truncate BEFORE TRUNCATE ON cosign_log
+    FOR EACH STATEMENT EXECUTE FUNCTION cosign_log_is_append_only();

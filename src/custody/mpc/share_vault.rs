@@ -1,0 +1,230 @@
+//! Key shares at rest: each party's share envelope-encrypted under that
+//! party's own master key (XChaCha20-Poly1305, a data key per share), in
+//! `mpc_shares`; and the cosigner's append-only `cosign_log`.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sqlx::Row;
+use walletd_projections::{with_db, Db};
+
+use super::{CosignRecord, KeyShare, MpcError, ShareStore};
+use crate::custody::master_key::MasterKeys;
+use crate::custody::vault::{open_bytes, random_dek, seal_bytes};
+
+#[derive(Clone)]
+struct SealedShare {
+    address: String,
+    master_key_id: String,
+    dek_nonce: Vec<u8>,
+    wrapped_dek: Vec<u8>,
+    share_nonce: Vec<u8>,
+    sealed_share: Vec<u8>,
+    frozen: Option<String>,
+}
+
+/// Binds a seal to its key, party and address, so a row copied elsewhere
+/// does not open.
+fn aad(part: &str, key_id: &str, party: u8, address: &str) -> Vec<u8> {
+    format!(
+        "walletd/mpc-share/v1/{part}/{key_id}/{party}/{}",
+        address.to_ascii_lowercase()
+    )
+    .into_bytes()
+}
+
+pub struct ShareVault {
+    db: Db,
+    keys: Option<MasterKeys>,
+    party: u8,
+    /// Ciphertext only; a share is opened for each use.
+    cache: Mutex<HashMap<String, SealedShare>>,
+}
+
+impl ShareVault {
+    /// The shares of party `party` (1: walletd serve, 2: the cosigner).
+    pub fn new(db: Db, keys: Option<MasterKeys>, party: u8) -> Self {
+        Self {
+            db,
+            keys,
+            party,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn keys(&self) -> Result<&MasterKeys, MpcError> {
+        self.keys
+            .as_ref()
+            .ok_or_else(|| MpcError::Storage("no master key is configured".into()))
+    }
+
+    pub async fn store(&self, key_id: &str, share: &KeyShare) -> Result<(), MpcError> {
+        let master = &self.keys()?.current;
+        let address = share.address().to_checksum();
+        let plain = share.to_bytes()?;
+        let dek = random_dek();
+        let (share_nonce, sealed_share) =
+            seal_bytes(&dek, &plain, &aad("share", key_id, self.party, &address));
+        let (dek_nonce, wrapped_dek) = seal_bytes(
+            master.bytes(),
+            dek.as_slice(),
+            &aad("dek", key_id, self.party, &address),
+        );
+        let created_at = crate::domain::Timestamp::now().to_text();
+        with_db!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO mpc_shares (key_id, party, address, master_key_id, dek_nonce, wrapped_dek,
+                                         share_nonce, sealed_share, frozen, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
+            )
+            .bind(key_id)
+            .bind(i64::from(self.party))
+            .bind(&address)
+            .bind(master.id())
+            .bind(dek_nonce.as_slice())
+            .bind(&wrapped_dek)
+            .bind(share_nonce.as_slice())
+            .bind(&sealed_share)
+            .bind(&created_at)
+            .execute(pool)
+            .await
+            .map_err(|e| MpcError::Storage(e.to_string()))?;
+        });
+        Ok(())
+    }
+
+    async fn sealed(&self, key_id: &str) -> Result<Option<SealedShare>, MpcError> {
+        if let Some(s) = self.cache.lock().ok().and_then(|c| c.get(key_id).cloned()) {
+            return Ok(Some(s));
+        }
+        let found = with_db!(&self.db, pool => {
+            let row = sqlx::query(
+                "SELECT address, master_key_id, dek_nonce, wrapped_dek, share_nonce, sealed_share, frozen
+                   FROM mpc_shares WHERE key_id = $1 AND party = $2",
+            )
+            .bind(key_id)
+            .bind(i64::from(self.party))
+            .fetch_optional(pool)
+            .await
+            .map_err(|e| MpcError::Storage(e.to_string()))?;
+            match row {
+                Some(r) => Some(
+                    (|| -> Result<SealedShare, sqlx::Error> {
+                        Ok(SealedShare {
+                            address: r.try_get("address")?,
+                            master_key_id: r.try_get("master_key_id")?,
+                            dek_nonce: r.try_get("dek_nonce")?,
+                            wrapped_dek: r.try_get("wrapped_dek")?,
+                            share_nonce: r.try_get("share_nonce")?,
+                            sealed_share: r.try_get("sealed_share")?,
+                            frozen: r.try_get("frozen")?,
+                        })
+                    })()
+                    .map_err(|e| MpcError::Storage(e.to_string()))?,
+                ),
+                None => None,
+            }
+        });
+        if let (Some(s), Ok(mut cache)) = (&found, self.cache.lock()) {
+            cache.insert(key_id.to_string(), s.clone());
+        }
+        Ok(found)
+    }
+
+    /// Opens this party's share of `key_id`. A frozen share is refused.
+    pub async fn open(&self, key_id: &str) -> Result<Option<KeyShare>, MpcError> {
+        let Some(sealed) = self.sealed(key_id).await? else {
+            return Ok(None);
+        };
+        if let Some(reason) = &sealed.frozen {
+            return Err(MpcError::PeerBanned(format!(
+                "key {key_id} is frozen: {reason}"
+            )));
+        }
+        let integrity = || MpcError::Storage(format!("share of key {key_id} does not open"));
+        let master = self
+            .keys()?
+            .by_id(&sealed.master_key_id)
+            .ok_or_else(integrity)?;
+        let dek = open_bytes(
+            master.bytes(),
+            &sealed.dek_nonce,
+            &sealed.wrapped_dek,
+            &aad("dek", key_id, self.party, &sealed.address),
+        )
+        .ok_or_else(integrity)?;
+        let dek: [u8; 32] = dek.as_slice().try_into().map_err(|_| integrity())?;
+        let dek = zeroize::Zeroizing::new(dek);
+        let plain = open_bytes(
+            &dek,
+            &sealed.share_nonce,
+            &sealed.sealed_share,
+            &aad("share", key_id, self.party, &sealed.address),
+        )
+        .ok_or_else(integrity)?;
+        let share = KeyShare::from_bytes(&plain)?;
+        if share.address().to_checksum() != sealed.address {
+            return Err(integrity());
+        }
+        Ok(Some(share))
+    }
+
+    /// Marks a share as never to be used again (the peer misbehaved).
+    pub async fn freeze(&self, key_id: &str, reason: &str) -> Result<(), MpcError> {
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(key_id);
+        }
+        with_db!(&self.db, pool => {
+            sqlx::query("UPDATE mpc_shares SET frozen = $3 WHERE key_id = $1 AND party = $2")
+                .bind(key_id)
+                .bind(i64::from(self.party))
+                .bind(reason)
+                .execute(pool)
+                .await
+                .map_err(|e| MpcError::Storage(e.to_string()))?;
+        });
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl ShareStore for ShareVault {
+    async fn put(&self, key_id: &str, share: &KeyShare) -> Result<(), MpcError> {
+        self.store(key_id, share).await
+    }
+
+    async fn get(&self, key_id: &str) -> Result<Option<KeyShare>, MpcError> {
+        self.open(key_id).await
+    }
+
+    async fn seen(&self, sign_id: &str) -> Result<bool, MpcError> {
+        Ok(with_db!(&self.db, pool => {
+            sqlx::query("SELECT 1 AS one FROM cosign_log WHERE sign_id = $1")
+                .bind(sign_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(|e| MpcError::Storage(e.to_string()))?
+                .is_some()
+        }))
+    }
+
+    async fn record(&self, e: &CosignRecord) -> Result<(), MpcError> {
+        with_db!(&self.db, pool => {
+            sqlx::query(
+                "INSERT INTO cosign_log (sign_id, key_id, wallet_id, requested_by, digest, signature, at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&e.sign_id)
+            .bind(&e.key_id)
+            .bind(&e.wallet_id)
+            .bind(&e.requested_by)
+            .bind(&e.digest)
+            .bind(&e.signature)
+            .bind(e.at.to_text())
+            .execute(pool)
+            .await
+            .map_err(|e| MpcError::Storage(e.to_string()))?;
+        });
+        Ok(())
+    }
+}

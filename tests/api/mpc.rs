@@ -1,0 +1,130 @@
+//! 2-of-2 MPC at the protocol level, with each party's shares sealed in its
+//! own database under its own master key. Signatures are checked with
+//! libsecp256k1 and alloy, not walletd's code.
+
+use std::sync::Arc;
+
+use walletd::custody::master_key::{MasterKey, MasterKeys};
+use walletd::custody::mpc::{
+    generate_key, sign, Cosigner, CosignerLink, DigestPolicy, MpcError, ShareVault, SignRequest,
+};
+
+use crate::backend_tests;
+use crate::helpers::{open_db, random_master_key, Backend, TestDb};
+
+backend_tests!(shares_are_sealed_per_party_and_sign_together);
+
+struct Keccak;
+
+impl DigestPolicy for Keccak {
+    fn digest(&self, _wallet_id: &str, payload: &[u8]) -> Result<[u8; 32], String> {
+        Ok(alloy_primitives::keccak256(payload).0)
+    }
+}
+
+struct InProcess(Arc<Cosigner>);
+
+#[async_trait::async_trait]
+impl CosignerLink for InProcess {
+    async fn exchange(&self, request: Vec<u8>) -> Result<Vec<u8>, MpcError> {
+        self.0.handle(&request).await
+    }
+}
+
+fn keys(hex: &str) -> Option<MasterKeys> {
+    Some(MasterKeys::single(MasterKey::parse(hex).unwrap()))
+}
+
+/// Recovers the signer of `digest` with libsecp256k1; alloy derives the address.
+fn signer(digest: [u8; 32], rsv: &[u8; 65]) -> String {
+    use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
+    let id = RecoveryId::try_from(i32::from(rsv[64] - 27)).unwrap();
+    let sig = RecoverableSignature::from_compact(&rsv[..64], id).unwrap();
+    let key = secp256k1::Secp256k1::new()
+        .recover_ecdsa(secp256k1::Message::from_digest(digest), &sig)
+        .unwrap();
+    let public = key.serialize_uncompressed();
+    alloy_primitives::Address::from_raw_public_key(&public[1..]).to_checksum(None)
+}
+
+async fn shares_are_sealed_per_party_and_sign_together(b: Backend) {
+    let (Some(db1), Some(db2)) = (TestDb::new(b).await, TestDb::new(b).await) else {
+        return;
+    };
+    let (pool1, pool2) = (open_db(&db1.url).await, open_db(&db2.url).await);
+    walletd::store::migrate::run(&pool1).await.unwrap();
+    walletd::store::migrate::run(&pool2).await.unwrap();
+    let (mk1, mk2) = (random_master_key(), random_master_key());
+    let mine = ShareVault::new(pool1.clone(), keys(&mk1), 1);
+    let theirs = Arc::new(ShareVault::new(pool2.clone(), keys(&mk2), 2));
+    let link = InProcess(Arc::new(Cosigner::new(theirs.clone(), Arc::new(Keccak))));
+
+    let share = generate_key(&link, "key-1").await.unwrap();
+    mine.store("key-1", &share).await.unwrap();
+    let address = share.address().to_checksum();
+
+    let payload = b"transfer 1 ETH".to_vec();
+    let digest = alloy_primitives::keccak256(&payload).0;
+    let opened = mine.open("key-1").await.unwrap().unwrap();
+    let signature = sign(
+        &link,
+        &opened,
+        SignRequest {
+            key_id: "key-1".into(),
+            wallet_id: "wallet-1".into(),
+            requested_by: "test".into(),
+            payload,
+            digest,
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(signer(digest, signature.as_bytes()), address);
+    // Low-s (EIP-2): s ≤ n/2.
+    let half_n = alloy_primitives::U256::from_str_radix(
+        "7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0",
+        16,
+    )
+    .unwrap();
+    assert!(alloy_primitives::U256::from_be_slice(&signature.as_bytes()[32..64]) <= half_n);
+
+    // Each database holds one share, sealed: neither the share bytes nor the
+    // master keys appear in it, and each party's key opens only its own.
+    for (pool, party) in [(&pool1, 1), (&pool2, 2)] {
+        let rows = walletd::projections::queries::dump_tables(pool, &["mpc_shares"])
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "party {party}: {rows:?}");
+    }
+    let plain = share.to_bytes().unwrap();
+    let dump = walletd::projections::queries::dump_tables(&pool1, &["mpc_shares", "cosign_log"])
+        .await
+        .unwrap()
+        .concat()
+        + &walletd::projections::queries::dump_tables(&pool2, &["mpc_shares", "cosign_log"])
+            .await
+            .unwrap()
+            .concat();
+    assert!(!dump.contains(&hex::encode(&plain[..64])));
+    assert!(!dump.contains(&mk1) && !dump.contains(&mk2));
+    let wrong = ShareVault::new(pool1.clone(), keys(&mk2), 1);
+    assert!(wrong.open("key-1").await.is_err());
+
+    // The cosigner logged what it signed; the log is append-only.
+    let log = walletd::projections::queries::dump_tables(&pool2, &["cosign_log"])
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 1);
+    assert!(log[0].contains("wallet-1") && log[0].contains(&hex::encode(digest)));
+    let tamper = walletd::projections::with_db!(&pool2, pool => {
+        sqlx::query("DELETE FROM cosign_log").execute(pool).await.is_err()
+    });
+    assert!(tamper, "the cosign log refused a delete");
+
+    // A frozen share is never used again.
+    mine.freeze("key-1", "test").await.unwrap();
+    assert!(matches!(
+        mine.open("key-1").await,
+        Err(MpcError::PeerBanned(_))
+    ));
+}
