@@ -10,8 +10,9 @@ use walletd_projections::{views, Db, Projector};
 use crate::api::rate_limit::PerUserLimit;
 use crate::auth::api_keys::ApiKeys;
 use crate::auth::jwt::JwtVerifier;
-use crate::config::Settings;
+use crate::config::{ServerCustody, Settings};
 use crate::custody::master_key::MasterKeyError;
+use crate::custody::mpc::{Cosigner, InProcessLink, MpcCustody, PayloadPolicy, ShareVault};
 use crate::custody::vault::KeyVault;
 use crate::custody::{Custody, LocalCustody, MasterKey, MasterKeys};
 use crate::domain::client_app::ClientApp;
@@ -53,7 +54,10 @@ pub struct App {
     pub wallets: WalletStore,
     pub apps: AggregateStore<ClientApp>,
     pub users: AggregateStore<SilaUser>,
+    /// Custody of every wallet but server wallets (single sealed keys).
     pub custody: Arc<dyn Custody>,
+    /// Custody of server wallets: `custody`, or 2-of-2 MPC.
+    pub server_custody: Arc<dyn Custody>,
     pub vault: Arc<KeyVault>,
     pub api_keys: ApiKeys,
     pub key_source: KeySource,
@@ -78,14 +82,20 @@ impl App {
         store::migrate::run(&db).await?;
         let (keys, key_source) = load_master_keys(&settings)?;
         let vault = Arc::new(KeyVault::new(db.clone()));
-        let local = Arc::new(LocalCustody::new(vault.clone(), keys).with_pool(settings.key_pool));
+        let local =
+            Arc::new(LocalCustody::new(vault.clone(), keys.clone()).with_pool(settings.key_pool));
         local.start_pool();
         let custody: Arc<dyn Custody> = local;
+        let mpc: Arc<dyn Custody> = Arc::new(in_process_mpc(&settings, &db, keys.clone())?);
+        let server_custody = match settings.server_wallet_custody {
+            ServerCustody::Local => custody.clone(),
+            ServerCustody::Mpc => mpc.clone(),
+        };
         let projector = Projector::new(db.clone(), views::all());
         projector.register().await?;
         projector.catch_up().await?;
         let projector = projector.spawn();
-        let services = WalletServices::new(vec![custody.clone()]);
+        let services = WalletServices::new(vec![custody.clone(), mpc]);
         let apps = AggregateStore::new(db.clone(), (), projector.clone());
         let users = AggregateStore::new(db.clone(), (), projector.clone());
         let wallets = WalletStore::new(db.clone(), services, projector);
@@ -97,6 +107,7 @@ impl App {
             apps,
             users,
             custody,
+            server_custody,
             vault,
             api_keys,
             key_source,
@@ -107,6 +118,43 @@ impl App {
         crate::service::whitelist_scheduler::spawn(Arc::downgrade(&app));
         Ok(app)
     }
+}
+
+/// 2-of-2 MPC custody with the cosigner in this process: its shares sealed
+/// under its own master key (WALLETD_COSIGNER_MASTER_KEY, or with SQLite a
+/// key file of its own). Both shares then live on one host: for development.
+fn in_process_mpc(
+    settings: &Settings,
+    db: &Db,
+    keys: Option<MasterKeys>,
+) -> Result<MpcCustody, StartupError> {
+    let cosigner_keys = match (&settings.cosigner_master_key, key_file_path(settings)) {
+        (Some(k), _) => Some(MasterKeys::single(
+            MasterKey::parse(k).map_err(StartupError::MasterKey)?,
+        )),
+        (None, Some(path)) => {
+            let mut s = path.into_os_string();
+            s.push(".cosigner");
+            let (key, _) = MasterKey::load_or_create_file(std::path::Path::new(&s))
+                .map_err(StartupError::MasterKey)?;
+            Some(MasterKeys::single(key))
+        }
+        (None, None) => None,
+    };
+    if settings.server_wallet_custody == ServerCustody::Mpc {
+        tracing::warn!(
+            "MPC cosigner runs in this process: both key shares live on this host \
+             (fine for development, not for production)"
+        );
+    }
+    let cosigner = Cosigner::new(
+        Arc::new(ShareVault::new(db.clone(), cosigner_keys, 2)),
+        Arc::new(PayloadPolicy),
+    );
+    Ok(MpcCustody::new(
+        Arc::new(InProcessLink(Arc::new(cosigner))),
+        ShareVault::new(db.clone(), keys, 1),
+    ))
 }
 
 /// The key file that stands in for WALLETD_MASTER_KEY with SQLite.

@@ -3,6 +3,12 @@
 use clap::{Args, ValueEnum};
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ServerCustody {
+    Local,
+    Mpc,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KycMode {
     Sandbox,
     Manual,
@@ -104,6 +110,27 @@ pub struct Settings {
         global = true
     )]
     pub kyc_mode: KycMode,
+
+    /// Custody of server wallets (server-wallet API): `local` (one sealed key)
+    /// or `mpc` (2-of-2 with the cosigner).
+    #[arg(
+        long,
+        env = "WALLETD_SERVER_WALLET_CUSTODY",
+        value_enum,
+        default_value_t = ServerCustody::Local,
+        global = true
+    )]
+    pub server_wallet_custody: ServerCustody,
+
+    /// The in-process cosigner's own master key (development mode). With
+    /// SQLite and none set, a separate key file beside the database.
+    #[arg(
+        long,
+        env = "WALLETD_COSIGNER_MASTER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub cosigner_master_key: Option<String>,
 
     /// Seconds a signed Sila request's `created` may differ from the server
     /// clock; also how long a request reference is remembered.

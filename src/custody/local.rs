@@ -141,6 +141,7 @@ impl Custody for LocalCustody {
         key: &KeyRef,
         _wallet_id: WalletId,
         payload: &SignPayload,
+        _requested_by: &str,
     ) -> Result<RecoverableSignature, CustodyError> {
         let keys = self.keys()?;
         let sealed = self

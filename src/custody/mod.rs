@@ -27,12 +27,15 @@ pub use payload::{PayloadError, SignPayload, SignedTransaction};
 pub enum CustodyKind {
     /// A single secp256k1 key, envelope-encrypted in the key vault.
     Local,
+    /// A 2-of-2 threshold key: one share here, one with the cosigner.
+    Mpc,
 }
 
 impl CustodyKind {
     pub fn as_str(&self) -> &'static str {
         match self {
             CustodyKind::Local => "local",
+            CustodyKind::Mpc => "mpc",
         }
     }
 }
@@ -69,6 +72,13 @@ pub enum CustodyError {
     Integrity(String),
     #[error("key vault unavailable: {0}")]
     Storage(#[from] sqlx::Error),
+    /// The MPC cosigner cannot be reached, or the run failed in a way a new
+    /// run may not (retry later).
+    #[error("cosigner unavailable: {0}")]
+    CosignerUnavailable(String),
+    /// The MPC run failed for good (refused, misbehaving peer, bad share).
+    #[error("MPC signing failed: {0}")]
+    Mpc(String),
 }
 
 #[async_trait]
@@ -78,12 +88,14 @@ pub trait Custody: Send + Sync {
     /// Creates and stores a new key for `wallet_id`.
     async fn generate(&self, wallet_id: WalletId) -> Result<GeneratedKey, CustodyError>;
 
-    /// Signs `payload` with the key; the signature is low-s with v in {27, 28}.
+    /// Signs `payload` with the key for `requested_by`; the signature is low-s
+    /// with v in {27, 28}.
     async fn sign(
         &self,
         key: &KeyRef,
         wallet_id: WalletId,
         payload: &SignPayload,
+        requested_by: &str,
     ) -> Result<RecoverableSignature, CustodyError>;
 
     /// Removes a key that was generated but never assigned to a wallet (a

@@ -114,7 +114,11 @@ impl<'a> WalletService<'a> {
         // No look-up first: the aggregate refuses a second create, and the event
         // store's key settles races; the losing attempt's key is discarded below.
         let started = std::time::Instant::now();
-        let key = self.app.custody.generate(wallet_id).await?;
+        let custody = match kind {
+            WalletKind::Server => &self.app.server_custody,
+            _ => &self.app.custody,
+        };
+        let key = custody.generate(wallet_id).await?;
         tracing::debug!(
             keygen_us = started.elapsed().as_micros() as u64,
             "key generated"
@@ -147,7 +151,7 @@ impl<'a> WalletService<'a> {
         if let Err(e) = result {
             // The key was never assigned to a wallet: remove it. If this fails the
             // row is an orphan that no event references and nothing can use.
-            if let Err(d) = self.app.custody.discard(&key_ref).await {
+            if let Err(d) = custody.discard(&key_ref).await {
                 tracing::warn!(error = %d, "could not discard an unassigned key");
             }
             return Err(match e {

@@ -160,6 +160,8 @@ pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Setti
         key_pool: 0,
         whitelist_delay: 300,
         kyc_mode: walletd::config::KycMode::Sandbox,
+        server_wallet_custody: walletd::config::ServerCustody::Local,
+        cosigner_master_key: None,
         signature_window: 300,
         db_pool: 8,
         max_body: 65_536,

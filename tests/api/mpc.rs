@@ -10,9 +10,13 @@ use walletd::custody::mpc::{
 };
 
 use crate::backend_tests;
-use crate::helpers::{open_db, random_master_key, Backend, TestDb};
+use crate::helpers::{open_db, random_master_key, spawn_app_with, Backend, TestDb};
+use crate::signing::{decode_and_check, digest_of, eip1559, mail, recover, MAIL_SIGNING_HASH};
 
-backend_tests!(shares_are_sealed_per_party_and_sign_together);
+backend_tests!(
+    shares_are_sealed_per_party_and_sign_together,
+    server_wallets_are_mpc_and_sign_every_payload
+);
 
 struct Keccak;
 
@@ -127,4 +131,119 @@ async fn shares_are_sealed_per_party_and_sign_together(b: Backend) {
         mine.open("key-1").await,
         Err(MpcError::PeerBanned(_))
     ));
+}
+
+/// The server-wallet API with `WALLETD_SERVER_WALLET_CUSTODY=mpc`: the wallet
+/// is a 2-of-2 key, and messages, typed data and transactions all verify.
+async fn server_wallets_are_mpc_and_sign_every_payload(b: Backend) {
+    let cosigner_key = random_master_key();
+    let ck = cosigner_key.clone();
+    let Some(app) = spawn_app_with(b, move |s| {
+        s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+        s.cosigner_master_key = Some(ck);
+    })
+    .await
+    else {
+        return;
+    };
+    let created = app.create_wallet("mpc-user").await;
+    let address = created["address"].as_str().unwrap().to_string();
+    let id = created["walletId"].as_str().unwrap().to_string();
+    let mut responses = created.to_string();
+
+    let r = app
+        .post_json(
+            &format!("/api/wallets/{id}/sign"),
+            &serde_json::json!({"message": "hello"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let digest = digest_of(r.body["messageHash"].as_str().unwrap());
+    assert_eq!(
+        recover(digest, r.body["signature"].as_str().unwrap()),
+        address
+    );
+    responses.push_str(&r.body.to_string());
+
+    let r = app
+        .post_json(
+            &format!("/api/wallets/{id}/sign-typed-data"),
+            &serde_json::json!({"typedData": mail()}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["digest"], MAIL_SIGNING_HASH);
+    assert_eq!(
+        recover(
+            digest_of(MAIL_SIGNING_HASH),
+            r.body["signature"].as_str().unwrap()
+        ),
+        address
+    );
+    responses.push_str(&r.body.to_string());
+
+    let r = app
+        .post_json(
+            &format!("/api/wallets/{id}/sign-transaction"),
+            &serde_json::json!({"transaction": eip1559(Some("0x3535353535353535353535353535353535353535"))}),
+        )
+        .await;
+    decode_and_check(&r, &address);
+    responses.push_str(&r.body.to_string());
+
+    // The creation event names MPC custody; both parties hold a share, and
+    // the cosigner logged three signatures.
+    let events = walletd::projections::queries::dump_tables(&app.app.db, &["events"])
+        .await
+        .unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.contains("WalletCreated") && e.contains("\"mpc\"")));
+    let shares = walletd::projections::queries::dump_tables(&app.app.db, &["mpc_shares"])
+        .await
+        .unwrap();
+    assert_eq!(shares.len(), 2, "{shares:?}");
+    let log = walletd::projections::queries::dump_tables(&app.app.db, &["cosign_log"])
+        .await
+        .unwrap();
+    assert_eq!(log.len(), 3);
+
+    // No share, in any encoding we can think of, outside its sealed row.
+    let key_id = events
+        .iter()
+        .find(|e| e.contains("WalletCreated"))
+        .and_then(|e| e.split("\"key_id\":\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let master = app.master_key.clone().unwrap();
+    let mut tables = vec!["events", "snapshots", "idempotency_keys", "cosign_log"];
+    for p in walletd::projections::views::all() {
+        tables.extend_from_slice(p.tables());
+    }
+    let stored = walletd::projections::queries::dump_tables(&app.app.db, &tables)
+        .await
+        .unwrap()
+        .concat();
+    for (party, mk) in [(1u8, master.as_str()), (2, cosigner_key.as_str())] {
+        let share = ShareVault::new(app.app.db.clone(), keys(mk), party)
+            .open(&key_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(share.address().to_checksum(), address);
+        let bytes = share.to_bytes().unwrap();
+        for window in [&bytes[..48], &bytes[bytes.len() / 2..bytes.len() / 2 + 48]] {
+            let hexed = hex::encode(window);
+            assert!(
+                !stored.contains(&hexed),
+                "share of party {party} in the database"
+            );
+            assert!(
+                !responses.contains(&hexed),
+                "share of party {party} in a response"
+            );
+        }
+        assert!(!stored.contains(mk) && !responses.contains(mk));
+    }
 }

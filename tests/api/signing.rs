@@ -35,7 +35,7 @@ backend_tests!(
 
 /// The signer of `digest` by a 65-byte r‖s‖v signature, recovered with
 /// libsecp256k1 and addressed by alloy (EIP-55). Also checks low-s and v.
-fn recover(digest: [u8; 32], sig_hex: &str) -> String {
+pub(crate) fn recover(digest: [u8; 32], sig_hex: &str) -> String {
     let bytes = hex::decode(sig_hex.strip_prefix("0x").expect("0x")).unwrap();
     assert_eq!(bytes.len(), 65, "{sig_hex}");
     assert!(
@@ -59,7 +59,7 @@ fn assert_low_s(rs: &[u8]) {
     assert_eq!(normalized, sig, "s is in the lower half of the curve order");
 }
 
-fn digest_of(hex_text: &str) -> [u8; 32] {
+pub(crate) fn digest_of(hex_text: &str) -> [u8; 32] {
     let mut d = [0u8; 32];
     hex::decode_to_slice(hex_text.strip_prefix("0x").unwrap(), &mut d).unwrap();
     d
@@ -117,7 +117,7 @@ fn be_u64(bytes: &[u8]) -> u64 {
 // EIP-712
 
 /// The example of EIP-712 ("Ether Mail") and its published signing hash.
-fn mail() -> Value {
+pub(crate) fn mail() -> Value {
     json!({
         "types": {
             "EIP712Domain": [
@@ -151,7 +151,7 @@ fn mail() -> Value {
     })
 }
 
-const MAIL_SIGNING_HASH: &str =
+pub(crate) const MAIL_SIGNING_HASH: &str =
     "0xbe609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2";
 
 sol! {
@@ -471,7 +471,7 @@ async fn typed_data_errors_record_nothing(b: Backend) {
 
 /// Decodes a signed raw transaction with alloy-consensus, checks its hash,
 /// its signer (alloy, and libsecp256k1 from its signature hash) and returns it.
-fn decode_and_check(r: &crate::helpers::Resp, address: &str) -> TxEnvelope {
+pub(crate) fn decode_and_check(r: &crate::helpers::Resp, address: &str) -> TxEnvelope {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.body["success"], true);
     assert_eq!(r.body["address"], address);
@@ -508,7 +508,7 @@ fn decode_and_check(r: &crate::helpers::Resp, address: &str) -> TxEnvelope {
     envelope
 }
 
-fn eip1559(to: Option<&str>) -> Value {
+pub(crate) fn eip1559(to: Option<&str>) -> Value {
     let mut tx = json!({
         "type": "eip1559",
         "chainId": 11155111,

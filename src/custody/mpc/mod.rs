@@ -10,12 +10,14 @@
 //! into every protocol message from the first round, so any disagreement
 //! aborts the run.
 
+mod custody;
 mod error;
 mod party1;
 mod party2;
 mod share_vault;
 mod wire;
 
+pub use custody::{InProcessLink, MpcCustody, PayloadPolicy};
 pub use error::MpcError;
 pub use party1::{generate_key, sign, CosignerLink, KeyShare, SignRequest};
 pub use party2::{CosignRecord, Cosigner, DigestPolicy, ShareStore};

@@ -66,8 +66,12 @@ impl From<CustodyError> for WalletError {
     fn from(e: CustodyError) -> Self {
         let failure = match &e {
             CustodyError::NotConfigured => CustodyFailure::NotConfigured,
-            CustodyError::Storage(_) => CustodyFailure::Unavailable,
-            CustodyError::UnknownKey(_) | CustodyError::Integrity(_) => CustodyFailure::Integrity,
+            CustodyError::Storage(_) | CustodyError::CosignerUnavailable(_) => {
+                CustodyFailure::Unavailable
+            }
+            CustodyError::UnknownKey(_) | CustodyError::Integrity(_) | CustodyError::Mpc(_) => {
+                CustodyFailure::Integrity
+            }
         };
         WalletError::Custody {
             failure,
@@ -212,7 +216,7 @@ impl Aggregate for Wallet {
                     failure: CustodyFailure::NotConfigured,
                     detail: format!("no {} custody backend", key.custody.as_str()),
                 })?;
-                let signature = custody.sign(&key, s.id, &payload).await?;
+                let signature = custody.sign(&key, s.id, &payload, &requested_by).await?;
                 let digest = payload.digest();
                 // Whatever the backend (one key, or a protocol between two
                 // parties), nothing leaves walletd that is not a low-s

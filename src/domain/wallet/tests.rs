@@ -30,6 +30,7 @@ impl Custody for OneKeyCustody {
         _key: &KeyRef,
         _w: WalletId,
         payload: &SignPayload,
+        _requested_by: &str,
     ) -> Result<RecoverableSignature, CustodyError> {
         if !self.configured {
             return Err(CustodyError::NotConfigured);
