@@ -86,7 +86,14 @@ impl App {
             Arc::new(LocalCustody::new(vault.clone(), keys.clone()).with_pool(settings.key_pool));
         local.start_pool();
         let custody: Arc<dyn Custody> = local;
-        let mpc: Arc<dyn Custody> = Arc::new(in_process_mpc(&settings, &db, keys.clone())?);
+        // The pool only fills where MPC wallets are made.
+        let mpc_pool = match settings.server_wallet_custody {
+            ServerCustody::Mpc => settings.mpc_key_pool,
+            ServerCustody::Local => 0,
+        };
+        let mpc = Arc::new(in_process_mpc(&settings, &db, keys.clone())?.with_pool(mpc_pool));
+        mpc.start_pool();
+        let mpc: Arc<dyn Custody> = mpc;
         let server_custody = match settings.server_wallet_custody {
             ServerCustody::Local => custody.clone(),
             ServerCustody::Mpc => mpc.clone(),

@@ -122,6 +122,16 @@ pub struct Settings {
     )]
     pub server_wallet_custody: ServerCustody,
 
+    /// 2-of-2 keys generated ahead of demand for MPC server wallets (0: each
+    /// create runs key generation, about a second, inline).
+    #[arg(
+        long,
+        env = "WALLETD_MPC_KEY_POOL",
+        default_value_t = 16,
+        global = true
+    )]
+    pub mpc_key_pool: usize,
+
     /// The in-process cosigner's own master key (development mode). With
     /// SQLite and none set, a separate key file beside the database.
     #[arg(

@@ -27,6 +27,7 @@ pub async fn run(mut settings: Settings, command: KycCli) -> CliResult {
     // A one-shot command: no key pool, and the service's own background work
     // stays with the running servers.
     settings.key_pool = 0;
+    settings.mpc_key_pool = 0;
     let app = App::build(settings).await?;
     let kyc = SilaUsers::new(&app)
         .decide_kyc(&handle, passed, &CommandMeta::system("cli"))

@@ -162,6 +162,7 @@ pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Setti
         kyc_mode: walletd::config::KycMode::Sandbox,
         server_wallet_custody: walletd::config::ServerCustody::Local,
         cosigner_master_key: None,
+        mpc_key_pool: 0,
         signature_window: 300,
         db_pool: 8,
         max_body: 65_536,

@@ -15,7 +15,8 @@ use crate::signing::{decode_and_check, digest_of, eip1559, mail, recover, MAIL_S
 
 backend_tests!(
     shares_are_sealed_per_party_and_sign_together,
-    server_wallets_are_mpc_and_sign_every_payload
+    server_wallets_are_mpc_and_sign_every_payload,
+    creates_take_ready_keys_from_the_pool
 );
 
 struct Keccak;
@@ -246,4 +247,59 @@ async fn server_wallets_are_mpc_and_sign_every_payload(b: Backend) {
         }
         assert!(!stored.contains(mk) && !responses.contains(mk));
     }
+}
+
+/// With a pool, keys are generated ahead of demand and a create takes one.
+async fn creates_take_ready_keys_from_the_pool(b: Backend) {
+    let Some(app) = spawn_app_with(b, |s| {
+        s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+        s.cosigner_master_key = Some(random_master_key());
+        s.mpc_key_pool = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let share_rows = || async {
+        walletd::projections::queries::dump_tables(&app.app.db, &["mpc_shares"])
+            .await
+            .unwrap()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while share_rows().await.len() < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pool did not fill"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let ready = share_rows().await.concat();
+    let created = app.create_wallet("pooled").await;
+    let events = walletd::projections::queries::dump_tables(&app.app.db, &["events"])
+        .await
+        .unwrap();
+    let key_id = events
+        .iter()
+        .find(|e| e.contains("WalletCreated"))
+        .and_then(|e| e.split("\"key_id\":\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    assert!(
+        ready.contains(&key_id),
+        "the wallet got a key made before it was asked for"
+    );
+    let id = created["walletId"].as_str().unwrap();
+    let r = app
+        .post_json(
+            &format!("/api/wallets/{id}/sign"),
+            &serde_json::json!({"message": "pooled"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let digest = digest_of(r.body["messageHash"].as_str().unwrap());
+    assert_eq!(
+        recover(digest, r.body["signature"].as_str().unwrap()),
+        created["address"].as_str().unwrap()
+    );
 }

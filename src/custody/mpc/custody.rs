@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use super::{
     generate_key, sign, Cosigner, CosignerLink, DigestPolicy, MpcError, ShareVault, SignRequest,
 };
+use crate::custody::key_pool::KeyPool;
 use crate::custody::{Custody, CustodyError, CustodyKind, GeneratedKey, KeyRef, SignPayload};
 use crate::domain::{RecoverableSignature, WalletId};
 
@@ -36,12 +37,118 @@ impl CosignerLink for InProcessLink {
 pub struct MpcCustody {
     link: Arc<dyn CosignerLink>,
     shares: ShareVault,
+    /// Ready 2-of-2 keys: key generation takes about a second of CPU, far
+    /// more than a create may wait.
+    pool: Option<Arc<KeyPool>>,
 }
 
 impl MpcCustody {
     /// `shares`: party 1's share vault.
     pub fn new(link: Arc<dyn CosignerLink>, shares: ShareVault) -> Self {
-        Self { link, shares }
+        Self {
+            link,
+            shares,
+            pool: None,
+        }
+    }
+
+    /// Keeps up to `size` keys generated ahead of demand (0: none).
+    pub fn with_pool(mut self, size: usize) -> Self {
+        self.pool = (size > 0).then(|| KeyPool::new(size));
+        self
+    }
+
+    pub fn pool(&self) -> Option<&Arc<KeyPool>> {
+        self.pool.as_ref()
+    }
+
+    /// Refills the pool on a thread of its own, one key at a time, so key
+    /// generation never occupies the threads that serve requests. The thread
+    /// ends once this custody is dropped.
+    pub fn start_pool(self: &Arc<Self>) {
+        let Some(pool) = self.pool.clone() else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        let spawned = std::thread::Builder::new()
+            .name("mpc-key-pool".into())
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => {
+                        tracing::error!(error = %e, "MPC key pool cannot start");
+                        return;
+                    }
+                };
+                runtime.block_on(refill(weak, pool));
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "MPC key pool cannot start");
+        }
+    }
+
+    /// Runs key generation with the cosigner and stores our share.
+    async fn make_key(&self) -> Result<GeneratedKey, CustodyError> {
+        let key_id = format!("mpc-{}", uuid::Uuid::new_v4().simple());
+        let share = generate_key(self.link.as_ref(), &key_id)
+            .await
+            .map_err(custody_error)?;
+        self.shares
+            .store(&key_id, &share)
+            .await
+            .map_err(custody_error)?;
+        Ok(GeneratedKey {
+            key: KeyRef {
+                key_id,
+                custody: CustodyKind::Mpc,
+            },
+            address: share.address(),
+            public_key: share.public_key().map_err(custody_error)?,
+        })
+    }
+}
+
+async fn refill(custody: std::sync::Weak<MpcCustody>, pool: Arc<KeyPool>) {
+    let started = std::time::Instant::now();
+    let mut made = 0u64;
+    let mut reported = false;
+    loop {
+        if pool.shortfall() == 0 {
+            if !reported && made > 0 {
+                reported = true;
+                let secs = started.elapsed().as_secs_f64();
+                tracing::info!(
+                    keys = made,
+                    seconds = format!("{secs:.1}"),
+                    keys_per_second = format!("{:.2}", made as f64 / secs),
+                    "MPC key pool filled"
+                );
+            }
+            pool.wait_for_demand().await;
+            if custody.strong_count() == 0 {
+                return;
+            }
+            continue;
+        }
+        let Some(this) = custody.upgrade() else {
+            return;
+        };
+        let t = std::time::Instant::now();
+        match this.make_key().await {
+            Ok(key) => {
+                made += 1;
+                tracing::debug!(dkg_ms = t.elapsed().as_millis() as u64, "MPC pool key made");
+                pool.add(vec![key]);
+            }
+            Err(e) => {
+                drop(this);
+                tracing::warn!(error = %e, "MPC key pool could not make a key; retrying in 5 s");
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        }
     }
 }
 
@@ -58,23 +165,12 @@ impl Custody for MpcCustody {
         CustodyKind::Mpc
     }
 
-    async fn generate(&self, wallet_id: WalletId) -> Result<GeneratedKey, CustodyError> {
-        let key_id = format!("mpc-{wallet_id}-{}", uuid::Uuid::new_v4().simple());
-        let share = generate_key(self.link.as_ref(), &key_id)
-            .await
-            .map_err(custody_error)?;
-        self.shares
-            .store(&key_id, &share)
-            .await
-            .map_err(custody_error)?;
-        Ok(GeneratedKey {
-            key: KeyRef {
-                key_id,
-                custody: CustodyKind::Mpc,
-            },
-            address: share.address(),
-            public_key: share.public_key().map_err(custody_error)?,
-        })
+    async fn generate(&self, _wallet_id: WalletId) -> Result<GeneratedKey, CustodyError> {
+        if let Some(key) = self.pool.as_ref().and_then(|p| p.take()) {
+            return Ok(key);
+        }
+        // Pool empty (or off): generate inline.
+        self.make_key().await
     }
 
     async fn sign(
