@@ -3,6 +3,7 @@ use clap::Args;
 use super::CliResult;
 use crate::app::{key_file_companions, load_master_keys, KeySource};
 use crate::config::Settings;
+use crate::custody::mpc::ShareVault;
 use crate::custody::vault::KeyVault;
 use crate::custody::MasterKey;
 
@@ -30,12 +31,14 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
     let db = crate::store::connect(&settings.database_url, 2).await?;
     crate::store::migrate::run(&db).await?;
     let vault = KeyVault::new(db.clone());
+    // Party 1's MPC shares; the cosigner's shares are under its own key.
+    let shares = ShareVault::new(db.clone(), None, 1);
     let mut all = keys.clone();
     all.previous.push(new.clone());
     if let KeySource::File { path, .. } = &source {
         let [next, previous] = key_file_companions(path);
         new.write_file(&next)?;
-        let n = vault.rotate(&all, &new).await?;
+        let n = vault.rotate(&all, &new).await? + shares.rotate(&all, &new).await?;
         keys.current.write_file(&previous)?;
         std::fs::rename(&next, path)?;
         std::fs::remove_file(&previous)?;
@@ -45,7 +48,7 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
             new.id()
         );
     } else {
-        let n = vault.rotate(&all, &new).await?;
+        let n = vault.rotate(&all, &new).await? + shares.rotate(&all, &new).await?;
         println!("re-wrapped {n} keys under master key {}", new.id());
         if generated {
             println!("Set WALLETD_MASTER_KEY to this new key (shown once) and restart:");

@@ -10,13 +10,16 @@ use walletd::custody::mpc::{
 };
 
 use crate::backend_tests;
-use crate::helpers::{open_db, random_master_key, spawn_app_with, Backend, TestDb};
+use crate::helpers::{
+    open_db, random_master_key, run_cli, spawn_app_custom, spawn_app_with, Backend, TestDb,
+};
 use crate::signing::{decode_and_check, digest_of, eip1559, mail, recover, MAIL_SIGNING_HASH};
 
 backend_tests!(
     shares_are_sealed_per_party_and_sign_together,
     server_wallets_are_mpc_and_sign_every_payload,
-    creates_take_ready_keys_from_the_pool
+    creates_take_ready_keys_from_the_pool,
+    rotating_the_master_key_rewraps_mpc_shares
 );
 
 struct Keccak;
@@ -301,5 +304,70 @@ async fn creates_take_ready_keys_from_the_pool(b: Backend) {
     assert_eq!(
         recover(digest, r.body["signature"].as_str().unwrap()),
         created["address"].as_str().unwrap()
+    );
+}
+
+/// `rotate-master-key` re-wraps party 1's shares; the cosigner's shares stay
+/// under the cosigner's own key.
+async fn rotating_the_master_key_rewraps_mpc_shares(b: Backend) {
+    let Some(tdb) = TestDb::new(b).await else {
+        return;
+    };
+    let (k1, k2, cosigner) = (
+        random_master_key(),
+        random_master_key(),
+        random_master_key(),
+    );
+    let mpc = |cosigner: String| {
+        move |s: &mut walletd::config::Settings| {
+            s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+            s.cosigner_master_key = Some(cosigner);
+        }
+    };
+    let app = spawn_app_custom(tdb, Some(k1.clone()), mpc(cosigner.clone())).await;
+    let created = app.create_wallet("rot").await;
+    let address = created["address"].as_str().unwrap().to_string();
+    let tdb = app.shutdown().await;
+
+    let (ok, out, err) = run_cli(
+        &["rotate-master-key", "--new-key", &k2],
+        &[("DATABASE_URL", &tdb.url), ("WALLETD_MASTER_KEY", &k1)],
+    )
+    .await;
+    assert!(ok, "{out} {err}");
+    assert!(out.contains("re-wrapped 1 keys"), "{out}");
+
+    // The old key no longer opens party 1's share: signing fails, records nothing.
+    let app = spawn_app_custom(tdb, Some(k1.clone()), mpc(cosigner.clone())).await;
+    let r = app
+        .post_json(
+            "/api/wallets/rot/sign",
+            &serde_json::json!({"message": "m"}),
+        )
+        .await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    let tdb = app.shutdown().await;
+
+    let app = spawn_app_custom(tdb, Some(k2.clone()), mpc(cosigner.clone())).await;
+    let r = app
+        .post_json(
+            "/api/wallets/rot/sign",
+            &serde_json::json!({"message": "m"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let digest = digest_of(r.body["messageHash"].as_str().unwrap());
+    assert_eq!(
+        recover(digest, r.body["signature"].as_str().unwrap()),
+        address
+    );
+    let cosigner_id = MasterKey::parse(&cosigner).unwrap().id().to_string();
+    let rows = walletd::projections::queries::dump_tables(&app.app.db, &["mpc_shares"])
+        .await
+        .unwrap();
+    assert_eq!(
+        rows.iter().filter(|r| r.contains(&cosigner_id)).count(),
+        1,
+        "{rows:?}"
     );
 }

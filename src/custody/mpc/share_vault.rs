@@ -9,7 +9,7 @@ use sqlx::Row;
 use walletd_projections::{with_db, Db};
 
 use super::{CosignRecord, KeyShare, MpcError, ShareStore};
-use crate::custody::master_key::MasterKeys;
+use crate::custody::master_key::{MasterKey, MasterKeys};
 use crate::custody::vault::{open_bytes, random_dek, seal_bytes};
 
 #[derive(Clone)]
@@ -167,6 +167,62 @@ impl ShareVault {
             return Err(integrity());
         }
         Ok(Some(share))
+    }
+
+    /// Re-wraps the data key of every share of this party not yet under
+    /// `new` (the shares themselves are not re-encrypted); one transaction.
+    /// Returns the count.
+    pub async fn rotate(&self, keys: &MasterKeys, new: &MasterKey) -> Result<u64, MpcError> {
+        let storage = |e: sqlx::Error| MpcError::Storage(e.to_string());
+        let n = with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await.map_err(storage)?;
+            // Write first, so SQLite waits for its lock instead of failing.
+            sqlx::query("UPDATE mpc_shares SET master_key_id = master_key_id WHERE key_id = ''")
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?;
+            let rows = sqlx::query(
+                "SELECT key_id, address, master_key_id, dek_nonce, wrapped_dek FROM mpc_shares
+                  WHERE party = $1 AND master_key_id <> $2",
+            )
+            .bind(i64::from(self.party))
+            .bind(new.id())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(storage)?;
+            let n = rows.len() as u64;
+            for row in rows {
+                let key_id: String = row.try_get("key_id").map_err(storage)?;
+                let address: String = row.try_get("address").map_err(storage)?;
+                let old_id: String = row.try_get("master_key_id").map_err(storage)?;
+                let nonce: Vec<u8> = row.try_get("dek_nonce").map_err(storage)?;
+                let wrapped: Vec<u8> = row.try_get("wrapped_dek").map_err(storage)?;
+                let aad = aad("dek", &key_id, self.party, &address);
+                let dek = keys
+                    .by_id(&old_id)
+                    .and_then(|old| open_bytes(old.bytes(), &nonce, &wrapped, &aad))
+                    .ok_or_else(|| MpcError::Storage(format!("share of key {key_id} does not open")))?;
+                let (dek_nonce, wrapped_dek) = seal_bytes(new.bytes(), &dek, &aad);
+                sqlx::query(
+                    "UPDATE mpc_shares SET master_key_id = $3, dek_nonce = $4, wrapped_dek = $5
+                      WHERE key_id = $1 AND party = $2",
+                )
+                .bind(&key_id)
+                .bind(i64::from(self.party))
+                .bind(new.id())
+                .bind(dek_nonce.as_slice())
+                .bind(&wrapped_dek)
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?;
+            }
+            tx.commit().await.map_err(storage)?;
+            n
+        });
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.clear();
+        }
+        Ok(n)
     }
 
     /// Marks a share as never to be used again (the peer misbehaved).
