@@ -31,6 +31,12 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 5000)]
     pub requests: usize,
 
+    /// Wallets to create (default: --requests); sign and get spread their
+    /// requests over them. Fewer wallets suit MPC servers, whose creates beyond
+    /// the key pool each run key generation.
+    #[arg(long)]
+    pub wallets: Option<usize>,
+
     /// DATABASE_URL of the same store: also measures single-row commits on it,
     /// the ceiling no write command can beat.
     #[arg(long)]
@@ -91,6 +97,7 @@ async fn run_http_phases(
     let base = args.url.trim_end_matches('/').to_string();
     let auth = format!("Bearer {}", args.api_key);
     let (total, concurrency) = (args.requests, args.concurrency);
+    let wallets = args.wallets.unwrap_or(total).max(1);
     let jwt_secret = args.jwt_secret.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
@@ -98,8 +105,15 @@ async fn run_http_phases(
         .spawn(move || {
             let result = actix_web::rt::System::new().block_on(async move {
                 let http = Rc::new(Http::new(base, auth, concurrency));
-                let mut phases =
-                    http_phases(http.clone(), &run_id, total, concurrency, jwt_secret).await?;
+                let mut phases = http_phases(
+                    http.clone(),
+                    &run_id,
+                    total,
+                    wallets,
+                    concurrency,
+                    jwt_secret,
+                )
+                .await?;
                 if let Some(sila) = sila {
                     phases.extend(sila::phases(http, sila, &run_id, total, concurrency).await?);
                 }
@@ -117,6 +131,7 @@ async fn http_phases(
     http: Rc<Http>,
     run_id: &str,
     total: usize,
+    wallet_count: usize,
     concurrency: usize,
     jwt_secret: Option<String>,
 ) -> Result<Vec<Phase>, String> {
@@ -136,7 +151,7 @@ async fn http_phases(
     let (create, wallets) = {
         let http = http.clone();
         let prefix = format!("bench-{run_id}");
-        run_phase("create", total, concurrency, move |i| {
+        run_phase("create", wallet_count, concurrency, move |i| {
             let http = http.clone();
             let body = json!({ "userId": format!("{prefix}-{i}") });
             async move {

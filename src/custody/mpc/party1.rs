@@ -202,10 +202,14 @@ pub async fn sign(
         digest: request.digest,
         m1,
     })?;
+    let started = std::time::Instant::now();
+    let mut sent = start.len();
+    let answer = link.exchange(start).await?;
+    let mut received = answer.len();
     let Response::SignStart {
         m1: their_m1,
         m2: their_m2,
-    } = decode(&link.exchange(start).await?)?
+    } = decode(&answer)?
     else {
         return Err(unexpected());
     };
@@ -221,9 +225,18 @@ pub async fn sign(
         m2,
         b3: b3.clone(),
     })?;
-    let Response::SignFinish { b3: their_b3 } = decode(&link.exchange(finish).await?)? else {
+    sent += finish.len();
+    let answer = link.exchange(finish).await?;
+    received += answer.len();
+    let Response::SignFinish { b3: their_b3 } = decode(&answer)? else {
         return Err(unexpected());
     };
+    tracing::debug!(
+        bytes_sent = sent,
+        bytes_received = received,
+        micros = started.elapsed().as_micros() as u64,
+        "mpc signing exchanges"
+    );
     let signature = session
         .phase4(&[b3, their_b3], true)
         .map_err(MpcError::from_abort("signing, round 4"))?;
