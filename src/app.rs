@@ -12,7 +12,10 @@ use crate::auth::api_keys::ApiKeys;
 use crate::auth::jwt::JwtVerifier;
 use crate::config::{ServerCustody, Settings};
 use crate::custody::master_key::MasterKeyError;
-use crate::custody::mpc::{Cosigner, InProcessLink, MpcCustody, PayloadPolicy, ShareVault};
+use crate::custody::mpc::channel::{ChannelKey, Party1Channel, PublicKey};
+use crate::custody::mpc::{
+    Cosigner, HttpLink, InProcessLink, MpcCustody, PayloadPolicy, ShareVault,
+};
 use crate::custody::vault::KeyVault;
 use crate::custody::{Custody, LocalCustody, MasterKey, MasterKeys};
 use crate::domain::client_app::ClientApp;
@@ -33,6 +36,8 @@ pub enum StartupError {
     Jwt(#[from] crate::auth::jwt::JwtConfigError),
     #[error("projections: {0}")]
     Projections(#[from] walletd_projections::ProjectionError),
+    #[error("MPC cosigner: {0}")]
+    Cosigner(String),
 }
 
 /// Where the master keys came from.
@@ -91,7 +96,7 @@ impl App {
             ServerCustody::Mpc => settings.mpc_key_pool,
             ServerCustody::Local => 0,
         };
-        let mpc = Arc::new(in_process_mpc(&settings, &db, keys.clone())?.with_pool(mpc_pool));
+        let mpc = Arc::new(mpc_custody(&settings, &db, keys.clone())?.with_pool(mpc_pool));
         mpc.start_pool();
         let mpc: Arc<dyn Custody> = mpc;
         let server_custody = match settings.server_wallet_custody {
@@ -127,14 +132,45 @@ impl App {
     }
 }
 
-/// 2-of-2 MPC custody with the cosigner in this process: its shares sealed
-/// under its own master key (WALLETD_COSIGNER_MASTER_KEY, or with SQLite a
-/// key file of its own). Both shares then live on one host: for development.
-fn in_process_mpc(
+/// 2-of-2 MPC custody, this process being party 1. With WALLETD_COSIGNER_URL
+/// the cosigner is a separate `walletd cosigner` reached over the Noise
+/// channel with pinned keys. Without it, the cosigner runs in this process:
+/// its shares sealed under its own master key (WALLETD_COSIGNER_MASTER_KEY,
+/// or with SQLite a key file of its own). Both shares then live on one host:
+/// for development.
+fn mpc_custody(
     settings: &Settings,
     db: &Db,
     keys: Option<MasterKeys>,
 ) -> Result<MpcCustody, StartupError> {
+    if let Some(url) = &settings.cosigner_url {
+        fn setting<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, StartupError> {
+            value
+                .as_deref()
+                .ok_or_else(|| StartupError::Cosigner(format!("{name} is not set")))
+        }
+        let own = ChannelKey::parse(setting(
+            &settings.mpc_channel_key,
+            "WALLETD_MPC_CHANNEL_KEY",
+        )?)
+        .map_err(|e| StartupError::Cosigner(format!("WALLETD_MPC_CHANNEL_KEY: {e}")))?;
+        let pinned = PublicKey::parse(setting(
+            &settings.cosigner_public_key,
+            "WALLETD_COSIGNER_PUBLIC_KEY",
+        )?)
+        .map_err(|e| StartupError::Cosigner(format!("WALLETD_COSIGNER_PUBLIC_KEY: {e}")))?;
+        tracing::info!(
+            cosigner = %url,
+            channel_key = %own.public_hex(),
+            "MPC cosigner: separate process over the Noise channel"
+        );
+        let link =
+            HttpLink::new(url, Party1Channel::new(own, pinned)).map_err(StartupError::Cosigner)?;
+        return Ok(MpcCustody::new(
+            Arc::new(link),
+            ShareVault::new(db.clone(), keys, 1),
+        ));
+    }
     let cosigner_keys = match (&settings.cosigner_master_key, key_file_path(settings)) {
         (Some(k), _) => Some(MasterKeys::single(
             MasterKey::parse(k).map_err(StartupError::MasterKey)?,

@@ -142,6 +142,47 @@ pub struct Settings {
     )]
     pub cosigner_master_key: Option<String>,
 
+    /// Base URL of the separate cosigner (`walletd cosigner`), http://host:port.
+    /// Unset: MPC server wallets use an in-process cosigner (development only).
+    #[arg(long, env = "WALLETD_COSIGNER_URL", global = true)]
+    pub cosigner_url: Option<String>,
+
+    /// The cosigner's pinned static channel public key (64 hex digits).
+    #[arg(long, env = "WALLETD_COSIGNER_PUBLIC_KEY", global = true)]
+    pub cosigner_public_key: Option<String>,
+
+    /// This server's (party 1's) static channel private key (64 hex digits).
+    #[arg(
+        long,
+        env = "WALLETD_MPC_CHANNEL_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub mpc_channel_key: Option<String>,
+
+    /// `walletd cosigner`: listen address.
+    #[arg(
+        long,
+        env = "WALLETD_COSIGNER_BIND",
+        default_value = "127.0.0.1:8090",
+        global = true
+    )]
+    pub cosigner_bind: String,
+
+    /// `walletd cosigner`: its static channel private key (64 hex digits).
+    #[arg(
+        long,
+        env = "WALLETD_COSIGNER_CHANNEL_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub cosigner_channel_key: Option<String>,
+
+    /// `walletd cosigner`: the pinned static channel public key of party 1
+    /// (`walletd serve`), 64 hex digits.
+    #[arg(long, env = "WALLETD_COSIGNER_PEER_KEY", global = true)]
+    pub cosigner_peer_key: Option<String>,
+
     /// Seconds a signed Sila request's `created` may differ from the server
     /// clock; also how long a request reference is remembered.
     #[arg(

@@ -3,6 +3,7 @@
 mod api_key;
 mod app;
 mod bench;
+mod cosigner;
 mod kyc;
 mod replay;
 mod rotate;
@@ -42,6 +43,10 @@ pub enum Command {
     Kyc(kyc::KycCli),
     /// Re-wrap every key in the vault under a new master key.
     RotateMasterKey(rotate::RotateArgs),
+    /// Run the MPC cosigner (party 2 of MPC server wallets) as its own process.
+    Cosigner,
+    /// Print a new static key pair for the channel between walletd serve and the cosigner.
+    MpcKeygen,
     /// Measure a running walletd over HTTP and, optionally, its store's commit limit.
     Bench(bench::BenchArgs),
 }
@@ -57,6 +62,8 @@ pub async fn run() -> ExitCode {
         Command::Kyc(c) => kyc::run(cli.settings, c).await,
         Command::RotateMasterKey(a) => rotate::run(cli.settings, a).await,
         Command::Bench(a) => bench::run(a).await,
+        Command::Cosigner => cosigner::run(cli.settings).await,
+        Command::MpcKeygen => cosigner::keygen(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -56,7 +56,9 @@ impl From<CustodyError> for ServiceError {
     fn from(e: CustodyError) -> Self {
         match e {
             CustodyError::NotConfigured => ServiceError::NotConfigured(e.to_string()),
-            CustodyError::Storage(_) => ServiceError::Unavailable(e.to_string()),
+            CustodyError::Storage(_) | CustodyError::CosignerUnavailable(_) => {
+                ServiceError::Unavailable(e.to_string())
+            }
             _ => ServiceError::Internal(e.to_string()),
         }
     }

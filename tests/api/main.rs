@@ -5,6 +5,7 @@ mod helpers;
 
 mod apps;
 mod concurrency;
+mod cosigner;
 mod crash;
 mod custody;
 mod event_log;

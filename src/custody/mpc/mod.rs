@@ -10,8 +10,10 @@
 //! into every protocol message from the first round, so any disagreement
 //! aborts the run.
 
+pub mod channel;
 mod custody;
 mod error;
+mod http_link;
 mod party1;
 mod party2;
 mod share_vault;
@@ -19,6 +21,7 @@ mod wire;
 
 pub use custody::{InProcessLink, MpcCustody, PayloadPolicy};
 pub use error::MpcError;
+pub use http_link::{HttpLink, PROTOCOL_PATH};
 pub use party1::{generate_key, sign, CosignerLink, KeyShare, SignRequest};
 pub use party2::{CosignRecord, Cosigner, DigestPolicy, ShareStore};
 pub use share_vault::ShareVault;
