@@ -117,7 +117,7 @@ pub struct Settings {
         long,
         env = "WALLETD_SERVER_WALLET_CUSTODY",
         value_enum,
-        default_value_t = ServerCustody::Local,
+        default_value_t = ServerCustody::Mpc,
         global = true
     )]
     pub server_wallet_custody: ServerCustody,

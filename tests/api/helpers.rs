@@ -419,6 +419,9 @@ impl BinaryServer {
             .env("WALLETD_API_KEYS", api_key)
             .env("WALLETD_DB_POOL", "8")
             .env("WALLETD_KEY_POOL", "0")
+            // Single-key server wallets unless a test asks for MPC (key
+            // generation costs a second of CPU per wallet).
+            .env("WALLETD_SERVER_WALLET_CUSTODY", "local")
             .env("RUST_LOG", "debug")
             .env_remove("WALLETD_MASTER_KEY")
             .stdout(std::process::Stdio::piped())
