@@ -11,13 +11,14 @@ use walletd::custody::mpc::{MpcError, ShareVault};
 
 use crate::backend_tests;
 use crate::helpers::{
-    into_resp, open_db, random_master_key, spawn_app_with, Backend, TestApp, TestDb,
+    into_resp, open_db, random_master_key, spawn_app_with, Backend, BinaryServer, TestApp, TestDb,
 };
 use crate::signing::{digest_of, recover};
 
 backend_tests!(
     signs_through_a_separate_cosigner_and_survives_its_restart,
-    the_channel_refuses_unpinned_keys_tampering_and_replays
+    the_channel_refuses_unpinned_keys_tampering_and_replays,
+    no_share_or_secret_in_either_process
 );
 
 /// A running `walletd cosigner`.
@@ -342,4 +343,144 @@ async fn the_channel_refuses_unpinned_keys_tampering_and_replays(b: Backend) {
         ),
         created["address"].as_str().unwrap()
     );
+}
+
+/// Both parties as real processes at debug log level: after creating and
+/// signing, neither share (nor a master key or channel private key) appears in
+/// either database outside its sealed row, in either log, or in a response.
+async fn no_share_or_secret_in_either_process(b: Backend) {
+    let (Some(server_db), Some(cosigner_db)) = (TestDb::new(b).await, TestDb::new(b).await) else {
+        return;
+    };
+    let keys = Keys::new();
+    let (server_key, cosigner_key) = (random_master_key(), random_master_key());
+    let cosigner = CosignerProcess::start(&cosigner_db, &cosigner_key, &keys, "127.0.0.1:0");
+    let server_log = server_db.dir.path().join("server.log");
+    let (own, pinned) = (
+        keys.server.private_hex().to_string(),
+        keys.cosigner.public_hex(),
+    );
+    let server = BinaryServer::start_with(
+        &server_db.url,
+        Some(&server_key),
+        "scan-key",
+        &[
+            ("WALLETD_SERVER_WALLET_CUSTODY", "mpc"),
+            ("WALLETD_MPC_KEY_POOL", "0"),
+            ("WALLETD_COSIGNER_URL", cosigner.base.as_str()),
+            ("WALLETD_COSIGNER_PUBLIC_KEY", pinned.as_str()),
+            ("WALLETD_MPC_CHANNEL_KEY", own.as_str()),
+        ],
+        &server_log,
+    );
+    let client = awc::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .finish();
+    let mut responses = String::new();
+    let res = client
+        .post(format!("{}/api/wallets", server.base))
+        .insert_header(("Authorization", "Bearer scan-key"))
+        .send_json(&serde_json::json!({"userId": "scan-mpc"}))
+        .await
+        .unwrap();
+    let r = into_resp(res).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    responses.push_str(&r.body.to_string());
+    let address = r.body["address"].as_str().unwrap().to_string();
+    let res = client
+        .post(format!("{}/api/wallets/scan-mpc/sign", server.base))
+        .insert_header(("Authorization", "Bearer scan-key"))
+        .send_json(&serde_json::json!({"message": "scan me"}))
+        .await
+        .unwrap();
+    let r = into_resp(res).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let digest = digest_of(r.body["messageHash"].as_str().unwrap());
+    assert_eq!(
+        recover(digest, r.body["signature"].as_str().unwrap()),
+        address
+    );
+    responses.push_str(&r.body.to_string());
+    drop(server);
+    drop(cosigner);
+
+    let (ours_db, theirs_db) = (
+        open_db(&server_db.url).await,
+        open_db(&cosigner_db.url).await,
+    );
+    let key_id = walletd::projections::queries::dump_tables(&ours_db, &["events"])
+        .await
+        .unwrap()
+        .iter()
+        .find(|e| e.contains("WalletCreated"))
+        .and_then(|e| e.split("\"key_id\":\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let ours = ShareVault::new(ours_db.clone(), sealed(&server_key), 1)
+        .open(&key_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let theirs = ShareVault::new(theirs_db.clone(), sealed(&cosigner_key), 2)
+        .open(&key_id)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut tables = vec![
+        "events",
+        "snapshots",
+        "idempotency_keys",
+        "mpc_shares",
+        "cosign_log",
+    ];
+    for p in walletd::projections::views::all() {
+        tables.extend_from_slice(p.tables());
+    }
+    let mut haystack = responses;
+    // The cosigner runs the same migrations, so both databases have every table.
+    for db in [&ours_db, &theirs_db] {
+        haystack.push_str(
+            &walletd::projections::queries::dump_tables(db, &tables)
+                .await
+                .unwrap()
+                .concat(),
+        );
+    }
+    let logs = std::fs::read_to_string(&server_log).unwrap()
+        + &std::fs::read_to_string(cosigner_db.dir.path().join("cosigner.log")).unwrap();
+    assert!(
+        logs.contains("mpc signing exchanges"),
+        "debug logs were captured"
+    );
+    haystack.push_str(&logs);
+    use base64::Engine;
+    for share in [&ours, &theirs] {
+        let bytes = share.to_bytes().unwrap();
+        for window in [
+            &bytes[..32],
+            &bytes[bytes.len() / 2..bytes.len() / 2 + 32],
+            &bytes[bytes.len() - 32..],
+        ] {
+            for form in [
+                hex::encode(window),
+                hex::encode_upper(window),
+                base64::engine::general_purpose::STANDARD.encode(window),
+            ] {
+                assert!(
+                    !haystack.contains(&form),
+                    "share bytes of party {} leaked",
+                    share.index()
+                );
+            }
+        }
+    }
+    for secret in [
+        server_key.as_str(),
+        cosigner_key.as_str(),
+        keys.server.private_hex().as_str(),
+        keys.cosigner.private_hex().as_str(),
+    ] {
+        assert!(!haystack.contains(secret), "a secret key leaked");
+    }
 }
