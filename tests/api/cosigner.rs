@@ -13,6 +13,7 @@ use crate::backend_tests;
 use crate::helpers::{
     into_resp, open_db, random_master_key, spawn_app_with, Backend, BinaryServer, TestApp, TestDb,
 };
+use crate::mpc::created_key_id;
 use crate::signing::{digest_of, recover};
 
 backend_tests!(
@@ -166,15 +167,7 @@ async fn signs_through_a_separate_cosigner_and_survives_its_restart(b: Backend) 
     // Party 2's share and the cosign log live in the cosigner's database
     // only, sealed under the cosigner's master key; the server holds party
     // 1's share and nothing of party 2.
-    let key_id = walletd::projections::queries::dump_tables(&app.app.db, &["events"])
-        .await
-        .unwrap()
-        .iter()
-        .find(|e| e.contains("WalletCreated"))
-        .and_then(|e| e.split("\"key_id\":\"").nth(1))
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_string();
+    let key_id = created_key_id(&app.app.db).await;
     let remote = open_db(&cosigner_db.url).await;
     let theirs = ShareVault::new(remote.clone(), sealed(&cosigner_key), 2)
         .open(&key_id)
@@ -408,15 +401,7 @@ async fn no_share_or_secret_in_either_process(b: Backend) {
         open_db(&server_db.url).await,
         open_db(&cosigner_db.url).await,
     );
-    let key_id = walletd::projections::queries::dump_tables(&ours_db, &["events"])
-        .await
-        .unwrap()
-        .iter()
-        .find(|e| e.contains("WalletCreated"))
-        .and_then(|e| e.split("\"key_id\":\"").nth(1))
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_string();
+    let key_id = created_key_id(&ours_db).await;
     let ours = ShareVault::new(ours_db.clone(), sealed(&server_key), 1)
         .open(&key_id)
         .await

@@ -213,13 +213,7 @@ async fn server_wallets_are_mpc_and_sign_every_payload(b: Backend) {
     assert_eq!(log.len(), 3);
 
     // No share, in any encoding we can think of, outside its sealed row.
-    let key_id = events
-        .iter()
-        .find(|e| e.contains("WalletCreated"))
-        .and_then(|e| e.split("\"key_id\":\"").nth(1))
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_string();
+    let key_id = created_key_id(&app.app.db).await;
     let master = app.master_key.clone().unwrap();
     let mut tables = vec!["events", "snapshots", "idempotency_keys", "cosign_log"];
     for p in walletd::projections::views::all() {
@@ -278,16 +272,7 @@ async fn creates_take_ready_keys_from_the_pool(b: Backend) {
     }
     let ready = share_rows().await.concat();
     let created = app.create_wallet("pooled").await;
-    let events = walletd::projections::queries::dump_tables(&app.app.db, &["events"])
-        .await
-        .unwrap();
-    let key_id = events
-        .iter()
-        .find(|e| e.contains("WalletCreated"))
-        .and_then(|e| e.split("\"key_id\":\"").nth(1))
-        .and_then(|rest| rest.split('"').next())
-        .unwrap()
-        .to_string();
+    let key_id = created_key_id(&app.app.db).await;
     assert!(
         ready.contains(&key_id),
         "the wallet got a key made before it was asked for"
@@ -370,4 +355,17 @@ async fn rotating_the_master_key_rewraps_mpc_shares(b: Backend) {
         1,
         "{rows:?}"
     );
+}
+
+/// The key id named by the (first) `WalletCreated` event in the log.
+pub(crate) async fn created_key_id(db: &walletd::projections::Db) -> String {
+    walletd::projections::queries::dump_tables(db, &["events"])
+        .await
+        .unwrap()
+        .iter()
+        .find(|e| e.contains("WalletCreated"))
+        .and_then(|e| e.split("\"key_id\":\"").nth(1))
+        .and_then(|rest| rest.split('"').next())
+        .expect("a WalletCreated event")
+        .to_string()
 }

@@ -8,6 +8,7 @@ mod get;
 mod sign;
 mod sign_transaction;
 mod sign_typed_data;
+mod signing;
 
 use actix_web::web;
 
