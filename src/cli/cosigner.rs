@@ -24,6 +24,7 @@ use crate::custody::mpc::{Cosigner, PayloadPolicy, ShareVault, PROTOCOL_PATH};
 struct State {
     cosigner: Cosigner,
     channel: CosignerChannel,
+    db: walletd_projections::Db,
 }
 
 pub async fn run(settings: Settings) -> CliResult {
@@ -61,6 +62,7 @@ pub async fn run(settings: Settings) -> CliResult {
             Arc::new(PayloadPolicy),
         ),
         channel: CosignerChannel::new(own, peer),
+        db: db.clone(),
     });
     tracing::info!(
         channel_key = %state.channel.public_hex(),
@@ -90,8 +92,20 @@ fn error(status: StatusCode, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "error": message }))
 }
 
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+/// Healthy when the cosigner's own database answers: without it, it can
+/// neither open a share nor log a signature.
+async fn healthz(state: web::Data<State>) -> HttpResponse {
+    let reachable = walletd_projections::with_db!(&state.db, pool => {
+        sqlx::query("SELECT 1").execute(pool).await.is_ok()
+    });
+    if reachable {
+        HttpResponse::Ok().json(json!({ "status": "ok" }))
+    } else {
+        error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the cosigner's database is unreachable",
+        )
+    }
 }
 
 /// One protocol exchange: open the channel message, answer it, seal the

@@ -31,14 +31,21 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
     let db = crate::store::connect(&settings.database_url, 2).await?;
     crate::store::migrate::run(&db).await?;
     let vault = KeyVault::new(db.clone());
-    // Party 1's MPC shares; the cosigner's shares are under its own key.
-    let shares = ShareVault::new(db.clone(), None, 1);
+    // MPC shares sealed under these keys: party 1's on a server's database,
+    // party 2's on a cosigner's (`walletd rotate-master-key` run with the
+    // cosigner's DATABASE_URL and WALLETD_MASTER_KEY).
+    let (party1, party2) = (
+        ShareVault::new(db.clone(), None, 1),
+        ShareVault::new(db.clone(), None, 2),
+    );
     let mut all = keys.clone();
     all.previous.push(new.clone());
     if let KeySource::File { path, .. } = &source {
         let [next, previous] = key_file_companions(path);
         new.write_file(&next)?;
-        let n = vault.rotate(&all, &new).await? + shares.rotate(&all, &new).await?;
+        let n = vault.rotate(&all, &new).await?
+            + party1.rotate(&all, &new).await?
+            + party2.rotate(&all, &new).await?;
         keys.current.write_file(&previous)?;
         std::fs::rename(&next, path)?;
         std::fs::remove_file(&previous)?;
@@ -48,7 +55,9 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
             new.id()
         );
     } else {
-        let n = vault.rotate(&all, &new).await? + shares.rotate(&all, &new).await?;
+        let n = vault.rotate(&all, &new).await?
+            + party1.rotate(&all, &new).await?
+            + party2.rotate(&all, &new).await?;
         println!("re-wrapped {n} keys under master key {}", new.id());
         if generated {
             println!("Set WALLETD_MASTER_KEY to this new key (shown once) and restart:");

@@ -31,6 +31,8 @@ pub enum ServiceError {
     NotConfigured(String),
     #[error("temporarily unavailable: {0}")]
     Unavailable(String),
+    #[error("the signing cosigner is unavailable: {0}")]
+    CosignerUnavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -42,6 +44,7 @@ impl From<CommandError> for ServiceError {
             CommandError::Domain(WalletError::Custody { failure, detail }) => match failure {
                 CustodyFailure::NotConfigured => ServiceError::NotConfigured(detail),
                 CustodyFailure::Unavailable => ServiceError::Unavailable(detail),
+                CustodyFailure::CosignerUnavailable => ServiceError::CosignerUnavailable(detail),
                 CustodyFailure::Integrity => ServiceError::Internal(detail),
             },
             CommandError::Domain(e) => ServiceError::Rejected(e),
@@ -56,8 +59,9 @@ impl From<CustodyError> for ServiceError {
     fn from(e: CustodyError) -> Self {
         match e {
             CustodyError::NotConfigured => ServiceError::NotConfigured(e.to_string()),
-            CustodyError::Storage(_) | CustodyError::CosignerUnavailable(_) => {
-                ServiceError::Unavailable(e.to_string())
+            CustodyError::Storage(_) => ServiceError::Unavailable(e.to_string()),
+            CustodyError::CosignerUnavailable(_) => {
+                ServiceError::CosignerUnavailable(e.to_string())
             }
             _ => ServiceError::Internal(e.to_string()),
         }

@@ -216,8 +216,22 @@ async fn signs_through_a_separate_cosigner_and_survives_its_restart(b: Backend) 
     assert!(!r.body.to_string().contains(&master));
     assert_eq!(count(&app.app.db, "events", "MessageSigned").await, 1);
 
-    // Back on the same address: signing works again.
-    let _cosigner = CosignerProcess::start(&cosigner_db, &cosigner_key, &keys, &cosigner.bind());
+    // While it is down, its operator rotates its master key: party 2's share
+    // is re-wrapped under the new key.
+    let rotated = random_master_key();
+    let (ok, out, err) = crate::helpers::run_cli(
+        &["rotate-master-key", "--new-key", &rotated],
+        &[
+            ("DATABASE_URL", cosigner_db.url.as_str()),
+            ("WALLETD_MASTER_KEY", cosigner_key.as_str()),
+        ],
+    )
+    .await;
+    assert!(ok, "{out} {err}");
+    assert!(out.contains("re-wrapped 1 keys"), "{out}");
+
+    // Back on the same address, with the new key: signing works again.
+    let _cosigner = CosignerProcess::start(&cosigner_db, &rotated, &keys, &cosigner.bind());
     let r = sign(&app, &id, "after the restart").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let digest = digest_of(r.body["messageHash"].as_str().unwrap());

@@ -96,6 +96,13 @@ impl From<ServiceError> for ApiError {
                 tracing::error!(%detail, "store unavailable");
                 ApiError::new(503, "service temporarily unavailable")
             }
+            ServiceError::CosignerUnavailable(detail) => {
+                tracing::error!(%detail, "MPC cosigner unavailable");
+                ApiError::new(
+                    503,
+                    "the signing cosigner is unavailable; nothing was signed, retry later",
+                )
+            }
             ServiceError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");
                 ApiError::new(500, "internal error")

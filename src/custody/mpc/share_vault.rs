@@ -169,8 +169,10 @@ impl ShareVault {
         Ok(Some(share))
     }
 
-    /// Re-wraps the data key of every share of this party not yet under
-    /// `new` (the shares themselves are not re-encrypted); one transaction.
+    /// Re-wraps the data key of every share of this party that is sealed
+    /// under one of `keys` and not yet under `new` (the shares themselves are
+    /// not re-encrypted); one transaction. Shares under a key not in `keys`
+    /// (the other party's, on a shared development database) are left alone.
     /// Returns the count.
     pub async fn rotate(&self, keys: &MasterKeys, new: &MasterKey) -> Result<u64, MpcError> {
         let storage = |e: sqlx::Error| MpcError::Storage(e.to_string());
@@ -190,18 +192,20 @@ impl ShareVault {
             .fetch_all(&mut *tx)
             .await
             .map_err(storage)?;
-            let n = rows.len() as u64;
+            let mut n = 0u64;
             for row in rows {
                 let key_id: String = row.try_get("key_id").map_err(storage)?;
                 let address: String = row.try_get("address").map_err(storage)?;
                 let old_id: String = row.try_get("master_key_id").map_err(storage)?;
                 let nonce: Vec<u8> = row.try_get("dek_nonce").map_err(storage)?;
                 let wrapped: Vec<u8> = row.try_get("wrapped_dek").map_err(storage)?;
+                let Some(old) = keys.by_id(&old_id) else {
+                    continue;
+                };
                 let aad = aad("dek", &key_id, self.party, &address);
-                let dek = keys
-                    .by_id(&old_id)
-                    .and_then(|old| open_bytes(old.bytes(), &nonce, &wrapped, &aad))
-                    .ok_or_else(|| MpcError::Storage(format!("share of key {key_id} does not open")))?;
+                let dek = open_bytes(old.bytes(), &nonce, &wrapped, &aad).ok_or_else(|| {
+                    MpcError::Storage(format!("share of key {key_id} does not open"))
+                })?;
                 let (dek_nonce, wrapped_dek) = seal_bytes(new.bytes(), &dek, &aad);
                 sqlx::query(
                     "UPDATE mpc_shares SET master_key_id = $3, dek_nonce = $4, wrapped_dek = $5
@@ -215,6 +219,7 @@ impl ShareVault {
                 .execute(&mut *tx)
                 .await
                 .map_err(storage)?;
+                n += 1;
             }
             tx.commit().await.map_err(storage)?;
             n

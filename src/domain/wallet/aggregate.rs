@@ -32,6 +32,8 @@ impl WalletServices {
 pub enum CustodyFailure {
     NotConfigured,
     Unavailable,
+    /// The MPC cosigner cannot be reached (retry later).
+    CosignerUnavailable,
     Integrity,
 }
 
@@ -66,9 +68,8 @@ impl From<CustodyError> for WalletError {
     fn from(e: CustodyError) -> Self {
         let failure = match &e {
             CustodyError::NotConfigured => CustodyFailure::NotConfigured,
-            CustodyError::Storage(_) | CustodyError::CosignerUnavailable(_) => {
-                CustodyFailure::Unavailable
-            }
+            CustodyError::Storage(_) => CustodyFailure::Unavailable,
+            CustodyError::CosignerUnavailable(_) => CustodyFailure::CosignerUnavailable,
             CustodyError::UnknownKey(_) | CustodyError::Integrity(_) | CustodyError::Mpc(_) => {
                 CustodyFailure::Integrity
             }
