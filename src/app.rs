@@ -166,10 +166,13 @@ fn mpc_custody(
         );
         let link =
             HttpLink::new(url, Party1Channel::new(own, pinned)).map_err(StartupError::Cosigner)?;
-        return Ok(MpcCustody::new(
-            Arc::new(link),
-            ShareVault::new(db.clone(), keys, 1),
-        ));
+        let unconfigured = keys.is_none();
+        let custody = MpcCustody::new(Arc::new(link), ShareVault::new(db.clone(), keys, 1));
+        return Ok(if unconfigured {
+            custody.unconfigured("no WALLETD_MASTER_KEY to seal this party's key shares")
+        } else {
+            custody
+        });
     }
     let cosigner_keys = match (&settings.cosigner_master_key, key_file_path(settings)) {
         (Some(k), _) => Some(MasterKeys::single(
@@ -190,14 +193,25 @@ fn mpc_custody(
              (fine for development, not for production)"
         );
     }
+    let why = match (&keys, &cosigner_keys) {
+        (None, _) => Some("no WALLETD_MASTER_KEY to seal this party's key shares"),
+        (_, None) => Some(
+            "no WALLETD_COSIGNER_URL, and no WALLETD_COSIGNER_MASTER_KEY for the in-process cosigner",
+        ),
+        _ => None,
+    };
     let cosigner = Cosigner::new(
         Arc::new(ShareVault::new(db.clone(), cosigner_keys, 2)),
         Arc::new(PayloadPolicy),
     );
-    Ok(MpcCustody::new(
+    let custody = MpcCustody::new(
         Arc::new(InProcessLink(Arc::new(cosigner))),
         ShareVault::new(db.clone(), keys, 1),
-    ))
+    );
+    Ok(match why {
+        Some(why) => custody.unconfigured(why),
+        None => custody,
+    })
 }
 
 /// The key file that stands in for WALLETD_MASTER_KEY with SQLite.

@@ -36,6 +36,9 @@ pub async fn readyz(app: web::Data<App>) -> HttpResponse {
     if let Err(e) = app.custody.readiness() {
         problems.push(format!("custody: {e}"));
     }
+    if let Err(e) = app.server_custody.readiness() {
+        problems.push(format!("server-wallet custody: {e}"));
+    }
     let projections = app.wallets.projector().position();
     if problems.is_empty() {
         HttpResponse::Ok().json(json!({

@@ -369,3 +369,35 @@ pub(crate) async fn created_key_id(db: &walletd::projections::Db) -> String {
         .expect("a WalletCreated event")
         .to_string()
 }
+
+/// PostgreSQL, MPC server wallets, no cosigner URL and no key for the
+/// in-process cosigner: a configuration error, said up front, not a failure
+/// halfway through key generation.
+#[actix_web::test]
+async fn mpc_without_a_cosigner_key_is_a_configuration_error() {
+    let Some(app) = spawn_app_with(Backend::Postgres, |s| {
+        s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+        s.cosigner_master_key = None;
+        s.mpc_key_pool = 4;
+    })
+    .await
+    else {
+        return;
+    };
+    let r = app
+        .post_json("/api/wallets", &serde_json::json!({"userId": "nobody"}))
+        .await;
+    assert_eq!(r.status, 500, "{}", r.body);
+    assert_eq!(r.body["error"], "Server configuration error", "{}", r.body);
+    let r = app.get("/readyz").await;
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(
+        r.body.to_string().contains("WALLETD_COSIGNER_MASTER_KEY"),
+        "{}",
+        r.body
+    );
+    let shares = walletd::projections::queries::dump_tables(&app.app.db, &["mpc_shares"])
+        .await
+        .unwrap();
+    assert!(shares.is_empty(), "the pool did not run: {shares:?}");
+}

@@ -40,6 +40,8 @@ pub struct MpcCustody {
     /// Ready 2-of-2 keys: key generation takes about a second of CPU, far
     /// more than a create may wait.
     pool: Option<Arc<KeyPool>>,
+    /// Why this backend cannot work (a party has no master key), if it cannot.
+    unconfigured: Option<String>,
 }
 
 impl MpcCustody {
@@ -49,7 +51,15 @@ impl MpcCustody {
             link,
             shares,
             pool: None,
+            unconfigured: None,
         }
+    }
+
+    /// A backend that refuses to work, for `why` (answered as a configuration
+    /// error rather than discovered halfway through key generation).
+    pub fn unconfigured(mut self, why: impl Into<String>) -> Self {
+        self.unconfigured = Some(why.into());
+        self
     }
 
     /// Keeps up to `size` keys generated ahead of demand (0: none).
@@ -66,7 +76,7 @@ impl MpcCustody {
     /// generation never occupies the threads that serve requests. The thread
     /// ends once this custody is dropped.
     pub fn start_pool(self: &Arc<Self>) {
-        let Some(pool) = self.pool.clone() else {
+        let Some(pool) = self.pool.clone().filter(|_| self.unconfigured.is_none()) else {
             return;
         };
         let weak = Arc::downgrade(self);
@@ -166,6 +176,9 @@ impl Custody for MpcCustody {
     }
 
     async fn generate(&self, _wallet_id: WalletId) -> Result<GeneratedKey, CustodyError> {
+        if self.unconfigured.is_some() {
+            return Err(CustodyError::NotConfigured);
+        }
         if let Some(key) = self.pool.as_ref().and_then(|p| p.take()) {
             return Ok(key);
         }
@@ -180,6 +193,9 @@ impl Custody for MpcCustody {
         payload: &SignPayload,
         requested_by: &str,
     ) -> Result<RecoverableSignature, CustodyError> {
+        if self.unconfigured.is_some() {
+            return Err(CustodyError::NotConfigured);
+        }
         let share = self
             .shares
             .open(&key.key_id)
@@ -214,6 +230,9 @@ impl Custody for MpcCustody {
     }
 
     fn readiness(&self) -> Result<(), String> {
-        Ok(())
+        match &self.unconfigured {
+            Some(why) => Err(why.clone()),
+            None => Ok(()),
+        }
     }
 }
