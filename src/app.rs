@@ -187,6 +187,14 @@ fn mpc_custody(
         }
         (None, None) => None,
     };
+    // One key for both parties would put both shares in reach of one secret.
+    if let (Some(own), Some(theirs)) = (&keys, &cosigner_keys) {
+        if own.current.id() == theirs.current.id() {
+            return Err(StartupError::Cosigner(
+                "WALLETD_COSIGNER_MASTER_KEY must differ from WALLETD_MASTER_KEY".into(),
+            ));
+        }
+    }
     if settings.server_wallet_custody == ServerCustody::Mpc {
         tracing::warn!(
             "MPC cosigner runs in this process: both key shares live on this host \

@@ -19,7 +19,8 @@ backend_tests!(
     shares_are_sealed_per_party_and_sign_together,
     server_wallets_are_mpc_and_sign_every_payload,
     creates_take_ready_keys_from_the_pool,
-    rotating_the_master_key_rewraps_mpc_shares
+    rotating_the_master_key_rewraps_mpc_shares,
+    one_master_key_for_both_parties_is_refused
 );
 
 struct Keccak;
@@ -400,4 +401,20 @@ async fn mpc_without_a_cosigner_key_is_a_configuration_error() {
         .await
         .unwrap();
     assert!(shares.is_empty(), "the pool did not run: {shares:?}");
+}
+
+/// The in-process cosigner may not share party 1's master key.
+async fn one_master_key_for_both_parties_is_refused(b: Backend) {
+    let Some(db) = TestDb::new(b).await else {
+        return;
+    };
+    let key = random_master_key();
+    let mut settings = crate::helpers::settings(&db, Some(key.clone()), "k");
+    settings.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+    settings.cosigner_master_key = Some(key);
+    let error = walletd::app::App::build(settings)
+        .await
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("must differ"), "{error}");
 }
