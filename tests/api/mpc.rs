@@ -156,18 +156,7 @@ async fn server_wallets_are_mpc_and_sign_every_payload(b: Backend) {
     let id = created["walletId"].as_str().unwrap().to_string();
     let mut responses = created.to_string();
 
-    let r = app
-        .post_json(
-            &format!("/api/wallets/{id}/sign"),
-            &serde_json::json!({"message": "hello"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let digest = digest_of(r.body["messageHash"].as_str().unwrap());
-    assert_eq!(
-        recover(digest, r.body["signature"].as_str().unwrap()),
-        address
-    );
+    let r = sign_and_check(&app, &id, "hello", &address).await;
     responses.push_str(&r.body.to_string());
 
     let r = app
@@ -279,18 +268,7 @@ async fn creates_take_ready_keys_from_the_pool(b: Backend) {
         "the wallet got a key made before it was asked for"
     );
     let id = created["walletId"].as_str().unwrap();
-    let r = app
-        .post_json(
-            &format!("/api/wallets/{id}/sign"),
-            &serde_json::json!({"message": "pooled"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let digest = digest_of(r.body["messageHash"].as_str().unwrap());
-    assert_eq!(
-        recover(digest, r.body["signature"].as_str().unwrap()),
-        created["address"].as_str().unwrap()
-    );
+    sign_and_check(&app, id, "pooled", created["address"].as_str().unwrap()).await;
 }
 
 /// `rotate-master-key` re-wraps party 1's shares; the cosigner's shares stay
@@ -335,18 +313,7 @@ async fn rotating_the_master_key_rewraps_mpc_shares(b: Backend) {
     let tdb = app.shutdown().await;
 
     let app = spawn_app_custom(tdb, Some(k2.clone()), mpc(cosigner.clone())).await;
-    let r = app
-        .post_json(
-            "/api/wallets/rot/sign",
-            &serde_json::json!({"message": "m"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    let digest = digest_of(r.body["messageHash"].as_str().unwrap());
-    assert_eq!(
-        recover(digest, r.body["signature"].as_str().unwrap()),
-        address
-    );
+    sign_and_check(&app, "rot", "m", &address).await;
     let cosigner_id = MasterKey::parse(&cosigner).unwrap().id().to_string();
     let rows = walletd::projections::queries::dump_tables(&app.app.db, &["mpc_shares"])
         .await
@@ -417,4 +384,27 @@ async fn one_master_key_for_both_parties_is_refused(b: Backend) {
         .err()
         .expect("refused");
     assert!(error.to_string().contains("must differ"), "{error}");
+}
+
+/// Signs `message` with wallet `id` (id, address or userId) and checks that
+/// libsecp256k1 recovers `address` from the answer.
+pub(crate) async fn sign_and_check(
+    app: &crate::helpers::TestApp,
+    id: &str,
+    message: &str,
+    address: &str,
+) -> crate::helpers::Resp {
+    let r = app
+        .post_json(
+            &format!("/api/wallets/{id}/sign"),
+            &serde_json::json!({ "message": message }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let digest = digest_of(r.body["messageHash"].as_str().unwrap());
+    assert_eq!(
+        recover(digest, r.body["signature"].as_str().unwrap()),
+        address
+    );
+    r
 }
