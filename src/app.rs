@@ -38,6 +38,8 @@ pub enum StartupError {
     Projections(#[from] walletd_projections::ProjectionError),
     #[error("MPC cosigner: {0}")]
     Cosigner(String),
+    #[error("storing WALLETD_WHITELIST_DELAY: {0}")]
+    WhitelistPolicy(sqlx::Error),
 }
 
 /// Where the master keys came from.
@@ -81,10 +83,16 @@ impl App {
             settings.jwt_public_key.as_deref(),
             settings.jwt_issuer.clone(),
             settings.jwt_audience.clone(),
+            settings.sila_token_audience.clone(),
         )?;
         let create_limit = PerUserLimit::per_minute(settings.create_rate_per_minute);
         let db = store::connect(&settings.database_url, settings.db_pool).await?;
         store::migrate::run(&db).await?;
+        if let Some(delay) = settings.whitelist_delay {
+            crate::service::whitelist_policy::store(&db, delay)
+                .await
+                .map_err(StartupError::WhitelistPolicy)?;
+        }
         let (keys, key_source) = load_master_keys(&settings)?;
         let vault = Arc::new(KeyVault::new(db.clone()));
         let local =

@@ -78,6 +78,16 @@ pub struct Settings {
     #[arg(long, env = "WALLETD_JWT_AUDIENCE", global = true)]
     pub jwt_audience: Option<String>,
 
+    /// The `aud` claim Sila token-mode tokens must carry; the JWT API refuses
+    /// tokens that carry it.
+    #[arg(
+        long,
+        env = "WALLETD_SILA_TOKEN_AUDIENCE",
+        default_value = crate::auth::jwt::DEFAULT_SILA_AUDIENCE,
+        global = true
+    )]
+    pub sila_token_audience: String,
+
     /// Wallet creations allowed per user per minute through the JWT API.
     #[arg(
         long,
@@ -91,14 +101,11 @@ pub struct Settings {
     #[arg(long, env = "WALLETD_KEY_POOL", default_value_t = 256, global = true)]
     pub key_pool: usize,
 
-    /// Seconds between queueing a wallet for the whitelist and whitelisting it.
-    #[arg(
-        long,
-        env = "WALLETD_WHITELIST_DELAY",
-        default_value_t = 300,
-        global = true
-    )]
-    pub whitelist_delay: u64,
+    /// Seconds between queueing a wallet for the whitelist and whitelisting
+    /// it. Stored in the database when given, so every process sharing it
+    /// schedules alike; when not given, the stored value (initially 300) holds.
+    #[arg(long, env = "WALLETD_WHITELIST_DELAY", global = true)]
+    pub whitelist_delay: Option<u64>,
 
     /// KYC decisions: `sandbox` passes every request at once; `manual` waits for
     /// `walletd kyc pass|fail` or the admin endpoint.

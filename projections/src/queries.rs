@@ -86,7 +86,12 @@ pub async fn find_wallet(
 ) -> Result<Option<WalletRow>, sqlx::Error> {
     let (sql, key) = match lookup {
         WalletLookup::WalletId(k) => (format!("{SELECT} WHERE d.wallet_id = $1"), k),
-        WalletLookup::Address(k) => (format!("{SELECT} WHERE d.address = $1 LIMIT 1"), k),
+        WalletLookup::Address(k) => (
+            // One wallet per address (the store's address claims); the order
+            // only makes a directory written before that rule deterministic.
+            format!("{SELECT} WHERE d.address = $1 ORDER BY d.created_at, d.wallet_id LIMIT 1"),
+            k,
+        ),
         WalletLookup::ServerWalletOf(k) => (
             format!("{SELECT} WHERE d.user_id = $1 AND d.kind = 'server' LIMIT 1"),
             k,

@@ -33,7 +33,7 @@ pub fn command_meta(req: &HttpRequest, principal: &Principal) -> CommandMeta {
             .get("idempotency-key")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        nonce: None,
+        nonces: Vec::new(),
     }
 }
 

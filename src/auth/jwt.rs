@@ -21,6 +21,8 @@ pub enum JwtConfigError {
     PublicKeyFile(String, std::io::Error),
     #[error("WALLETD_JWT_SECRET must not be empty")]
     EmptySecret,
+    #[error("WALLETD_SILA_TOKEN_AUDIENCE must be set and differ from WALLETD_JWT_AUDIENCE: a token for one API must never be accepted by the other")]
+    SameAudience,
 }
 
 /// Why a token was refused. Recorded in the security log; never shown to
@@ -60,21 +62,48 @@ impl Rejection {
     }
 }
 
+/// The `aud` a Sila token-mode token must carry unless configured otherwise
+/// (`WALLETD_SILA_TOKEN_AUDIENCE`). The JWT API refuses any token carrying it,
+/// so a token made for one API is never accepted by the other.
+pub const DEFAULT_SILA_AUDIENCE: &str = "walletd-sila";
+
 #[derive(Clone, Debug)]
 pub struct JwtUser {
     pub user_id: UserId,
     pub role: Role,
     pub principal: Principal,
-    /// Custom claims the Sila token mode reads (`app_handle`).
+}
+
+/// A token accepted by the Sila API's token mode: it acts for one user
+/// (`sub`, the user handle) of one app (`app_handle`).
+#[derive(Clone, Debug)]
+pub struct SilaToken {
+    pub subject: String,
     pub app_handle: Option<String>,
+    /// The `role` claim when present; Sila does not use roles, it is recorded.
+    pub role: Option<Role>,
 }
 
 #[derive(Deserialize)]
 struct Claims {
     sub: String,
-    role: String,
+    #[serde(default)]
+    role: Option<String>,
     #[serde(default)]
     app_handle: Option<String>,
+    /// A string or an array of strings (RFC 7519 4.1.3).
+    #[serde(default)]
+    aud: Option<serde_json::Value>,
+}
+
+impl Claims {
+    fn has_audience(&self, wanted: &str) -> bool {
+        match &self.aud {
+            Some(serde_json::Value::String(a)) => a == wanted,
+            Some(serde_json::Value::Array(list)) => list.iter().any(|a| a == wanted),
+            _ => false,
+        }
+    }
 }
 
 pub struct JwtVerifier {
@@ -83,6 +112,7 @@ pub struct JwtVerifier {
     public: Option<(DecodingKey, Algorithm)>,
     issuer: Option<String>,
     audience: Option<String>,
+    sila_audience: String,
 }
 
 impl JwtVerifier {
@@ -91,7 +121,11 @@ impl JwtVerifier {
         public_key: Option<&str>,
         issuer: Option<String>,
         audience: Option<String>,
+        sila_audience: String,
     ) -> Result<Option<Self>, JwtConfigError> {
+        if sila_audience.is_empty() || audience.as_deref() == Some(sila_audience.as_str()) {
+            return Err(JwtConfigError::SameAudience);
+        }
         let hs256 = match secret {
             Some("") => return Err(JwtConfigError::EmptySecret),
             Some(s) => Some(DecodingKey::from_secret(s.as_bytes())),
@@ -123,10 +157,47 @@ impl JwtVerifier {
             public,
             issuer,
             audience,
+            sila_audience,
         }))
     }
 
+    /// A token for the JWT-role API: `sub`, `role` and `exp` required; `aud`
+    /// as configured, and never the Sila API's audience.
     pub fn verify(&self, token: &str) -> Result<JwtUser, Rejection> {
+        let claims = self.decode(token, self.audience.as_deref())?;
+        if claims.has_audience(&self.sila_audience) {
+            return Err(Rejection::WrongAudience);
+        }
+        let role = claims.role.as_deref().ok_or(Rejection::MissingClaim)?;
+        let role = Role::parse(role).ok_or(Rejection::UnknownRole)?;
+        let user_id = UserId::parse(&claims.sub).map_err(|_| Rejection::InvalidSubject)?;
+        Ok(JwtUser {
+            principal: Principal {
+                actor: format!("jwt:{user_id}"),
+                auth_method: "jwt",
+                role: Some(role),
+            },
+            user_id,
+            role,
+        })
+    }
+
+    /// A token for the Sila API's token mode: `sub` (the user handle), `exp`
+    /// and the Sila audience required.
+    pub fn verify_sila(&self, token: &str) -> Result<SilaToken, Rejection> {
+        let claims = self.decode(token, Some(&self.sila_audience))?;
+        let role = match claims.role.as_deref() {
+            None => None,
+            Some(r) => Some(Role::parse(r).ok_or(Rejection::UnknownRole)?),
+        };
+        Ok(SilaToken {
+            subject: claims.sub,
+            app_handle: claims.app_handle,
+            role,
+        })
+    }
+
+    fn decode(&self, token: &str, audience: Option<&str>) -> Result<Claims, Rejection> {
         let header = decode_header(token).map_err(|_| Rejection::Malformed)?;
         let key = match header.alg {
             Algorithm::HS256 => self.hs256.as_ref(),
@@ -145,7 +216,7 @@ impl JwtVerifier {
         if self.issuer.is_some() {
             required.push("iss");
         }
-        if self.audience.is_some() {
+        if audience.is_some() {
             required.push("aud");
         }
         v.set_required_spec_claims(&required);
@@ -153,7 +224,7 @@ impl JwtVerifier {
             Some(iss) => v.set_issuer(&[iss]),
             None => v.iss = None,
         }
-        match &self.audience {
+        match audience {
             Some(aud) => v.set_audience(&[aud]),
             None => v.validate_aud = false,
         }
@@ -171,17 +242,6 @@ impl JwtVerifier {
                 _ => Rejection::Malformed,
             }
         })?;
-        let role = Role::parse(&data.claims.role).ok_or(Rejection::UnknownRole)?;
-        let user_id = UserId::parse(&data.claims.sub).map_err(|_| Rejection::InvalidSubject)?;
-        Ok(JwtUser {
-            principal: Principal {
-                actor: format!("jwt:{user_id}"),
-                auth_method: "jwt",
-                role: Some(role),
-            },
-            user_id,
-            role,
-            app_handle: data.claims.app_handle,
-        })
+        Ok(data.claims)
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod api_keys;
 pub mod jwt;
+pub mod ownership;
 pub mod replay_guard;
 pub mod request_signature;
 pub mod roles;

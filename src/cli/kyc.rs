@@ -28,6 +28,9 @@ pub async fn run(mut settings: Settings, command: KycCli) -> CliResult {
     // stays with the running servers.
     settings.key_pool = 0;
     settings.mpc_key_pool = 0;
+    // The whitelist delay is the servers' (stored in the database), whatever
+    // this shell's environment says.
+    settings.whitelist_delay = None;
     let app = App::build(settings).await?;
     let kyc = SilaUsers::new(&app)
         .decide_kyc(&handle, passed, &CommandMeta::system("cli"))

@@ -80,6 +80,13 @@ impl UserId {
         Ok(id)
     }
 
+    /// Whether a stored user id is a Sila user's (see [`UserId::for_handle`]).
+    pub fn is_sila(stored: &str) -> bool {
+        stored
+            .get(..HANDLE_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(HANDLE_PREFIX))
+    }
+
     /// The user id of a Sila user.
     pub fn for_handle(handle: &super::Handle) -> Self {
         Self(format!("{HANDLE_PREFIX}{handle}"))

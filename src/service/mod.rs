@@ -6,6 +6,7 @@ pub mod apps;
 pub mod identity_cache;
 pub mod sila_users;
 pub mod wallets;
+pub mod whitelist_policy;
 pub mod whitelist_scheduler;
 
 pub use wallets::{ServiceError, WalletService};

@@ -8,6 +8,7 @@ use crate::custody::GeneratedKey;
 use crate::domain::user::{Kyc, NewUserWallet, SilaUser, UserCommand, UserError, UserWallet};
 use crate::domain::wallet::{OwnershipProof, WalletCommand, WalletError, WalletKind};
 use crate::domain::{Address, Handle, Nickname, UserId, WalletId};
+use crate::service::whitelist_policy;
 use crate::store::{CommandError, CommandMeta, CommitError, UnitOfWork};
 
 use super::wallets::backoff;
@@ -56,6 +57,9 @@ impl From<CommitError> for Attempt {
             CommitError::Replayed => Attempt::Fail(SilaError::Replayed),
             CommitError::Unavailable(m) => Attempt::Fail(SilaError::Unavailable(m)),
             CommitError::Store(m) => Attempt::Fail(SilaError::Internal(m)),
+            CommitError::AddressClaimed => {
+                Attempt::Fail(SilaError::Internal("unexpected address claim".into()))
+            }
         }
     }
 }
@@ -144,10 +148,29 @@ impl<'a> SilaUsers<'a> {
             .map_err(Attempt::from)
     }
 
-    fn queue_command(&self, meta: &CommandMeta) -> WalletCommand {
+    /// Commits a unit that gives `address` a wallet: the store refuses it when
+    /// the address belongs to a wallet of any other kind (server, JWT).
+    async fn commit_claiming(&self, uow: UnitOfWork, address: Address) -> Result<(), Attempt> {
+        match uow.commit(&self.app.db, self.app.users.projector()).await {
+            Err(CommitError::AddressClaimed) => {
+                Err(Attempt::Fail(SilaError::AddressTaken(address)))
+            }
+            other => other.map_err(Attempt::from),
+        }
+    }
+
+    /// Queues a wallet with the delay stored for every process (see
+    /// `whitelist_policy`), never one of this process's own.
+    async fn whitelist_delay(&self) -> Result<u64, Attempt> {
+        whitelist_policy::current(&self.app.db)
+            .await
+            .map_err(|e| Attempt::Fail(SilaError::Unavailable(e.to_string())))
+    }
+
+    fn queue_command(meta: &CommandMeta, delay_secs: u64) -> WalletCommand {
         WalletCommand::QueueWhitelist {
             at: meta.at,
-            delay_secs: self.app.settings.whitelist_delay,
+            delay_secs,
         }
     }
 
@@ -197,7 +220,7 @@ impl<'a> SilaUsers<'a> {
                 .stage(&mut uow, wallet_id, vec![register], meta)
                 .await
                 .map_err(|e| wallet_failure(e, address))?;
-            self.commit(uow).await
+            self.commit_claiming(uow, address).await
         })
         .await
     }
@@ -312,14 +335,14 @@ impl<'a> SilaUsers<'a> {
         }];
         let queued = user.kyc() == Kyc::Passed;
         if queued {
-            commands.push(self.queue_command(meta));
+            commands.push(Self::queue_command(meta, self.whitelist_delay().await?));
         }
         self.app
             .wallets
             .stage(&mut uow, wallet_id, commands, meta)
             .await
             .map_err(|e| wallet_failure(e, address))?;
-        self.commit(uow).await?;
+        self.commit_claiming(uow, address).await?;
         let attached = user
             .wallet_by_address(&address)
             .ok_or_else(|| Attempt::Fail(SilaError::Internal("wallet not attached".into())))?;
@@ -492,11 +515,17 @@ impl<'a> SilaUsers<'a> {
         if user.kyc() != Kyc::Passed {
             return Ok(());
         }
+        let delay = self.whitelist_delay().await?;
         for w in user.wallets() {
             match self
                 .app
                 .wallets
-                .stage(uow, w.wallet_id, vec![self.queue_command(meta)], meta)
+                .stage(
+                    uow,
+                    w.wallet_id,
+                    vec![Self::queue_command(meta, delay)],
+                    meta,
+                )
                 .await
             {
                 Ok(_) => {}

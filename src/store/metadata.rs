@@ -18,10 +18,10 @@ pub struct CommandMeta {
     /// The request's Idempotency-Key, so a retry after a crash can recognise
     /// the events its first attempt committed.
     pub idempotency_key: Option<String>,
-    /// The request's once-only key, recorded in the transaction that stores
+    /// The request's once-only keys, recorded in the transaction that stores
     /// its events (a unit of work's), so a request is accepted exactly once.
     /// Not part of the event metadata.
-    pub nonce: Option<super::Nonce>,
+    pub nonces: Vec<super::Nonce>,
 }
 
 impl CommandMeta {
@@ -34,7 +34,7 @@ impl CommandMeta {
             client_addr: None,
             at: Timestamp::now(),
             idempotency_key: None,
-            nonce: None,
+            nonces: Vec::new(),
         }
     }
 

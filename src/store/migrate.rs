@@ -57,6 +57,16 @@ const POSTGRES: &[Script] = &[
         "mpc",
         include_str!("../../migrations/postgres/0009_mpc.sql"),
     ),
+    (
+        10,
+        "address_claims",
+        include_str!("../../migrations/postgres/0010_address_claims.sql"),
+    ),
+    (
+        15,
+        "whitelist_policy",
+        include_str!("../../migrations/postgres/0015_whitelist_policy.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -104,6 +114,16 @@ const SQLITE: &[Script] = &[
         9,
         "mpc",
         include_str!("../../migrations/sqlite/0009_mpc.sql"),
+    ),
+    (
+        10,
+        "address_claims",
+        include_str!("../../migrations/sqlite/0010_address_claims.sql"),
+    ),
+    (
+        15,
+        "whitelist_policy",
+        include_str!("../../migrations/sqlite/0015_whitelist_policy.sql"),
     ),
 ];
 

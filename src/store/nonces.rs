@@ -27,21 +27,50 @@ WHERE request_nonces.expires_at < $4";
 
 static ADMITTED: AtomicU32 = AtomicU32::new(0);
 
-/// Records `nonce` on its own. `false` if it is already recorded: a replay.
-pub async fn admit(db: &Db, nonce: &Nonce) -> Result<bool, sqlx::Error> {
+/// Records all of `nonces` in one transaction, or none of them: `false` if
+/// any is already recorded (a replay).
+pub async fn admit(db: &Db, nonces: &[Nonce]) -> Result<bool, sqlx::Error> {
+    let Some(first) = nonces.first() else {
+        return Ok(true);
+    };
     let admitted = with_db!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let mut all = true;
+        for nonce in nonces {
+            all &= sqlx::query(ADMIT)
+                .bind(&nonce.scope)
+                .bind(&nonce.key)
+                .bind(nonce.expires_at)
+                .bind(nonce.now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if !all {
+                break;
+            }
+        }
+        if all {
+            tx.commit().await?;
+        }
+        all
+    });
+    prune_now_and_then(db, first.now).await?;
+    Ok(admitted)
+}
+
+/// Records `nonce` whether or not it was recorded before: used up.
+pub async fn burn(db: &Db, nonce: &Nonce) -> Result<(), sqlx::Error> {
+    with_db!(db, pool => {
         sqlx::query(ADMIT)
             .bind(&nonce.scope)
             .bind(&nonce.key)
             .bind(nonce.expires_at)
             .bind(nonce.now)
             .execute(pool)
-            .await?
-            .rows_affected()
-            == 1
+            .await?;
     });
-    prune_now_and_then(db, nonce.now).await?;
-    Ok(admitted)
+    Ok(())
 }
 
 /// Deletes expired entries on every 1024th admission in this process.

@@ -42,6 +42,10 @@ pub enum CommitError {
     /// The unit's nonce is already recorded: the request is a replay.
     #[error("request already processed")]
     Replayed,
+    /// A wallet in the unit names an address that another wallet holds (the
+    /// store's address claim, see migration 0010).
+    #[error("the address belongs to another wallet")]
+    AddressClaimed,
 }
 
 const INSERT_PG: &str = "INSERT INTO events
@@ -56,7 +60,7 @@ const INSERT_SQLITE: &str = "INSERT INTO events
 #[derive(Default)]
 pub struct UnitOfWork {
     events: Vec<StagedEvent>,
-    nonce: Option<Nonce>,
+    nonces: Vec<Nonce>,
 }
 
 impl UnitOfWork {
@@ -64,12 +68,12 @@ impl UnitOfWork {
         Self::default()
     }
 
-    /// A unit that also records the request's nonce (`meta.nonce`), so the
+    /// A unit that also records the request's nonces (`meta.nonces`), so the
     /// request is refused as a replay unless its events are the first stored.
     pub fn for_request(meta: &CommandMeta) -> Self {
         Self {
             events: Vec::new(),
-            nonce: meta.nonce.clone(),
+            nonces: meta.nonces.clone(),
         }
     }
 
@@ -80,7 +84,7 @@ impl UnitOfWork {
     /// Inserts every staged event in one transaction, then waits until the
     /// projections have applied them (read-your-writes).
     pub async fn commit(self, db: &Db, projector: &ProjectorHandle) -> Result<(), CommitError> {
-        if self.events.is_empty() && self.nonce.is_none() {
+        if self.events.is_empty() && self.nonces.is_empty() {
             return Ok(());
         }
         // SQLite has no transaction ids; its positions are commit-ordered.
@@ -90,7 +94,7 @@ impl UnitOfWork {
         };
         let newest = with_db!(db, pool => {
             let mut tx = pool.begin().await.map_err(classify)?;
-            if let Some(n) = &self.nonce {
+            for n in &self.nonces {
                 let admitted = sqlx::query(nonces::ADMIT)
                     .bind(&n.scope)
                     .bind(&n.key)
@@ -127,7 +131,7 @@ impl UnitOfWork {
             tx.commit().await.map_err(classify)?;
             newest
         });
-        if let Some(n) = &self.nonce {
+        if let Some(n) = self.nonces.first() {
             if let Err(e) = nonces::prune_now_and_then(db, n.now).await {
                 tracing::warn!(error = %e, "could not prune expired nonces");
             }
@@ -148,12 +152,19 @@ impl UnitOfWork {
 
 fn classify(e: sqlx::Error) -> CommitError {
     match &e {
+        sqlx::Error::Database(db) if is_address_claimed(db.as_ref()) => CommitError::AddressClaimed,
         sqlx::Error::Database(db) if db.is_unique_violation() => CommitError::Conflict,
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
             CommitError::Unavailable(e.to_string())
         }
         _ => CommitError::Store(e.to_string()),
     }
+}
+
+/// The address-claim trigger's refusal: SQLSTATE WDA01 on PostgreSQL, the
+/// RAISE message on SQLite.
+pub(crate) fn is_address_claimed(db: &dyn sqlx::error::DatabaseError) -> bool {
+    db.code().as_deref() == Some("WDA01") || db.message().starts_with("address_claimed")
 }
 
 impl<A> AggregateStore<A>

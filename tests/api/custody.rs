@@ -108,7 +108,8 @@ async fn private_keys_never_leave_the_vault(b: Backend) {
     let sila = SilaClient::new(&server.base, "scan.app", sila_app);
     sila.register_user("scan-c.eth").await;
     let token = token_with(json!({
-        "sub": "scan-c", "role": "MEMBER", "exp": now() + 600, "app_handle": "scan.app",
+        "sub": "scan-c.eth", "exp": now() + 600, "app_handle": "scan.app",
+        "aud": walletd::auth::jwt::DEFAULT_SILA_AUDIENCE,
     }));
     let body = sila.body(Some("scan-c.eth"), json!({"wallet": {"nickname": "kept"}}));
     let r = sila

@@ -11,6 +11,7 @@ mod custody;
 mod event_log;
 mod jwt_wallets;
 mod mpc;
+mod ownership;
 mod replay;
 mod request_signatures;
 mod server_wallets;

@@ -1014,6 +1014,7 @@ fn user_token(user: &str, app_handle: &str) -> String {
         "role": "MEMBER",
         "exp": now() + 600,
         "app_handle": app_handle,
+        "aud": walletd::auth::jwt::DEFAULT_SILA_AUDIENCE,
     }))
 }
 

@@ -120,7 +120,7 @@ async fn admin_kyc(app: &TestApp, user: &str, role: &str, decision: &str) -> Res
 fn manual(delay: u64) -> impl FnOnce(&mut walletd::config::Settings) {
     move |s| {
         s.kyc_mode = KycMode::Manual;
-        s.whitelist_delay = delay;
+        s.whitelist_delay = Some(delay);
     }
 }
 
@@ -313,7 +313,7 @@ async fn failed_kyc_is_reported_and_never_whitelisted(b: Backend) {
 }
 
 async fn whitelisted_after_the_delay_not_before(b: Backend) {
-    let Some(app) = spawn_app_with(b, |s| s.whitelist_delay = 3).await else {
+    let Some(app) = spawn_app_with(b, |s| s.whitelist_delay = Some(3)).await else {
         return;
     };
     let sila = SilaClient::register_app(&app, "myapp.eth").await;
@@ -366,7 +366,7 @@ async fn whitelisting_survives_a_restart(b: Backend) {
         return;
     };
     let master_key = random_master_key();
-    let delay = |s: &mut walletd::config::Settings| s.whitelist_delay = 2;
+    let delay = |s: &mut walletd::config::Settings| s.whitelist_delay = Some(2);
     let app = spawn_app_custom(db, Some(master_key.clone()), delay).await;
     let sila = SilaClient::register_app(&app, "myapp.eth").await;
     let k1 = sila.register_user(ALICE).await;

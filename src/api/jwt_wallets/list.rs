@@ -7,6 +7,7 @@ use serde_json::json;
 use super::auth::{authorize, refuse};
 use super::{query, wallet_json, JwtApiError};
 use crate::app::App;
+use crate::auth::ownership::Dialect;
 use crate::auth::roles::Role;
 use crate::domain::UserId;
 
@@ -48,6 +49,12 @@ async fn run(app: &App, req: &HttpRequest) -> Result<serde_json::Value, JwtApiEr
     let rows = walletd_projections::queries::user_wallets(&app.db, owner.as_str())
         .await
         .map_err(crate::service::ServiceError::from)?;
-    let wallets: Vec<_> = rows.iter().map(wallet_json::from_row).collect();
+    // A JWT subject and a server-wallet userId may be the same text; only the
+    // JWT API's own wallets are listed.
+    let wallets: Vec<_> = rows
+        .iter()
+        .filter(|w| Dialect::JwtWallets.owns(&w.kind, &w.user_id))
+        .map(wallet_json::from_row)
+        .collect();
     Ok(json!({ "wallets": wallets, "total": wallets.len() }))
 }

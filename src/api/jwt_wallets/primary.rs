@@ -10,6 +10,7 @@ use super::{wallet_json, JwtApiError};
 use crate::api::context::{command_meta, parse_json, read_json_bytes};
 use crate::app::App;
 use crate::auth::jwt::JwtUser;
+use crate::auth::ownership::Dialect;
 use crate::auth::roles::Role;
 use crate::domain::WalletId;
 use crate::service::WalletService;
@@ -33,8 +34,9 @@ pub async fn set_primary(
     }
 }
 
-/// A wallet the caller may see: their own, or any for ADMIN. Anything else is
-/// "not found", so that wallet ids of other users cannot be probed.
+/// A wallet the caller may see: their own, or for ADMIN any JWT user's; never
+/// a wallet of another dialect. Anything else is "not found", so that wallet
+/// ids of other users cannot be probed.
 pub(crate) async fn visible_wallet(
     app: &App,
     user: &JwtUser,
@@ -45,7 +47,9 @@ pub(crate) async fn visible_wallet(
         .find(WalletLookup::WalletId(&wallet_id.to_string()))
         .await?
         .ok_or_else(JwtApiError::not_found)?;
-    if row.user_id != user.user_id.as_str() && user.role != Role::Admin {
+    if !Dialect::JwtWallets.owns(&row.kind, &row.user_id)
+        || (row.user_id != user.user_id.as_str() && user.role != Role::Admin)
+    {
         return Err(JwtApiError::not_found());
     }
     Ok((wallet_id, row))

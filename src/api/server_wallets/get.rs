@@ -9,6 +9,7 @@ use walletd_projections::queries::WalletLookup;
 use super::authenticate;
 use super::errors::ApiError;
 use crate::app::App;
+use crate::auth::ownership::Dialect;
 use crate::domain::{Address, UserId, WalletId};
 use crate::service::identity_cache::WalletIdentity;
 use crate::service::WalletService;
@@ -38,10 +39,15 @@ pub(super) fn wallet_body(row: &WalletIdentity) -> serde_json::Value {
 /// id that looks like one); `0x…` must be an address; anything else a user id.
 pub(super) async fn resolve(app: &App, id: &str) -> Result<Arc<WalletIdentity>, ApiError> {
     let service = WalletService::new(app);
+    // Wallets of the other dialects are not this API's: "not found", as if
+    // they did not exist.
+    let own = |w: Option<Arc<WalletIdentity>>| {
+        w.filter(|w| Dialect::ServerWallets.owns(&w.kind, &w.user_id))
+    };
     let found = if let Some(wallet_id) = WalletId::parse(id) {
-        match service
+        match own(service
             .identity(WalletLookup::WalletId(&wallet_id.to_string()))
-            .await?
+            .await?)
         {
             Some(w) => Some(w),
             None => service.identity(WalletLookup::ServerWalletOf(id)).await?,
@@ -62,5 +68,5 @@ pub(super) async fn resolve(app: &App, id: &str) -> Result<Arc<WalletIdentity>, 
             .identity(WalletLookup::ServerWalletOf(user.as_str()))
             .await?
     };
-    found.ok_or_else(|| ApiError::new(404, "wallet not found"))
+    own(found).ok_or_else(|| ApiError::new(404, "wallet not found"))
 }

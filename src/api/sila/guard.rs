@@ -1,24 +1,32 @@
 //! Who is calling, in the order Sila checks it: header, `created` window,
 //! app authentication (authsignature or, where allowed, a bearer token), the
-//! user, the user's signing wallet (usersignature), and finally the replay
-//! guard — so only authenticated requests consume a reference.
+//! user, the user's signing wallet (usersignature). Authentication reads the
+//! app and user aggregates from the event store, not the projections, so a
+//! removed app key or a deleted wallet stops signing the moment its event is
+//! stored, however far behind the read side is.
+//!
+//! Replay guard (see `auth::replay_guard`): a request that writes records its
+//! nonces with its events, a read records them once it has succeeded, and any
+//! refusal after the app is authenticated uses up the exact body, so only
+//! authenticated requests write nonces and no signed body is answered twice.
 
 use std::time::Instant;
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use walletd_projections::sila_queries::{self, SilaUserRow};
 
 use super::envelope::{self, Envelope, Header};
 use super::errors::SilaApiError;
 use crate::api::context::request_id;
 use crate::app::App;
 use crate::audit::{Refusal, SecurityLog};
-use crate::auth::jwt::JwtUser;
+use crate::auth::jwt::SilaToken;
 use crate::auth::replay_guard;
 use crate::auth::request_signature::signer_of;
+use crate::domain::client_app::ClientApp;
+use crate::domain::user::SilaUser;
 use crate::domain::{Address, Handle, Timestamp};
 use crate::service::sila_users::SilaError;
-use crate::store::{nonces, CommandMeta};
+use crate::store::{nonces, CommandMeta, Nonce};
 
 /// What an endpoint needs of the caller.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -41,7 +49,7 @@ pub enum Effect {
 
 pub enum Caller {
     Ecdsa,
-    Token(JwtUser),
+    Token(SilaToken),
 }
 
 pub struct Accepted {
@@ -49,10 +57,14 @@ pub struct Accepted {
     pub env: Envelope,
     pub header: Header,
     pub caller: Caller,
-    pub user: Option<SilaUserRow>,
+    /// The user as the event store has it (`None` for `Needs::Handle`).
+    pub user: Option<SilaUser>,
     /// The user's wallet that made usersignature.
     pub signer: Option<Address>,
     pub meta: CommandMeta,
+    effect: Effect,
+    /// Used up by any answer: see the module notes.
+    body_nonce: Nonce,
 }
 
 impl Accepted {
@@ -68,8 +80,30 @@ impl Accepted {
             .ok_or_else(|| SilaApiError::new(401, "header.user_handle is required"))
     }
 
-    pub fn fail(&self, e: SilaApiError) -> HttpResponse {
+    /// After the endpoint succeeded: a read records its nonces now (a write's
+    /// unit of work has recorded them with its events). `Err` if the request
+    /// is a replay after all.
+    pub async fn complete(&self, app: &App) -> Result<(), SilaApiError> {
+        if self.effect == Effect::Reads && !nonces::admit(&app.db, &self.meta.nonces).await? {
+            return Err(SilaError::Replayed.into());
+        }
+        Ok(())
+    }
+
+    /// Answers a refusal; a client error uses the exact body up, so it cannot
+    /// be re-sent, here or to another endpoint. Its reference stays free for
+    /// a corrected request.
+    pub async fn fail(&self, app: &App, e: SilaApiError) -> HttpResponse {
+        if (400..500).contains(&e.status) {
+            burn(app, &self.body_nonce).await;
+        }
         e.respond(self.reference())
+    }
+}
+
+async fn burn(app: &App, nonce: &Nonce) {
+    if let Err(e) = nonces::burn(&app.db, nonce).await {
+        tracing::warn!(error = %e, "could not record a refused request's nonce");
     }
 }
 
@@ -101,17 +135,27 @@ pub async fn accept(
     let env = envelope::read(req, payload, app.settings.max_body)
         .await
         .map_err(|(reference, e)| e.respond(reference.as_deref()))?;
-    match admit(app, req, &env, needs, effect).await {
-        Ok((header, caller, user, signer, meta)) => Ok(Accepted {
+    match admit(app, req, &env, needs).await {
+        Ok(admitted) => Ok(Accepted {
             started,
             env,
-            header,
-            caller,
-            user,
-            signer,
-            meta,
+            header: admitted.header,
+            caller: admitted.caller,
+            user: admitted.user,
+            signer: admitted.signer,
+            meta: admitted.meta,
+            effect,
+            body_nonce: admitted.body_nonce,
         }),
-        Err(e) => {
+        Err(Refused {
+            error: e,
+            burn: body_nonce,
+        }) => {
+            if let Some(nonce) = &body_nonce {
+                if (400..500).contains(&e.status) {
+                    burn(app, nonce).await;
+                }
+            }
             if matches!(e.status, 401 | 403) {
                 let refusal = Refusal {
                     subject: None,
@@ -131,21 +175,36 @@ pub async fn accept(
     }
 }
 
-type Admitted = (
-    Header,
-    Caller,
-    Option<SilaUserRow>,
-    Option<Address>,
-    CommandMeta,
-);
+struct Admitted {
+    header: Header,
+    caller: Caller,
+    user: Option<SilaUser>,
+    signer: Option<Address>,
+    meta: CommandMeta,
+    body_nonce: Nonce,
+}
+
+/// A refusal, and the body nonce to use up when the app was authenticated.
+struct Refused {
+    error: SilaApiError,
+    burn: Option<Nonce>,
+}
+
+impl<E: Into<SilaApiError>> From<E> for Refused {
+    fn from(e: E) -> Self {
+        Refused {
+            error: e.into(),
+            burn: None,
+        }
+    }
+}
 
 async fn admit(
     app: &App,
     req: &HttpRequest,
     env: &Envelope,
     needs: Needs,
-    effect: Effect,
-) -> Result<Admitted, SilaApiError> {
+) -> Result<Admitted, Refused> {
     let window = app.settings.signature_window;
     let now = chrono::Utc::now().timestamp();
     let header = env.header(true, now, window)?;
@@ -153,64 +212,23 @@ async fn admit(
         .user
         .clone()
         .ok_or_else(|| SilaApiError::new(401, "header.user_handle is required"))?;
+    let caller = authenticate_app(app, req, env, &header, &user_handle, needs).await?;
 
-    let caller = match header_value(req, "authsignature") {
-        Some(sig) => {
-            let signer = signer_of(&env.bytes, sig)
-                .map_err(|e| SilaApiError::forbidden(format!("authsignature: {e}")))?;
-            if !sila_queries::app_has_address(&app.db, header.app.as_str(), &signer.to_lower_hex())
-                .await?
-            {
-                return Err(SilaApiError::forbidden(
-                    "authsignature does not belong to header.app_handle",
-                ));
-            }
-            Caller::Ecdsa
-        }
-        None => match bearer(req) {
-            Some(token) if needs == Needs::SignedByUserOrToken => {
-                let verifier = app.jwt.as_ref().ok_or_else(|| {
-                    SilaApiError::new(401, "token authentication is not configured")
-                })?;
-                let user = verifier
-                    .verify(token)
-                    .map_err(|_| SilaApiError::new(401, "invalid or expired token"))?;
-                let claimed = user
-                    .app_handle
-                    .as_deref()
-                    .and_then(|h| Handle::parse(h).ok())
-                    .ok_or_else(|| SilaApiError::forbidden("the token names no app_handle"))?;
-                if claimed != header.app {
-                    return Err(SilaApiError::forbidden(
-                        "the token's app_handle does not match header.app_handle",
-                    ));
-                }
-                if !sila_queries::app_exists(&app.db, claimed.as_str()).await? {
-                    return Err(SilaApiError::forbidden(
-                        "the token's app_handle is not a registered app",
-                    ));
-                }
-                Caller::Token(user)
-            }
-            _ => return Err(SilaApiError::forbidden("authsignature header is required")),
-        },
+    // From here on the app is authenticated: whatever the answer, this exact
+    // body is used up.
+    let body_nonce =
+        replay_guard::body_nonce(header.app.as_str(), &env.bytes, header.created, now, window);
+    let refuse = |error: SilaApiError| Refused {
+        error,
+        burn: Some(body_nonce.clone()),
     };
-
     let user = match needs {
         Needs::Handle => None,
-        _ => {
-            let row = sila_queries::sila_user(&app.db, user_handle.as_str())
-                .await?
-                .ok_or_else(|| {
-                    SilaApiError::new(400, format!("user_handle {user_handle} is not registered"))
-                })?;
-            if row.app_handle != header.app.as_str() {
-                return Err(SilaApiError::forbidden(
-                    "user_handle was not registered by header.app_handle",
-                ));
-            }
-            Some(row)
-        }
+        _ => Some(
+            registered_user(app, &user_handle, &header.app)
+                .await
+                .map_err(refuse)?,
+        ),
     };
 
     let wants_user_signature = match needs {
@@ -218,45 +236,14 @@ async fn admit(
         Needs::SignedByUserOrToken => matches!(caller, Caller::Ecdsa),
         Needs::Handle => false,
     };
-    let signer = if wants_user_signature {
-        let sig = header_value(req, "usersignature")
-            .ok_or_else(|| SilaApiError::forbidden("usersignature header is required"))?;
-        let signer = signer_of(&env.bytes, sig)
-            .map_err(|e| SilaApiError::forbidden(format!("usersignature: {e}")))?;
-        let wallet = sila_queries::sila_wallet_by_address(&app.db, &signer.to_lower_hex()).await?;
-        if wallet.is_none_or(|w| w.handle != user_handle.as_str()) {
-            return Err(SilaApiError::forbidden(
-                "usersignature does not belong to a wallet of header.user_handle",
-            ));
-        }
-        Some(signer)
-    } else {
-        None
-    };
-
-    let nonce = replay_guard::nonce_for(
-        header.app.as_str(),
-        env.reference.as_deref(),
-        &env.bytes,
-        header.created,
-        now,
-        window,
-    );
-    // A request that writes records its nonce with its events (see
-    // `UnitOfWork::for_request`); any other records it now.
-    let nonce = match effect {
-        Effect::Writes => Some(nonce),
-        Effect::Reads => {
-            if !nonces::admit(&app.db, &nonce).await? {
-                return Err(SilaError::Replayed.into());
-            }
-            None
-        }
+    let signer = match (&user, wants_user_signature) {
+        (Some(user), true) => Some(user_signer(req, env, user).map_err(refuse)?),
+        _ => None,
     };
 
     let (auth_method, role) = match &caller {
         Caller::Ecdsa => ("ecdsa", None),
-        Caller::Token(u) => ("jwt", Some(u.role.as_str().to_string())),
+        Caller::Token(t) => ("jwt", t.role.map(|r| r.as_str().to_string())),
     };
     let meta = CommandMeta {
         actor: format!("app:{}", header.app),
@@ -266,7 +253,128 @@ async fn admit(
         client_addr: req.peer_addr().map(|a| a.ip().to_string()),
         at: Timestamp::now(),
         idempotency_key: None,
-        nonce,
+        // A write records these with its events; a read once it succeeded.
+        nonces: replay_guard::nonces_for(
+            header.app.as_str(),
+            env.reference.as_deref(),
+            &env.bytes,
+            header.created,
+            now,
+            window,
+        ),
     };
-    Ok((header, caller, user, signer, meta))
+    Ok(Admitted {
+        header,
+        caller,
+        user,
+        signer,
+        meta,
+        body_nonce,
+    })
+}
+
+/// The app's authsignature, or (where the endpoint allows it) a bearer token
+/// issued for the Sila API, for this app and this very user.
+async fn authenticate_app(
+    app: &App,
+    req: &HttpRequest,
+    env: &Envelope,
+    header: &Header,
+    user_handle: &Handle,
+    needs: Needs,
+) -> Result<Caller, SilaApiError> {
+    if let Some(sig) = header_value(req, "authsignature") {
+        let signer = signer_of(&env.bytes, sig)
+            .map_err(|e| SilaApiError::forbidden(format!("authsignature: {e}")))?;
+        if !client_app(app, &header.app)
+            .await?
+            .addresses()
+            .contains(&signer)
+        {
+            return Err(SilaApiError::forbidden(
+                "authsignature does not belong to header.app_handle",
+            ));
+        }
+        return Ok(Caller::Ecdsa);
+    }
+    let token = match bearer(req) {
+        Some(token) if needs == Needs::SignedByUserOrToken => token,
+        _ => return Err(SilaApiError::forbidden("authsignature header is required")),
+    };
+    let verifier = app
+        .jwt
+        .as_ref()
+        .ok_or_else(|| SilaApiError::new(401, "token authentication is not configured"))?;
+    let token = verifier
+        .verify_sila(token)
+        .map_err(|_| SilaApiError::new(401, "invalid or expired token"))?;
+    // The token acts for one user: its subject.
+    if Handle::parse(&token.subject).ok().as_ref() != Some(user_handle) {
+        return Err(SilaApiError::forbidden(
+            "the token was not issued for header.user_handle",
+        ));
+    }
+    let claimed = token
+        .app_handle
+        .as_deref()
+        .and_then(|h| Handle::parse(h).ok())
+        .ok_or_else(|| SilaApiError::forbidden("the token names no app_handle"))?;
+    if claimed != header.app {
+        return Err(SilaApiError::forbidden(
+            "the token's app_handle does not match header.app_handle",
+        ));
+    }
+    if client_app(app, &claimed).await?.addresses().is_empty() {
+        return Err(SilaApiError::forbidden(
+            "the token's app_handle is not a registered app",
+        ));
+    }
+    Ok(Caller::Token(token))
+}
+
+/// App `handle` as its events leave it (no addresses when it does not exist).
+async fn client_app(app: &App, handle: &Handle) -> Result<ClientApp, SilaApiError> {
+    let (state, _) = app.apps.load(handle.as_str()).await.map_err(load_failed)?;
+    Ok(state)
+}
+
+/// User `handle`, which must exist and belong to `app_handle`.
+async fn registered_user(
+    app: &App,
+    handle: &Handle,
+    app_handle: &Handle,
+) -> Result<SilaUser, SilaApiError> {
+    let (user, _) = app.users.load(handle.as_str()).await.map_err(load_failed)?;
+    match user.app() {
+        None => Err(SilaApiError::new(
+            400,
+            format!("user_handle {handle} is not registered"),
+        )),
+        Some(a) if a != app_handle => Err(SilaApiError::forbidden(
+            "user_handle was not registered by header.app_handle",
+        )),
+        Some(_) => Ok(user),
+    }
+}
+
+/// The user's live wallet that made usersignature.
+fn user_signer(
+    req: &HttpRequest,
+    env: &Envelope,
+    user: &SilaUser,
+) -> Result<Address, SilaApiError> {
+    let sig = header_value(req, "usersignature")
+        .ok_or_else(|| SilaApiError::forbidden("usersignature header is required"))?;
+    let signer = signer_of(&env.bytes, sig)
+        .map_err(|e| SilaApiError::forbidden(format!("usersignature: {e}")))?;
+    if user.wallet_by_address(&signer).is_none() {
+        return Err(SilaApiError::forbidden(
+            "usersignature does not belong to a wallet of header.user_handle",
+        ));
+    }
+    Ok(signer)
+}
+
+fn load_failed<E: std::error::Error>(e: crate::store::CommandError<E>) -> SilaApiError {
+    SilaApiError::from(SilaError::Unavailable(e.to_string()))
 }

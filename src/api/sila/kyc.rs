@@ -40,11 +40,8 @@ async fn request_kyc_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiError
 
 async fn check_kyc_body(_: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
     let handle = a.handle()?;
-    // `accept` has just read the user row; the status is as fresh as any read.
-    let status = a
-        .user
-        .as_ref()
-        .map_or("unverified", |u| u.kyc_status.as_str());
+    // `accept` has just loaded the user from the event store.
+    let status = a.user.as_ref().map_or("unverified", |u| u.kyc().as_str());
     let message = match status {
         "passed" => format!("{handle} has passed ID verification!"),
         "pending" => format!("{handle} is pending ID verification."),

@@ -25,8 +25,11 @@ macro_rules! endpoint {
                 Err(response) => return response,
             };
             match $body(&app, &a).await {
-                Ok(reply) => reply.respond(a.reference(), a.started),
-                Err(e) => a.fail(e),
+                Ok(reply) => match a.complete(&app).await {
+                    Ok(()) => reply.respond(a.reference(), a.started),
+                    Err(e) => a.fail(&app, e).await,
+                },
+                Err(e) => a.fail(&app, e).await,
             }
         }
     };
