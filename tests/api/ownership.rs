@@ -441,3 +441,73 @@ async fn the_whitelist_delay_is_the_same_for_every_process(b: Backend) {
         2
     );
 }
+
+/// A removed app key stops authenticating at once, even while the projections
+/// are held back (an open transaction elsewhere holds PostgreSQL's snapshot
+/// horizon, so the projector cannot pass the removal).
+#[actix_web::test]
+async fn a_removed_app_key_stops_at_once_while_projections_lag() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let sila = SilaClient::register_app(&app, "myapp.eth").await;
+    let new_key = sila.add_app_key(&app).await;
+    let walletd::projections::Db::Postgres(pool) = &app.app.db else {
+        unreachable!()
+    };
+    let mut blocker = pool.begin().await.unwrap();
+    sqlx::query("SELECT pg_current_xact_id()")
+        .execute(&mut *blocker)
+        .await
+        .unwrap();
+
+    let store = app.app.clone();
+    let old = walletd::domain::Address::parse(&sila.key.address).unwrap();
+    let handle = walletd::domain::Handle::parse("myapp.eth").unwrap();
+    let removal = actix_web::rt::spawn(async move {
+        let meta = walletd::store::CommandMeta::system("test");
+        store
+            .apps
+            .execute(
+                &handle,
+                walletd::domain::client_app::AppCommand::RemoveAddress {
+                    address: old,
+                    at: meta.at,
+                },
+                &meta,
+            )
+            .await
+    });
+    // Wait until the removal is committed (its read-your-writes wait is held up).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE event_type = 'AppAddressRemoved'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        if n == 1 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "removal not committed"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    let projected = walletd::projections::queries::apps(&app.app.db)
+        .await
+        .unwrap();
+    assert!(
+        projected[0].1.contains(&sila.key.address),
+        "the projection still lists the removed key: {projected:?}"
+    );
+    let r = sila.check_handle("someone.eth").await;
+    assert_eq!(r.status, 403, "removed key: {}", r.body);
+    let with_new = SilaClient::new(&app.base, "myapp.eth", new_key);
+    let r = with_new.check_handle("someone.eth").await;
+    assert_eq!(r.status, 200, "remaining key: {}", r.body);
+    blocker.rollback().await.unwrap();
+    removal.await.unwrap().unwrap();
+}
