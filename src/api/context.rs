@@ -76,7 +76,7 @@ impl BodyError {
 /// Reads the whole body, refusing a wrong content type or more than `limit` bytes.
 pub async fn read_json_bytes(
     req: &HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     limit: usize,
 ) -> Result<web::Bytes, BodyError> {
     let ct = req
@@ -93,6 +93,30 @@ pub async fn read_json_bytes(
     if mime != "application/json" && !mime.ends_with("+json") {
         return Err(BodyError::ContentType);
     }
+    read_bounded(req, payload, limit).await
+}
+
+/// Like [`read_json_bytes`], but a request that carries no Content-Type at
+/// all is read as JSON (the caller still parses it); a Content-Type that is
+/// present must be JSON. Sila's Python SDK sends its bodies without one.
+pub async fn read_json_bytes_untyped_ok(
+    req: &HttpRequest,
+    payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, BodyError> {
+    if req.headers().contains_key(CONTENT_TYPE) {
+        read_json_bytes(req, payload, limit).await
+    } else {
+        read_bounded(req, payload, limit).await
+    }
+}
+
+/// The whole body, refusing more than `limit` bytes.
+async fn read_bounded(
+    req: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<web::Bytes, BodyError> {
     if let Some(len) = req
         .headers()
         .get(actix_web::http::header::CONTENT_LENGTH)

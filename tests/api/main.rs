@@ -19,4 +19,5 @@ mod signing;
 mod sila;
 mod sila_client;
 mod sila_kyc;
+mod sila_sdk_compat;
 mod whitelist;

@@ -14,6 +14,7 @@ backend_tests!(
     sign_errors,
     auth_errors,
     idempotency_key_replays_and_refuses_mismatch,
+    seed_000_bodies_not_valid_for_the_endpoint_are_400,
     health_and_routing,
 );
 
@@ -137,14 +138,14 @@ async fn create_rejects_bad_input_and_writes_nothing(b: Backend) {
         ("application/json", br#"{"userId": "#.to_vec(), 400),
         ("application/json", b"not json".to_vec(), 400),
         ("application/json", b"".to_vec(), 400),
-        ("application/json", br#"{}"#.to_vec(), 422),
-        ("application/json", br#"{"userId": 42}"#.to_vec(), 422),
-        ("application/json", br#"{"userId": null}"#.to_vec(), 422),
-        ("application/json", br#"["user"]"#.to_vec(), 422),
+        ("application/json", br#"{}"#.to_vec(), 400),
+        ("application/json", br#"{"userId": 42}"#.to_vec(), 400),
+        ("application/json", br#"{"userId": null}"#.to_vec(), 400),
+        ("application/json", br#"["user"]"#.to_vec(), 400),
         (
             "application/json",
             br#"{"userId": "u", "extra": 1}"#.to_vec(),
-            422,
+            400,
         ),
         ("text/plain", br#"{"userId": "u1"}"#.to_vec(), 415),
         (
@@ -241,13 +242,13 @@ async fn sign_errors(b: Backend) {
             "/api/wallets/dave/sign",
             "application/json",
             br#"{}"#.to_vec(),
-            422,
+            400,
         ),
         (
             "/api/wallets/dave/sign",
             "application/json",
             br#"{"message": 7}"#.to_vec(),
-            422,
+            400,
         ),
         (
             "/api/wallets/dave/sign",
@@ -482,4 +483,148 @@ async fn postgres_without_master_key_is_a_configuration_error() {
         r.body
     );
     assert_eq!(event_count(&app).await, 0);
+}
+
+/// Seed 000 documents 400 Bad Request for its errors: a body that is not
+/// valid for the endpoint (missing `userId` or `message`, wrong JSON types,
+/// unknown fields) is 400 on every endpoint, not 422, and writes nothing.
+/// 422 stays for the documented semantic refusal of an Idempotency-Key
+/// reused with another body.
+async fn seed_000_bodies_not_valid_for_the_endpoint_are_400(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    app.create_wallet("frank").await;
+    let typed = |extra: serde_json::Value| {
+        let mut typed_data = json!({
+            "types": {
+                "EIP712Domain": [{"name": "name", "type": "string"}],
+                "Note": [{"name": "text", "type": "string"}],
+            },
+            "primaryType": "Note",
+            "domain": {"name": "walletd"},
+            "message": {"text": "hi"},
+        });
+        if let serde_json::Value::Object(m) = extra {
+            for (k, v) in m {
+                typed_data[k] = v;
+            }
+        }
+        json!({ "typedData": typed_data })
+    };
+    let tx = |extra: serde_json::Value| {
+        let mut t = json!({
+            "type": "eip1559", "chainId": 1, "nonce": 0, "value": "0", "gas": 21000,
+            "maxFeePerGas": "2", "maxPriorityFeePerGas": "1",
+        });
+        if let serde_json::Value::Object(m) = extra {
+            for (k, v) in m {
+                if v.is_null() {
+                    t.as_object_mut().unwrap().remove(&k);
+                } else {
+                    t[k] = v;
+                }
+            }
+        }
+        json!({ "transaction": t })
+    };
+    let cases = [
+        ("/api/wallets", json!({}), "missing field `userId`"),
+        ("/api/wallets", json!({"userId": 7}), "invalid type"),
+        ("/api/wallets", json!({"userId": ["a"]}), "invalid type"),
+        ("/api/wallets", json!({"userId": null}), "invalid type"),
+        ("/api/wallets", json!(["frank2"]), "must be a JSON object"),
+        (
+            "/api/wallets",
+            json!({"userId": "frank2", "wallet": "x"}),
+            "unknown field `wallet`",
+        ),
+        (
+            "/api/wallets/frank/sign",
+            json!({}),
+            "missing field `message`",
+        ),
+        (
+            "/api/wallets/frank/sign",
+            json!({"message": 1}),
+            "invalid type",
+        ),
+        (
+            "/api/wallets/frank/sign",
+            json!({"message": {"text": "m"}}),
+            "invalid type",
+        ),
+        (
+            "/api/wallets/frank/sign",
+            json!({"message": "m", "encoding": "hex"}),
+            "unknown field `encoding`",
+        ),
+        (
+            "/api/wallets/frank/sign-typed-data",
+            json!({}),
+            "missing field `typedData`",
+        ),
+        (
+            "/api/wallets/frank/sign-typed-data",
+            typed(json!({"primaryType": 3})),
+            "primaryType must be a string",
+        ),
+        (
+            "/api/wallets/frank/sign-typed-data",
+            typed(json!({"extra": true})),
+            "unknown field `extra`",
+        ),
+        (
+            "/api/wallets/frank/sign-transaction",
+            tx(json!({"chainId": null})),
+            "missing field `chainId`",
+        ),
+        (
+            "/api/wallets/frank/sign-transaction",
+            tx(json!({"nonce": "zero"})),
+            "nonce",
+        ),
+        (
+            "/api/wallets/frank/sign-transaction",
+            tx(json!({"accessList": []})),
+            "unknown field `accessList`",
+        ),
+    ];
+    for (path, body, message) in cases {
+        let r = app.post_json(path, &body).await;
+        assert_eq!(r.status, 400, "{path} {body}: {}", r.body);
+        assert_eq!(r.body["success"], false, "{path} {body}");
+        let error = r.body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(message),
+            "{path} {body}: {error:?} lacks {message:?}"
+        );
+    }
+    assert_eq!(
+        event_count(&app).await,
+        1,
+        "only frank's create was written"
+    );
+
+    // The semantic refusal keeps its 422.
+    let key = [("Idempotency-Key", "seed-000")];
+    let first = app
+        .post_raw(
+            "/api/wallets/frank/sign",
+            "application/json",
+            br#"{"message":"one"}"#.to_vec(),
+            &key,
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    let reused = app
+        .post_raw(
+            "/api/wallets/frank/sign",
+            "application/json",
+            br#"{"message":"two"}"#.to_vec(),
+            &key,
+        )
+        .await;
+    assert_eq!(reused.status, 422, "{}", reused.body);
+    assert_eq!(event_count(&app).await, 2, "signed once");
 }

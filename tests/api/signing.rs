@@ -405,31 +405,31 @@ async fn typed_data_errors_record_nothing(b: Backend) {
             400,
             "invalid typed data:",
         ),
-        // Shape: 422.
-        (json!({}), 422, "missing field `typedData`"),
+        // Shape: 400.
+        (json!({}), 400, "missing field `typedData`"),
         (
             json!({"typedData": mail(), "extra": 1}),
-            422,
+            400,
             "unknown field `extra`",
         ),
         (
             json!({"typedData": "{\"types\": {}}"}),
-            422,
+            400,
             "typedData must be a JSON object",
         ),
         (
             json!({"typedData": with("/domain/name", json!(5))}),
-            422,
+            400,
             "typedData.domain.name must be a string",
         ),
         (
             json!({"typedData": without("", "message")}),
-            422,
+            400,
             "typedData: missing field `message`",
         ),
         (
             json!({"typedData": with("/primaryType", json!(["Mail"]))}),
-            422,
+            400,
             "typedData.primaryType must be a string",
         ),
     ];
@@ -440,12 +440,12 @@ async fn typed_data_errors_record_nothing(b: Backend) {
     let mut cases = cases;
     cases.push((
         json!({ "typedData": with_extra }),
-        422,
+        400,
         "typedData.domain: unknown field `chain`",
     ));
     cases.push((
         json!({ "typedData": top_extra }),
-        422,
+        400,
         "typedData: unknown field `signer`",
     ));
     for (body, status, message) in cases {
@@ -738,40 +738,40 @@ async fn transaction_errors_record_nothing(b: Backend) {
             400,
             "transaction.maxFeePerGas must fit in 128 bits",
         ),
-        // Shape: 422.
-        (remove("chainId"), 422, "missing field `chainId`"),
-        (remove("type"), 422, "missing field `type`"),
-        (remove("maxFeePerGas"), 422, "missing field `maxFeePerGas`"),
+        // Shape: 400.
+        (remove("chainId"), 400, "missing field `chainId`"),
+        (remove("type"), 400, "missing field `type`"),
+        (remove("maxFeePerGas"), 400, "missing field `maxFeePerGas`"),
         (
             set("type", json!("eip4844")),
-            422,
+            400,
             "unknown variant `eip4844`",
         ),
         (
             set("accessList", json!([])),
-            422,
+            400,
             "unknown field `accessList`",
         ),
-        (set("gasPrice", json!(1)), 422, "unknown field `gasPrice`"),
+        (set("gasPrice", json!(1)), 400, "unknown field `gasPrice`"),
         (
             set("nonce", json!(true)),
-            422,
+            400,
             "invalid type: boolean `true`",
         ),
-        (set("nonce", json!(-1)), 422, "invalid type: integer `-1`"),
-        (set("to", json!(12)), 422, "invalid type: integer `12`"),
-        (set("gas", json!(21000)), 422, "duplicate field `gas`"),
+        (set("nonce", json!(-1)), 400, "invalid type: integer `-1`"),
+        (set("to", json!(12)), 400, "invalid type: integer `12`"),
+        (set("gas", json!(21000)), 400, "duplicate field `gas`"),
         (
             json!({"transaction": eip1559(to), "from": "0x00"}),
-            422,
+            400,
             "unknown field `from`",
         ),
         (
             json!({"transaction": "0x02f8"}),
-            422,
+            400,
             "transaction must be a JSON object",
         ),
-        (json!({}), 422, "missing field `transaction`"),
+        (json!({}), 400, "missing field `transaction`"),
     ];
     let mut legacy_with_1559_fee = json!({"transaction": {
         "type": "legacy", "chainId": 1, "nonce": 0, "value": "0", "gas": 21000,
@@ -780,13 +780,13 @@ async fn transaction_errors_record_nothing(b: Backend) {
     let mut cases = cases;
     cases.push((
         legacy_with_1559_fee.clone(),
-        422,
+        400,
         "unknown field `maxFeePerGas`",
     ));
     let legacy = legacy_with_1559_fee["transaction"].as_object_mut().unwrap();
     legacy.remove("maxFeePerGas");
     legacy.remove("chainId");
-    cases.push((legacy_with_1559_fee, 422, "missing field `chainId`"));
+    cases.push((legacy_with_1559_fee, 400, "missing field `chainId`"));
     for (body, status, message) in cases {
         let r = app.post_json(path, &body).await;
         assert_eq!(r.status, status, "{body}: {}", r.body);

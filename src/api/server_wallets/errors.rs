@@ -54,14 +54,21 @@ impl ApiError {
 
 impl From<BodyError> for ApiError {
     fn from(e: BodyError) -> Self {
-        ApiError::new(e.status(), e.message())
+        // Seed 000 documents 400 Bad Request for any body that is not valid
+        // for the endpoint, wrong shape included; 422 is kept for the
+        // semantic refusals below.
+        let status = match e {
+            BodyError::Shape(_) => 400,
+            _ => e.status(),
+        };
+        ApiError::new(status, e.message())
     }
 }
 
 impl From<PayloadError> for ApiError {
     fn from(e: PayloadError) -> Self {
         match e {
-            PayloadError::Shape(m) => ApiError::new(422, format!("invalid request body: {m}")),
+            PayloadError::Shape(m) => ApiError::new(400, format!("invalid request body: {m}")),
             PayloadError::Invalid(m) => ApiError::new(400, m),
         }
     }

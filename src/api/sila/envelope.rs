@@ -5,7 +5,7 @@ use actix_web::{web, HttpRequest};
 use serde_json::{Map, Value};
 
 use super::errors::SilaApiError;
-use crate::api::context::read_json_bytes;
+use crate::api::context::read_json_bytes_untyped_ok;
 use crate::domain::Handle;
 
 pub struct Envelope {
@@ -27,7 +27,8 @@ pub async fn read(
     payload: web::Payload,
     limit: usize,
 ) -> Result<Envelope, (Option<String>, SilaApiError)> {
-    let bytes = read_json_bytes(req, payload, limit)
+    // Sila's Python SDK sends no Content-Type; the body must still be JSON.
+    let bytes = read_json_bytes_untyped_ok(req, payload, limit)
         .await
         .map_err(|e| (None, SilaApiError::from(e)))?;
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
@@ -185,6 +186,33 @@ impl<'a> Fields<'a> {
             None => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(SilaApiError::field(&self.path(key), "must be a string")),
+        }
+    }
+
+    /// A string field Sila accepts under two names (`key`, or its `alias`
+    /// as Sila's SDK templates spell it). Answers the value and the path of
+    /// the name it came from; both names with different values are refused.
+    pub fn str_aliased(
+        &self,
+        key: &str,
+        alias: &str,
+    ) -> Result<Option<(&'a str, String)>, SilaApiError> {
+        match (self.str(key)?, self.str(alias)?) {
+            (Some(a), Some(b)) if a != b => {
+                let (path, other) = (self.path(key), self.path(alias));
+                let problem = format!("{path} and {other} are one field; they differ");
+                Err(SilaApiError {
+                    status: 400,
+                    message: format!("Bad request format: {problem}"),
+                    details: vec![
+                        (path.clone(), format!("differs from {other}")),
+                        (other, format!("differs from {path}")),
+                    ],
+                })
+            }
+            (Some(a), _) => Ok(Some((a, self.path(key)))),
+            (None, Some(b)) => Ok(Some((b, self.path(alias)))),
+            (None, None) => Ok(None),
         }
     }
 

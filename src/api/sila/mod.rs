@@ -3,6 +3,7 @@
 
 mod envelope;
 mod errors;
+mod getmessage;
 mod guard;
 mod handles;
 mod kyc;
@@ -37,7 +38,8 @@ macro_rules! endpoint {
 use endpoint;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/0.2/check_handle", web::post().to(handles::check_handle))
+    cfg.route("/0.2/getmessage", web::get().to(getmessage::getmessage))
+        .route("/0.2/check_handle", web::post().to(handles::check_handle))
         .route("/0.2/register", web::post().to(handles::register))
         .route(
             "/0.2/register_wallet",

@@ -63,6 +63,18 @@ fn checksummed(lower: &str) -> String {
     Address::parse(lower).map_or_else(|_| lower.to_string(), |a| a.to_checksum())
 }
 
+/// `blockchain_network` (or `network`): absent, or the one network walletd serves.
+fn network(fields: &Fields) -> Result<(), SilaApiError> {
+    match fields.str_aliased("blockchain_network", "network")? {
+        None => Ok(()),
+        Some(("ETH", _)) => Ok(()),
+        Some((_, path)) => Err(SilaApiError::field(
+            &path,
+            "the only valid value is \"ETH\"",
+        )),
+    }
+}
+
 fn signer(a: &Accepted) -> Result<Address, SilaApiError> {
     a.signer
         .ok_or_else(|| SilaApiError::forbidden("usersignature header is required"))
@@ -98,20 +110,14 @@ async fn register_wallet_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiE
         if !w.present() {
             return Err(SilaApiError::field("wallet", "is required"));
         }
-        let text = w
-            .str("blockchain_address")?
+        // Sila's Python SDK template names these `wallet_address` and
+        // `network`; Sila accepts either name.
+        let (text, path) = w
+            .str_aliased("blockchain_address", "wallet_address")?
             .ok_or_else(|| SilaApiError::field("wallet.blockchain_address", "is required"))?;
-        let address = Address::parse(text)
-            .map_err(|e| SilaApiError::field("wallet.blockchain_address", e.to_string()))?;
-        match w.str("blockchain_network")? {
-            None | Some("ETH") => {}
-            Some(_) => {
-                return Err(SilaApiError::field(
-                    "wallet.blockchain_network",
-                    "the only valid value is \"ETH\"",
-                ))
-            }
-        }
+        let address =
+            Address::parse(text).map_err(|e| SilaApiError::field(&path, e.to_string()))?;
+        network(&w)?;
         let proof = Fields::top(&a.env.body)
             .str("wallet_verification_signature")?
             .ok_or_else(|| SilaApiError::forbidden("wallet_verification_signature is required"))?;
@@ -174,19 +180,12 @@ async fn get_wallets_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiError
         ));
     }
     let address = f
-        .str("blockchain_address")?
-        .map(Address::parse)
-        .transpose()
-        .map_err(|e| SilaApiError::field("search_filters.blockchain_address", e.to_string()))?;
-    match f.str("blockchain_network")? {
-        None | Some("ETH") => {}
-        Some(_) => {
-            return Err(SilaApiError::field(
-                "search_filters.blockchain_network",
-                "the only valid value is \"ETH\"",
-            ))
-        }
-    }
+        .str_aliased("blockchain_address", "wallet_address")?
+        .map(|(text, path)| {
+            Address::parse(text).map_err(|e| SilaApiError::field(&path, e.to_string()))
+        })
+        .transpose()?;
+    network(&f)?;
     let wallet_id = f
         .str("wallet_id")?
         .map(|s| {

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Sila's own SDKs against a real `walletd serve` (issue 10): the Python SDK
+# (silasdk 1.1.3, in a virtualenv) and the Node SDK (sila-sdk 0.2.28, npm)
+# each run the whole flow in tests/sdk/*_flow.*, against SQLite and against
+# a fresh PostgreSQL database that is dropped afterwards. Fails if any flow
+# fails.
+#
+# The installs are cached under $WALLETD_CI_CACHE (default
+# $HOME/.cache/walletd-ci), keyed by SDK version, the pinned dependency
+# list and the interpreter version; a cache entry counts only once its
+# install has finished. The server is the debug binary `cargo test` has
+# already built (`cargo build` here is then a no-op).
+#
+# Environment: TEST_DATABASE_URL (PostgreSQL admin URL, default
+# postgres://postgres@127.0.0.1:5432/postgres), CARGO_TARGET_DIR.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+sdk=$root/tests/sdk
+PY_SDK=1.1.3
+NODE_SDK=0.2.28
+cache=${WALLETD_CI_CACHE:-$HOME/.cache/walletd-ci}
+admin_url=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+t0=$(date +%s)
+elapsed() { echo "$(($(date +%s) - t0)) s"; }
+mkdir -p "$cache"
+work=$(mktemp -d)
+
+server_pid=
+pg_db=
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  if [ -n "$pg_db" ]; then
+    psql "$admin_url" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+short_hash() { sha256sum "$@" | sha256sum | cut -c1-12; }
+
+# ---- the SDKs (cached) ----
+py_version=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+venv=$cache/silasdk-$PY_SDK-py$py_version-$(short_hash "$sdk/requirements.txt")
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+node_dir=$cache/sila-sdk-$NODE_SDK-node$node_major-$(short_hash "$sdk/package.json" "$sdk/package-lock.json")
+
+install_python() {
+  if [ -f "$venv/.installed" ] && "$venv/bin/python" -c 'import silasdk' 2>/dev/null; then
+    echo "python sdk: cached ($venv)"
+    return
+  fi
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$sdk/requirements.txt"
+  touch "$venv/.installed"
+  echo "python sdk: installed silasdk $PY_SDK ($(elapsed))"
+}
+
+install_node() {
+  if [ -f "$node_dir/.installed" ] && [ -d "$node_dir/node_modules/sila-sdk" ]; then
+    echo "node sdk: cached ($node_dir)"
+    return
+  fi
+  rm -rf "$node_dir"
+  mkdir -p "$node_dir"
+  cp "$sdk/package.json" "$sdk/package-lock.json" "$node_dir/"
+  (cd "$node_dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  touch "$node_dir/.installed"
+  echo "node sdk: installed sila-sdk $NODE_SDK ($(elapsed))"
+}
+
+install_python >"$work/install-python.log" 2>&1 &
+py_install=$!
+install_node >"$work/install-node.log" 2>&1 &
+node_install=$!
+install_failed=0
+wait "$py_install" || install_failed=1
+cat "$work/install-python.log"
+wait "$node_install" || install_failed=1
+cat "$work/install-node.log"
+if [ "$install_failed" -ne 0 ]; then
+  echo "FAIL: installing the SDKs failed" >&2
+  exit 1
+fi
+export NODE_PATH=$node_dir/node_modules
+py() { "$venv/bin/python" "$sdk/python_flow.py" "$@"; }
+nd() { node "$sdk/node_flow.js" "$@"; }
+
+# ---- the server binary ----
+cargo build --locked --quiet --bin walletd
+walletd=${CARGO_TARGET_DIR:-$root/target}/debug/walletd
+echo "walletd: $walletd ($(elapsed))"
+
+# ---- one backend: register the apps, serve, run both flows ----
+passed=0
+failed=0
+run_backend() {
+  local backend=$1 db_url
+  case $backend in
+    sqlite) db_url="sqlite://$work/$backend.db" ;;
+    postgres)
+      pg_db="walletd_sdk_$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"
+      psql "$admin_url" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $pg_db" >/dev/null
+      db_url="${admin_url%%\?*}"
+      db_url="${db_url%/*}/$pg_db"
+      ;;
+  esac
+  export DATABASE_URL=$db_url
+  WALLETD_MASTER_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
+  export WALLETD_MASTER_KEY
+  # Only Sila endpoints are driven: no server-wallet keys are needed, so no
+  # key pools burn the shared CPU.
+  export WALLETD_BIND=127.0.0.1:0 WALLETD_KYC_MODE=sandbox WALLETD_SERVER_WALLET_CUSTODY=local \
+    WALLETD_KEY_POOL=0 WALLETD_MPC_KEY_POOL=0 WALLETD_WORKERS=2 RUST_LOG=warn
+
+  local py_key node_key
+  read -r py_key py_address < <(py keygen)
+  read -r node_key node_address < <(nd keygen)
+  "$walletd" app register --handle python-sdk.app --address "$py_address" >/dev/null
+  "$walletd" app register --handle node-sdk.app --address "$node_address" >/dev/null
+
+  local log=$work/serve-$backend.log
+  "$walletd" serve >"$log" 2>&1 &
+  server_pid=$!
+  local url=
+  for _ in $(seq 1 300); do
+    url=$(sed -n 's/^walletd listening on \(http:[^ ]*\)$/\1/p' "$log")
+    [ -n "$url" ] && break
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$url" ]; then
+    echo "FAIL: walletd serve ($backend) did not start" >&2
+    cat "$log" >&2
+    exit 1
+  fi
+  echo "walletd serve on $backend at $url ($(elapsed))"
+
+  local flow
+  for flow in python node; do
+    local ok=0
+    if [ "$flow" = python ]; then
+      WALLETD_URL=$url SILA_APP_HANDLE=python-sdk.app SILA_APP_KEY=$py_key timeout 90 \
+        "$venv/bin/python" "$sdk/python_flow.py" run && ok=1
+    else
+      WALLETD_URL=$url SILA_APP_HANDLE=node-sdk.app SILA_APP_KEY=$node_key timeout 90 \
+        node "$sdk/node_flow.js" run && ok=1
+    fi
+    if [ "$ok" -eq 1 ]; then
+      passed=$((passed + 1))
+      echo "PASS: $flow sdk flow on $backend ($(elapsed))"
+    else
+      failed=$((failed + 1))
+      echo "FAIL: $flow sdk flow on $backend; server log:" >&2
+      tail -n 40 "$log" >&2
+    fi
+  done
+
+  kill "$server_pid"
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=
+  if [ -n "$pg_db" ]; then
+    psql "$admin_url" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE $pg_db WITH (FORCE)" >/dev/null
+    pg_db=
+  fi
+}
+
+run_backend sqlite
+run_backend postgres
+
+echo "sila sdk flows: $(elapsed) in all"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
