@@ -5,7 +5,7 @@
 // its path under /0.2/ and gets walletd's address. Bodies, headers and
 // signatures are the SDK's own.
 //
-//   node_flow.js keygen   prints "<private key> <address>" for an app key
+//   node_flow.js keygen   prints "app-key <private key> <address>"
 //   node_flow.js run      the flow; needs WALLETD_URL, SILA_APP_HANDLE,
 //                         SILA_APP_KEY (that app registered in walletd)
 //
@@ -171,7 +171,7 @@ function main() {
   const command = process.argv.slice(2).join(' ');
   if (command === 'keygen') {
     const key = sila.generateWallet();
-    console.log(`${key.privateKey} ${key.address}`);
+    console.log(`app-key ${key.privateKey} ${key.address}`);
   } else if (command === 'run') {
     run().catch((e) => {
       console.error(`node sdk flow FAILED: ${e.message}`);

@@ -3,7 +3,7 @@
 The only change is where the SDK sends its requests: its endpoint table
 names Sila's hosts, so the two URL templates in it are pointed at walletd.
 
-    python_flow.py keygen   prints "<private key> <address>" for an app key
+    python_flow.py keygen   prints "app-key <private key> <address>"
     python_flow.py run      the flow; needs WALLETD_URL, SILA_APP_HANDLE,
                             SILA_APP_KEY (that app registered in walletd)
 
@@ -230,7 +230,7 @@ def run():
 def main():
     if sys.argv[1:] == ["keygen"]:
         key = EthWallet.create()
-        print(key["eth_private_key"], key["eth_address"])
+        print("app-key", key["eth_private_key"], key["eth_address"])
     elif sys.argv[1:] == ["run"]:
         run()
     else:

@@ -9,10 +9,11 @@
 # $HOME/.cache/walletd-ci), keyed by SDK version, the pinned dependency
 # list and the interpreter version; a cache entry counts only once its
 # install has finished. The server is the debug binary `cargo test` has
-# already built (`cargo build` here is then a no-op).
+# already built.
 #
 # Environment: TEST_DATABASE_URL (PostgreSQL admin URL, default
-# postgres://postgres@127.0.0.1:5432/postgres), CARGO_TARGET_DIR.
+# postgres://postgres@127.0.0.1:5432/postgres), CARGO_TARGET_DIR,
+# WALLETD_CI_CACHE, WALLETD_BIN (a walletd binary to test instead of building).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -88,8 +89,18 @@ py() { "$venv/bin/python" "$sdk/python_flow.py" "$@"; }
 nd() { node "$sdk/node_flow.js" "$@"; }
 
 # ---- the server binary ----
-cargo build --locked --quiet --bin walletd
-walletd=${CARGO_TARGET_DIR:-$root/target}/debug/walletd
+# The debug binary as `cargo test` builds it (with the dev-dependencies'
+# features): a no-op after the test step, where `cargo build` would rebuild
+# much of the dependency tree with other features.
+# WALLETD_BIN names another binary to test instead.
+if [ -n "${WALLETD_BIN:-}" ]; then
+  walletd=$WALLETD_BIN
+elif cargo test --locked --no-run --test api >"$work/build.log" 2>&1; then
+  walletd=${CARGO_TARGET_DIR:-$root/target}/debug/walletd
+else
+  cat "$work/build.log" >&2
+  exit 1
+fi
 echo "walletd: $walletd ($(elapsed))"
 
 # ---- one backend: register the apps, serve, run both flows ----
@@ -114,11 +125,19 @@ run_backend() {
   export WALLETD_BIND=127.0.0.1:0 WALLETD_KYC_MODE=sandbox WALLETD_SERVER_WALLET_CUSTODY=local \
     WALLETD_KEY_POOL=0 WALLETD_MPC_KEY_POOL=0 WALLETD_WORKERS=2 RUST_LOG=warn
 
-  local py_key node_key
-  read -r py_key py_address < <(py keygen)
-  read -r node_key node_address < <(nd keygen)
-  "$walletd" app register --handle python-sdk.app --address "$py_address" >/dev/null
-  "$walletd" app register --handle node-sdk.app --address "$node_address" >/dev/null
+  local py_key py_address node_key node_address
+  read -r py_key py_address < <(py keygen | sed -n 's/^app-key //p')
+  read -r node_key node_address < <(nd keygen | sed -n 's/^app-key //p')
+  local handle address
+  for handle in python-sdk.app node-sdk.app; do
+    address=$py_address
+    [ "$handle" = node-sdk.app ] && address=$node_address
+    if ! "$walletd" app register --handle "$handle" --address "$address" >"$work/app.log" 2>&1; then
+      echo "FAIL: walletd app register $handle ($backend)" >&2
+      cat "$work/app.log" >&2
+      exit 1
+    fi
+  done
 
   local log=$work/serve-$backend.log
   "$walletd" serve >"$log" 2>&1 &
