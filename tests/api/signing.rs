@@ -834,16 +834,10 @@ async fn unknown_and_external_wallets(b: Backend) {
             400,
             "malformed address: expected 0x followed by 40 hex digits",
         ),
-        (
-            external,
-            422,
-            "this wallet's key is not held by walletd, so it cannot sign for it",
-        ),
-        (
-            external_id,
-            422,
-            "this wallet's key is not held by walletd, so it cannot sign for it",
-        ),
+        // A wallet of another API (here an external address): as if it did
+        // not exist.
+        (external, 404, "wallet not found"),
+        (external_id, 404, "wallet not found"),
     ];
     for (id, status, message) in cases {
         for (endpoint, body) in [("sign-typed-data", &typed), ("sign-transaction", &tx)] {

@@ -185,10 +185,13 @@ async fn a_body_without_content_type_is_read_as_json_and_verified(b: Backend) {
     altered.push(b' ');
     let r = send_untyped(&sila, "register_wallet", altered, &signed).await;
     assert_failure(&r, 403, Some(&body), "bytes changed after signing");
-    // Signed by the app only: the user signature is still required.
-    let app_only = SilaClient::signatures(&bytes, Some(&sila.key), None);
-    let r = send_untyped(&sila, "register_wallet", bytes.clone(), &app_only).await;
-    assert_failure(&r, 403, Some(&body), "no usersignature");
+    // Signed by the app only: the user signature is still required. (Another
+    // body: a refusal after the app authenticated uses its body up.)
+    let other = sila.register_wallet_body(ALICE, &new, json!({"nickname": "untyped"}));
+    let other_bytes = python_json(&other);
+    let app_only = SilaClient::signatures(&other_bytes, Some(&sila.key), None);
+    let r = send_untyped(&sila, "register_wallet", other_bytes, &app_only).await;
+    assert_failure(&r, 403, Some(&other), "no usersignature");
     // A Content-Type that is present and not JSON: 415.
     for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
         let r = sila
