@@ -20,7 +20,7 @@ root=$PWD
 sdk=$root/tests/sdk
 PY_SDK=1.1.3
 NODE_SDK=0.2.28
-cache=${WALLETD_CI_CACHE:-$HOME/.cache/walletd-ci}
+cache=${WALLETD_CI_CACHE:-${HOME:-/tmp}/.cache/walletd-ci}
 admin_url=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 t0=$(date +%s)
 elapsed() { echo "$(($(date +%s) - t0)) s"; }
