@@ -15,6 +15,7 @@ backend_tests!(
     a_body_without_content_type_is_read_as_json_and_verified,
     alternative_field_names_are_accepted,
     conflicting_field_names_are_refused_and_write_nothing,
+    an_empty_crypto_alias_is_no_alias,
 );
 
 const ALICE: &str = "alice.eth";
@@ -374,4 +375,23 @@ async fn conflicting_field_names_are_refused_and_write_nothing(b: Backend) {
         .await;
     assert_success(&r, &body);
     assert_eq!(sila.wallet_count(ALICE, &alice).await, 2);
+}
+
+// Sila's Node SDK sends `crypto_alias: ""` in register when the caller set
+// none: the wallet gets a generated nickname, as with no alias at all.
+async fn an_empty_crypto_alias_is_no_alias(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let sila = SilaClient::register_app(&app, "sdkapp.eth").await;
+    let key = Key::random();
+    let body = sila.register_body(ALICE, &key, Some(""));
+    let r = sila.call("register", &body, Some(&sila.key), None).await;
+    assert_success(&r, &body);
+    let r = sila.get_wallet(ALICE, &key).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let nickname = r.body["wallet"]["nickname"].as_str().unwrap_or_default();
+    let id = r.body["wallet"]["wallet_id"].as_str().unwrap_or_default();
+    assert_eq!(nickname, format!("wallet-{}", &id[..8]), "{}", r.body);
+    assert_eq!(r.body["wallet"]["default"], true, "{}", r.body);
 }

@@ -77,8 +77,8 @@ async function run() {
       user.city = 'Portland';
       user.state = 'OR';
       user.zip = '97204';
+      // cryptoAlias left at the SDK's default (''): a generated nickname.
       user.cryptoAddress = first.address;
-      user.cryptoAlias = 'node main';
       const r = ok(await sila.register(user), 'register');
       check(r.message === `${full} was successfully registered.`, 'registered', r);
       const again = await sila.checkHandle(handle);
@@ -116,7 +116,8 @@ async function run() {
       const [a, b] = r.wallets;
       check(sameAddress(a.blockchain_address, first.address), 'first address', r);
       check(sameAddress(b.blockchain_address, second.address), 'second address', r);
-      check(a.nickname === 'node main' && b.nickname === 'node second', 'nicknames', r);
+      check(a.nickname === `wallet-${a.wallet_id.slice(0, 8)}`, 'generated nickname', r);
+      check(b.nickname === 'node second', 'nickname', r);
       check(a.default === true && b.default === false, 'defaults', r);
       check(b.wallet_id === secondId, 'wallet id', r);
       const byAddress = new sila.WalletFilters();

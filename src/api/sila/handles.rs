@@ -53,8 +53,10 @@ async fn register_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
             ))
         }
     }
+    // Sila's Node SDK sends `crypto_alias: ""` when none was set: no alias.
     let nickname = entry
         .str("crypto_alias")?
+        .filter(|alias| !alias.is_empty())
         .map(Nickname::parse)
         .transpose()
         .map_err(|e| SilaApiError::field("crypto_entry.crypto_alias", e.to_string()))?;
