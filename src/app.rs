@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use walletd_projections::{views, Db, Projector};
 
@@ -17,11 +18,12 @@ use crate::custody::mpc::{
     Cosigner, HttpLink, InProcessLink, MpcCustody, PayloadPolicy, ShareVault,
 };
 use crate::custody::vault::KeyVault;
-use crate::custody::{Custody, LocalCustody, MasterKey, MasterKeys};
+use crate::custody::{Custody, CustodyError, LocalCustody, MasterKey, MasterKeys, SweepReport};
 use crate::domain::client_app::ClientApp;
 use crate::domain::user::SilaUser;
 use crate::domain::wallet::WalletServices;
 use crate::service::identity_cache::IdentityCache;
+use crate::service::wallets::CreateTurns;
 use crate::store::{self, AggregateStore, StoreError, WalletStore};
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,10 @@ pub struct App {
     /// the JWT API then answers 401.
     pub jwt: Option<JwtVerifier>,
     pub create_limit: PerUserLimit,
+    /// Every custody backend (single-key, MPC): swept and shut down together.
+    pub custody_backends: Vec<Arc<dyn Custody>>,
+    /// Racing creates of one server wallet take turns (one key between them).
+    pub server_creates: CreateTurns,
 }
 
 impl App {
@@ -115,6 +121,11 @@ impl App {
         projector.register().await?;
         projector.catch_up().await?;
         let projector = projector.spawn();
+        let custody_backends = vec![custody.clone(), mpc.clone()];
+        crate::custody::sweeper::spawn(
+            custody_backends.iter().map(Arc::downgrade).collect(),
+            Duration::from_secs(settings.key_sweep_grace),
+        );
         let services = WalletServices::new(vec![custody.clone(), mpc]);
         let apps = AggregateStore::new(db.clone(), (), projector.clone());
         let users = AggregateStore::new(db.clone(), (), projector.clone());
@@ -134,9 +145,35 @@ impl App {
             identities: IdentityCache::new(200_000),
             jwt,
             create_limit,
+            custody_backends,
+            server_creates: CreateTurns::default(),
         });
         crate::service::whitelist_scheduler::spawn(Arc::downgrade(&app));
         Ok(app)
+    }
+}
+
+impl App {
+    /// Sweeps every custody backend now (the sweeper also runs on its own
+    /// schedule): keys no event names, older than `WALLETD_KEY_SWEEP_GRACE`.
+    pub async fn sweep_keys(&self) -> Result<SweepReport, CustodyError> {
+        let grace = Duration::from_secs(self.settings.key_sweep_grace);
+        let mut total = SweepReport::default();
+        for backend in &self.custody_backends {
+            let r = backend.sweep(grace).await?;
+            total.removed += r.removed;
+            total.found_in_use += r.found_in_use;
+        }
+        Ok(total)
+    }
+
+    /// Releases the keys the pools hold ready (the next start takes them)
+    /// and closes the database.
+    pub async fn shutdown(&self) {
+        for backend in &self.custody_backends {
+            backend.shutdown().await;
+        }
+        self.db.close().await;
     }
 }
 

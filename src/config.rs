@@ -101,6 +101,16 @@ pub struct Settings {
     #[arg(long, env = "WALLETD_KEY_POOL", default_value_t = 256, global = true)]
     pub key_pool: usize,
 
+    /// Seconds before the key sweeper removes a key (or MPC share pair) that
+    /// no wallet uses and no running process holds.
+    #[arg(
+        long,
+        env = "WALLETD_KEY_SWEEP_GRACE",
+        default_value_t = 86_400,
+        global = true
+    )]
+    pub key_sweep_grace: u64,
+
     /// Seconds between queueing a wallet for the whitelist and whitelisting
     /// it. Stored in the database when given, so every process sharing it
     /// schedules alike; when not given, the stored value (initially 300) holds.

@@ -45,6 +45,6 @@ pub async fn run(settings: Settings) -> CliResult {
     let server = crate::api::server(app.clone(), listener, workers)?;
     println!("walletd listening on http://{addr}");
     server.await?;
-    app.db.close().await;
+    app.shutdown().await;
     Ok(())
 }

@@ -1,16 +1,21 @@
 //! Single-key custody: one secp256k1 key per wallet, sealed in the key vault.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use k256::ecdsa::SigningKey;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use super::key_pool::KeyPool;
+use walletd_projections::Db;
+
+use super::claims::{self, ClaimTable};
+use super::key_pool::{self, KeyPool, PoolSource};
 use super::vault::{KeyVault, SealedKey};
 use super::{
-    eth, Custody, CustodyError, CustodyKind, GeneratedKey, KeyRef, MasterKeys, SignPayload,
+    eth, Custody, CustodyError, CustodyKind, GeneratedKey, KeyOutcome, KeyRef, MasterKeys,
+    SignPayload, SweepReport,
 };
 use crate::domain::{RecoverableSignature, WalletId};
 
@@ -31,10 +36,11 @@ impl LocalCustody {
         }
     }
 
-    /// Keeps up to `size` keys ready (0: none). Call [`start_pool`](Self::start_pool)
-    /// to begin filling it.
+    /// Keeps up to `size` keys ready (0: none are made ahead). Call
+    /// [`start_pool`](Self::start_pool) to begin filling it. Without a master
+    /// key there is no pool (nothing can be made).
     pub fn with_pool(mut self, size: usize) -> Self {
-        self.pool = (size > 0 && self.keys.is_some()).then(|| KeyPool::new(size));
+        self.pool = self.keys.is_some().then(|| KeyPool::new(size));
         self
     }
 
@@ -42,40 +48,13 @@ impl LocalCustody {
         self.pool.as_ref()
     }
 
-    /// Starts the background task that keeps the pool filled.
+    /// Starts the background task that keeps the pool filled and its claims
+    /// alive; it ends when this custody is dropped.
     pub fn start_pool(self: &Arc<Self>) {
-        let (Some(pool), Some(keys)) = (self.pool.clone(), self.keys.clone()) else {
+        let Some(pool) = self.pool.clone() else {
             return;
         };
-        let vault = self.vault.clone();
-        let weak = Arc::downgrade(self);
-        tokio::spawn(async move {
-            // Ends when the custody it serves is dropped.
-            while weak.strong_count() > 0 {
-                let n = pool.shortfall();
-                if n == 0 {
-                    pool.wait_for_demand().await;
-                    continue;
-                }
-                let master = keys.current.clone();
-                // Key generation is CPU work: keep it off the async workers.
-                let made = tokio::task::spawn_blocking(move || {
-                    (0..n)
-                        .map(|_| Self::make_key(&master, ""))
-                        .collect::<Vec<_>>()
-                })
-                .await;
-                let Ok(made) = made else { break };
-                let sealed: Vec<SealedKey> = made.iter().map(|(_, s)| s.clone()).collect();
-                match vault.insert_many(&sealed).await {
-                    Ok(()) => pool.add(made.into_iter().map(|(g, _)| g).collect()),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not store pre-generated keys; retrying");
-                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-                    }
-                }
-            }
-        });
+        tokio::spawn(key_pool::run(Arc::downgrade(self), pool));
     }
 
     /// A fresh key, sealed under `master`, not yet stored.
@@ -128,11 +107,16 @@ impl Custody for LocalCustody {
 
     async fn generate(&self, wallet_id: WalletId) -> Result<GeneratedKey, CustodyError> {
         let keys = self.keys()?;
-        if let Some(key) = self.pool.as_ref().and_then(|p| p.take()) {
+        let pool = self.pool.as_ref().ok_or(CustodyError::NotConfigured)?;
+        if let Some(key) = pool.take() {
             return Ok(key);
         }
         let (generated, sealed) = Self::make_key(&keys.current, &wallet_id.to_string());
-        self.vault.insert(&sealed).await?;
+        let at = Instant::now();
+        self.vault
+            .insert_claimed(std::slice::from_ref(&sealed), pool.owner())
+            .await?;
+        pool.track(&generated.key.key_id, at);
         Ok(generated)
     }
 
@@ -161,12 +145,118 @@ impl Custody for LocalCustody {
             .map_err(|_| CustodyError::Integrity(key.key_id.clone()))
     }
 
-    async fn discard(&self, key: &KeyRef) -> Result<(), CustodyError> {
-        self.vault.delete(&key.key_id).await?;
-        Ok(())
+    async fn settle(&self, key: &GeneratedKey, outcome: KeyOutcome) {
+        if let Some(pool) = &self.pool {
+            pool.settle(key, outcome);
+        }
+    }
+
+    async fn sweep(&self, grace: Duration) -> Result<SweepReport, CustodyError> {
+        let db = self.vault.db();
+        let found_in_use = claims::mark_referenced(db, ClaimTable::KeyVault).await?;
+        let removed = claims::delete_unreferenced_keys(db, &cutoff(grace)).await?;
+        if removed > 0 {
+            tracing::info!(removed, "swept single keys that no wallet uses");
+        }
+        Ok(SweepReport {
+            removed,
+            found_in_use,
+        })
+    }
+
+    async fn shutdown(&self) {
+        if let Some(pool) = &self.pool {
+            key_pool::shutdown(pool, self.vault.db(), ClaimTable::KeyVault).await;
+        }
     }
 
     fn readiness(&self) -> Result<(), String> {
         self.keys().map(|_| ()).map_err(|e| e.to_string())
+    }
+}
+
+/// The creation-time cutoff of a sweep, in the vault's text timestamp form.
+pub(crate) fn cutoff(grace: Duration) -> String {
+    let grace = chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+    let at = chrono::Utc::now()
+        .checked_sub_signed(grace)
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+#[async_trait]
+impl PoolSource for LocalCustody {
+    fn db(&self) -> &Db {
+        self.vault.db()
+    }
+
+    fn table(&self) -> ClaimTable {
+        ClaimTable::KeyVault
+    }
+
+    async fn reclaim(&self, owner: &str, n: usize) -> Result<Vec<GeneratedKey>, CustodyError> {
+        let keys = self.keys()?;
+        let ids =
+            claims::claim(self.vault.db(), ClaimTable::KeyVault, owner, n, &keys.ids()).await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for key_id in ids {
+            match self.open_pooled(keys, &key_id).await {
+                Ok(k) => out.push(k),
+                // Claimed but unusable: its claim lapses; say why once here.
+                Err(e) => tracing::error!(%key_id, error = %e, "a free key does not open"),
+            }
+        }
+        if !out.is_empty() {
+            tracing::info!(
+                keys = out.len(),
+                "claimed free single keys left by an earlier run"
+            );
+        }
+        Ok(out)
+    }
+
+    async fn make(&self, owner: &str, n: usize) -> Result<Vec<GeneratedKey>, CustodyError> {
+        let master = self.keys()?.current.clone();
+        // Key generation is CPU work: keep it off the async workers.
+        let made = tokio::task::spawn_blocking(move || {
+            (0..n)
+                .map(|_| Self::make_key(&master, ""))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .map_err(|e| CustodyError::Mpc(format!("key generation task: {e}")))?;
+        let sealed: Vec<SealedKey> = made.iter().map(|(_, s)| s.clone()).collect();
+        self.vault.insert_claimed(&sealed, owner).await?;
+        Ok(made.into_iter().map(|(g, _)| g).collect())
+    }
+}
+
+impl LocalCustody {
+    /// A stored key as [`GeneratedKey`]: its public key comes from opening it.
+    async fn open_pooled(
+        &self,
+        keys: &MasterKeys,
+        key_id: &str,
+    ) -> Result<GeneratedKey, CustodyError> {
+        let sealed = self
+            .vault
+            .get(key_id)
+            .await?
+            .ok_or_else(|| CustodyError::UnknownKey(key_id.to_string()))?;
+        let secret = sealed.open(keys)?;
+        let signing = SigningKey::from_slice(&secret[..])
+            .map_err(|_| CustodyError::Integrity(key_id.to_string()))?;
+        let address = eth::address_of(signing.verifying_key());
+        if address.to_lower_hex() != sealed.address {
+            return Err(CustodyError::Integrity(key_id.to_string()));
+        }
+        Ok(GeneratedKey {
+            key: KeyRef {
+                key_id: key_id.to_string(),
+                custody: CustodyKind::Local,
+            },
+            address,
+            public_key: eth::uncompressed_public_key(signing.verifying_key()),
+        })
     }
 }

@@ -152,6 +152,14 @@ impl MasterKeys {
             .chain(self.previous.iter())
             .find(|k| k.id == id)
     }
+
+    /// The ids of every key here (what rows sealed under them name).
+    pub fn ids(&self) -> Vec<String> {
+        std::iter::once(&self.current)
+            .chain(self.previous.iter())
+            .map(|k| k.id.clone())
+            .collect()
+    }
 }
 
 #[cfg(test)]

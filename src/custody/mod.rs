@@ -5,12 +5,14 @@
 //! a custody backend that involves another party — 2-of-2 MPC — can recompute
 //! and check the digest itself before taking part.
 
+pub mod claims;
 pub mod eth;
 pub mod key_pool;
 pub mod local;
 pub mod master_key;
 pub mod mpc;
 pub mod payload;
+pub mod sweeper;
 pub mod vault;
 
 use async_trait::async_trait;
@@ -62,6 +64,28 @@ impl GeneratedKey {
     }
 }
 
+/// What became of a key handed to a create.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyOutcome {
+    /// The `WalletCreated` event naming it committed.
+    Assigned,
+    /// The store refused the command (a domain refusal, or a lost
+    /// optimistic-concurrency race): nothing was written.
+    Refused,
+    /// The outcome is not known (an error during or after the commit): the
+    /// event may exist, so the key must be kept.
+    Unknown,
+}
+
+/// What a sweep removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Keys (or share pairs) deleted.
+    pub removed: u64,
+    /// Unmarked keys found in use and marked assigned.
+    pub found_in_use: u64,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CustodyError {
     #[error("no master key is configured, so keys cannot be generated or used")]
@@ -98,9 +122,20 @@ pub trait Custody: Send + Sync {
         requested_by: &str,
     ) -> Result<RecoverableSignature, CustodyError>;
 
-    /// Removes a key that was generated but never assigned to a wallet (a
-    /// create that lost a race). Idempotent.
-    async fn discard(&self, key: &KeyRef) -> Result<(), CustodyError>;
+    /// Reports what became of a key [`generate`](Custody::generate) handed
+    /// out. Nothing is ever deleted here: a refused key goes back into the
+    /// pool, and a key whose create may have committed is kept (the sweeper
+    /// removes keys no event names, after a grace period).
+    async fn settle(&self, _key: &GeneratedKey, _outcome: KeyOutcome) {}
+
+    /// Removes keys that no `WalletCreated` event names, that no live pool
+    /// holds and that are older than `grace`.
+    async fn sweep(&self, _grace: std::time::Duration) -> Result<SweepReport, CustodyError> {
+        Ok(SweepReport::default())
+    }
+
+    /// Releases the keys this process holds ready, for the next start.
+    async fn shutdown(&self) {}
 
     /// Why this backend cannot work right now, if it cannot.
     fn readiness(&self) -> Result<(), String>;

@@ -176,38 +176,23 @@ impl KeyVault {
         }
     }
 
-    pub async fn insert(&self, k: &SealedKey) -> Result<(), sqlx::Error> {
-        with_db!(&self.db, pool => {
-            sqlx::query(
-                "INSERT INTO key_vault (key_id, wallet_id, address, custody, master_key_id, dek_nonce,
-                                        wrapped_dek, key_nonce, sealed_key, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(&k.key_id)
-            .bind(&k.wallet_id)
-            .bind(&k.address)
-            .bind(&k.custody)
-            .bind(&k.master_key_id)
-            .bind(&k.dek_nonce)
-            .bind(&k.wrapped_dek)
-            .bind(&k.key_nonce)
-            .bind(&k.sealed_key)
-            .bind(&k.created_at)
-            .execute(pool)
-            .await?;
-        });
-        Ok(())
+    pub fn db(&self) -> &Db {
+        &self.db
     }
 
-    /// Inserts many keys in one statement and one transaction.
-    pub async fn insert_many(&self, keys: &[SealedKey]) -> Result<(), sqlx::Error> {
+    /// Stores keys claimed by pool `owner` (migration 0011), in one statement
+    /// and one transaction: a stored key is never unclaimed and unassigned at
+    /// once, so no other process can take it before its wallet is recorded.
+    pub async fn insert_claimed(&self, keys: &[SealedKey], owner: &str) -> Result<(), sqlx::Error> {
         if keys.is_empty() {
             return Ok(());
         }
+        let now = super::claims::now(&self.db);
         with_db!(&self.db, pool => {
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO key_vault (key_id, wallet_id, address, custody, master_key_id, dek_nonce,
-                                        wrapped_dek, key_nonce, sealed_key, created_at) ",
+                                        wrapped_dek, key_nonce, sealed_key, created_at,
+                                        claimed_by, claimed_at) ",
             );
             q.push_values(keys, |mut row, k| {
                 row.push_bind(&k.key_id)
@@ -219,7 +204,9 @@ impl KeyVault {
                     .push_bind(&k.wrapped_dek)
                     .push_bind(&k.key_nonce)
                     .push_bind(&k.sealed_key)
-                    .push_bind(&k.created_at);
+                    .push_bind(&k.created_at)
+                    .push_bind(owner)
+                    .push(now);
             });
             q.build().execute(pool).await?;
         });
@@ -241,19 +228,6 @@ impl KeyVault {
             cache.insert(k.key_id.clone(), k.clone());
         }
         Ok(found)
-    }
-
-    pub async fn delete(&self, key_id: &str) -> Result<(), sqlx::Error> {
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.remove(key_id);
-        }
-        with_db!(&self.db, pool => {
-            sqlx::query("DELETE FROM key_vault WHERE key_id = $1")
-                .bind(key_id)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
     }
 
     /// Re-wraps every data key not yet under `new`, in batches of 500 rows, each

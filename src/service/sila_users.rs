@@ -4,7 +4,7 @@
 
 use crate::app::App;
 use crate::config::KycMode;
-use crate::custody::GeneratedKey;
+use crate::custody::{GeneratedKey, KeyOutcome};
 use crate::domain::user::{Kyc, NewUserWallet, SilaUser, UserCommand, UserError, UserWallet};
 use crate::domain::wallet::{OwnershipProof, WalletCommand, WalletError, WalletKind};
 use crate::domain::{Address, Handle, Nickname, UserId, WalletId};
@@ -82,6 +82,25 @@ fn wallet_failure(e: CommandError<WalletError>, address: Address) -> Attempt {
             Attempt::Fail(SilaError::InvalidProof)
         }
         other => store_failure(other),
+    }
+}
+
+/// What a `register_wallet` result says about the key made for it: only a
+/// refusal before or by the commit means nothing was written. An unavailable
+/// store or an internal error may come after the commit landed (the key is
+/// then named by an event and must be kept).
+fn key_outcome<T>(result: &Result<T, SilaError>) -> KeyOutcome {
+    match result {
+        Ok(_) => KeyOutcome::Assigned,
+        Err(
+            SilaError::User(_)
+            | SilaError::AddressTaken(_)
+            | SilaError::InvalidProof
+            | SilaError::Replayed
+            | SilaError::Contended
+            | SilaError::NotConfigured(_),
+        ) => KeyOutcome::Refused,
+        Err(SilaError::Unavailable(_) | SilaError::Internal(_)) => KeyOutcome::Unknown,
     }
 }
 
@@ -268,11 +287,8 @@ impl<'a> SilaUsers<'a> {
             )
         })
         .await;
-        if let (Err(_), Some(key)) = (&result, &key) {
-            // Never assigned to a wallet: remove it.
-            if let Err(e) = self.app.custody.discard(&key.key).await {
-                tracing::warn!(error = %e, "could not discard an unassigned key");
-            }
+        if let Some(key) = &key {
+            self.app.custody.settle(key, key_outcome(&result)).await;
         }
         result
     }

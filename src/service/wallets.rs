@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -5,7 +6,7 @@ use walletd_projections::queries::{self, WalletLookup, WalletRow};
 
 use super::identity_cache::WalletIdentity;
 use crate::app::App;
-use crate::custody::{CustodyError, SignPayload, SignedTransaction};
+use crate::custody::{CustodyError, KeyOutcome, SignPayload, SignedTransaction};
 use crate::domain::wallet::{
     CustodyFailure, SignatureSlot, WalletCommand, WalletError, WalletKind,
 };
@@ -117,8 +118,21 @@ impl<'a> WalletService<'a> {
             WalletKind::Server => WalletId::for_server_wallet(&user_id),
             _ => WalletId::random(),
         };
-        // No look-up first: the aggregate refuses a second create, and the event
-        // store's key settles races; the losing attempt's key is discarded below.
+        // Racing creates of one server wallet in this process queue here, so
+        // they take one key between them instead of one each; a create that
+        // had to wait looks at the event store first. Across processes the
+        // event store's key settles the race, and the loser's key goes back
+        // to its pool (below).
+        let _turn = match kind {
+            WalletKind::Server => {
+                let (turn, waited) = self.app.server_creates.enter(wallet_id).await;
+                if waited && self.app.wallets.load(&wallet_id.to_string()).await?.1 > 0 {
+                    return Err(ServiceError::ServerWalletExists { wallet_id });
+                }
+                Some(turn)
+            }
+            _ => None,
+        };
         let started = std::time::Instant::now();
         let custody = match kind {
             WalletKind::Server => &self.app.server_custody,
@@ -129,7 +143,6 @@ impl<'a> WalletService<'a> {
             keygen_us = started.elapsed().as_micros() as u64,
             "key generated"
         );
-        let key_ref = key.key.clone();
         let created = CreatedWallet {
             wallet_id,
             user_id: user_id.clone(),
@@ -147,26 +160,21 @@ impl<'a> WalletService<'a> {
                     wallet_id,
                     user_id,
                     kind,
-                    key,
+                    key: key.clone(),
                     label,
                     at: meta.at,
                 },
                 meta,
             )
             .await;
-        if let Err(e) = result {
-            // The key was never assigned to a wallet: remove it. If this fails the
-            // row is an orphan that no event references and nothing can use.
-            if let Err(d) = custody.discard(&key_ref).await {
-                tracing::warn!(error = %d, "could not discard an unassigned key");
-            }
-            return Err(match e {
-                CommandError::Domain(WalletError::AlreadyExists { .. })
-                | CommandError::Conflict => ServiceError::ServerWalletExists { wallet_id },
-                other => other.into(),
-            });
+        custody.settle(&key, create_outcome(&result)).await;
+        match result {
+            Ok(()) => Ok(created),
+            Err(
+                CommandError::Domain(WalletError::AlreadyExists { .. }) | CommandError::Conflict,
+            ) => Err(ServiceError::ServerWalletExists { wallet_id }),
+            Err(other) => Err(other.into()),
         }
-        Ok(created)
     }
 
     /// Whether wallet `id` was created by an earlier attempt of this same
@@ -289,6 +297,70 @@ impl<'a> WalletService<'a> {
     ) -> Result<Option<WalletRow>, ServiceError> {
         self.find(WalletLookup::Address(&address.to_lower_hex()))
             .await
+    }
+}
+
+/// What a create's result says about its key. Only a refusal by the store
+/// (the aggregate's own "no", or a lost optimistic-concurrency race) means
+/// nothing was written; an I/O error may come after the commit reached the
+/// database, so the event naming the key may exist.
+pub(crate) fn create_outcome<E: std::error::Error>(
+    result: &Result<(), CommandError<E>>,
+) -> KeyOutcome {
+    match result {
+        Ok(()) => KeyOutcome::Assigned,
+        Err(CommandError::Domain(_) | CommandError::Conflict) => KeyOutcome::Refused,
+        Err(CommandError::Unavailable(_) | CommandError::Store(_)) => KeyOutcome::Unknown,
+    }
+}
+
+/// One turn at a time per server wallet (see `create_custodial`).
+#[derive(Default)]
+pub struct CreateTurns {
+    turns: std::sync::Mutex<HashMap<WalletId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// Holds a turn; the next waiting create of the same wallet goes on drop.
+pub struct Turn<'a> {
+    turns: &'a CreateTurns,
+    wallet_id: WalletId,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl CreateTurns {
+    /// Waits for the turn of `wallet_id`; `true` if another create had it first.
+    pub async fn enter(&self, wallet_id: WalletId) -> (Turn<'_>, bool) {
+        let lock = self
+            .turns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(wallet_id)
+            .or_default()
+            .clone();
+        let (guard, waited) = match lock.clone().try_lock_owned() {
+            Ok(guard) => (guard, false),
+            Err(_) => (lock.lock_owned().await, true),
+        };
+        let turn = Turn {
+            turns: self,
+            wallet_id,
+            guard: Some(guard),
+        };
+        (turn, waited)
+    }
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        drop(self.guard.take());
+        let mut turns = self.turns.turns.lock().unwrap_or_else(|p| p.into_inner());
+        // Only the map holds it: nobody is waiting.
+        if turns
+            .get(&self.wallet_id)
+            .is_some_and(|l| Arc::strong_count(l) == 1)
+        {
+            turns.remove(&self.wallet_id);
+        }
     }
 }
 

@@ -63,6 +63,11 @@ const POSTGRES: &[Script] = &[
         include_str!("../../migrations/postgres/0010_address_claims.sql"),
     ),
     (
+        11,
+        "key_claims",
+        include_str!("../../migrations/postgres/0011_key_claims.sql"),
+    ),
+    (
         15,
         "whitelist_policy",
         include_str!("../../migrations/postgres/0015_whitelist_policy.sql"),
@@ -119,6 +124,11 @@ const SQLITE: &[Script] = &[
         10,
         "address_claims",
         include_str!("../../migrations/sqlite/0010_address_claims.sql"),
+    ),
+    (
+        11,
+        "key_claims",
+        include_str!("../../migrations/sqlite/0011_key_claims.sql"),
     ),
     (
         15,

@@ -19,7 +19,9 @@ use crate::signing::{digest_of, recover};
 backend_tests!(
     signs_through_a_separate_cosigner_and_survives_its_restart,
     the_channel_refuses_unpinned_keys_tampering_and_replays,
-    no_share_or_secret_in_either_process
+    no_share_or_secret_in_either_process,
+    signing_survives_the_cosigner_being_killed_under_load,
+    the_sweeper_releases_unused_shares_at_the_cosigner,
 );
 
 /// A running `walletd cosigner`.
@@ -482,4 +484,295 @@ async fn no_share_or_secret_in_either_process(b: Backend) {
     ] {
         assert!(!haystack.contains(secret), "a secret key leaked");
     }
+}
+
+/// What one signing request saw.
+struct Outcome {
+    /// The cosigner's state when the request was sent and when it was answered.
+    sent_in: u8,
+    answered_in: u8,
+    status: u16,
+    body: serde_json::Value,
+    wallet: usize,
+}
+
+const UP: u8 = 0;
+const DOWN: u8 = 1;
+const BACK: u8 = 2;
+const STOP: u8 = 3;
+
+/// Fault test: the real cosigner process is killed (SIGKILL) while four
+/// clients sign as fast as they can, each with a wallet of its own, and
+/// restarted on the same address. While it is down the clients get 503;
+/// every 200 carries a signature that recovers to the wallet and has its
+/// `MessageSigned` event, every `MessageSigned` event has a signature that
+/// some client received (nothing signed without a record, no record without
+/// a signature), each signature is in the cosigner's own log, and signing
+/// resumes when the cosigner is back.
+async fn signing_survives_the_cosigner_being_killed_under_load(b: Backend) {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use std::sync::atomic::{AtomicU8, Ordering};
+    let started = std::time::Instant::now();
+    let Some(cosigner_db) = TestDb::new(b).await else {
+        return;
+    };
+    let keys = Keys::new();
+    let cosigner_key = random_master_key();
+    let mut cosigner = CosignerProcess::start(&cosigner_db, &cosigner_key, &keys, "127.0.0.1:0");
+    let Some(app) = server(b, &cosigner.base, &keys.server, &keys).await else {
+        return;
+    };
+    let mut wallets = Vec::new();
+    for i in 0..4 {
+        let created = app.create_wallet(&format!("under-load-{i}")).await;
+        wallets.push((
+            created["walletId"].as_str().unwrap().to_string(),
+            created["address"].as_str().unwrap().to_string(),
+        ));
+    }
+
+    let phase = Rc::new(AtomicU8::new(UP));
+    let outcomes = Rc::new(RefCell::new(Vec::<Outcome>::new()));
+    let mut signers = Vec::new();
+    for (i, (id, _)) in wallets.iter().enumerate() {
+        let (phase, outcomes, id) = (phase.clone(), outcomes.clone(), id.clone());
+        let (client, base, key) = (app.client.clone(), app.base.clone(), app.api_key.clone());
+        signers.push(actix_web::rt::spawn(async move {
+            let mut n = 0;
+            while phase.load(Ordering::SeqCst) != STOP {
+                n += 1;
+                let sent_in = phase.load(Ordering::SeqCst);
+                let res = client
+                    .post(format!("{base}/api/wallets/{id}/sign"))
+                    .insert_header(("Authorization", format!("Bearer {key}")))
+                    .send_json(&serde_json::json!({ "message": format!("m-{i}-{n}") }))
+                    .await
+                    .expect("the server answers");
+                let r = into_resp(res).await;
+                let status = r.status;
+                outcomes.borrow_mut().push(Outcome {
+                    sent_in,
+                    answered_in: phase.load(Ordering::SeqCst),
+                    status,
+                    body: r.body,
+                    wallet: i,
+                });
+                if status != 200 {
+                    actix_web::rt::time::sleep(std::time::Duration::from_millis(25)).await;
+                }
+            }
+        }));
+    }
+    let sleep = |ms| actix_web::rt::time::sleep(std::time::Duration::from_millis(ms));
+    sleep(1500).await;
+    cosigner.kill();
+    phase.store(DOWN, Ordering::SeqCst);
+    sleep(1500).await;
+    let _back = CosignerProcess::start(&cosigner_db, &cosigner_key, &keys, &cosigner.bind());
+    phase.store(BACK, Ordering::SeqCst);
+    // Until every client has signed again (bounded).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let resumed = (0..wallets.len()).all(|w| {
+            outcomes
+                .borrow()
+                .iter()
+                .any(|o| o.wallet == w && o.sent_in == BACK && o.status == 200)
+        });
+        if resumed || std::time::Instant::now() > deadline {
+            break;
+        }
+        sleep(100).await;
+    }
+    phase.store(STOP, Ordering::SeqCst);
+    for s in signers {
+        s.await.unwrap();
+    }
+
+    let outcomes = std::mem::take(&mut *outcomes.borrow_mut());
+    let count = |f: &dyn Fn(&Outcome) -> bool| outcomes.iter().filter(|o| f(o)).count();
+    eprintln!(
+        "{} signing requests: {} answered 200 before the kill, {} answered 503 while the cosigner was down, {} answered 200 after its restart",
+        outcomes.len(),
+        count(&|o| o.answered_in == UP && o.status == 200),
+        count(&|o| o.sent_in == DOWN && o.answered_in == DOWN && o.status == 503),
+        count(&|o| o.sent_in == BACK && o.status == 200),
+    );
+    for o in outcomes.iter() {
+        assert!(
+            o.status == 200 || o.status == 503,
+            "{} {}",
+            o.status,
+            o.body
+        );
+        if o.status == 503 {
+            assert_eq!(
+                o.body["error"],
+                "the signing cosigner is unavailable; nothing was signed, retry later"
+            );
+        }
+        if o.sent_in == DOWN && o.answered_in == DOWN {
+            assert_eq!(o.status, 503, "signed with the cosigner down: {}", o.body);
+        }
+    }
+    assert!(count(&|o| o.answered_in == UP && o.status == 200) > 0);
+    assert!(count(&|o| o.sent_in == DOWN && o.status == 503) > 0);
+    for w in 0..wallets.len() {
+        assert!(
+            count(&|o| o.wallet == w && o.sent_in == BACK && o.status == 200) > 0,
+            "wallet {w} signs again after the restart"
+        );
+    }
+
+    // Every signature handed out is recorded, and nothing else is.
+    let handed_out: std::collections::BTreeSet<String> = outcomes
+        .iter()
+        .filter(|o| o.status == 200)
+        .map(|o| {
+            let (_, address) = &wallets[o.wallet];
+            let digest = digest_of(o.body["messageHash"].as_str().unwrap());
+            let signature = o.body["signature"].as_str().unwrap();
+            assert_eq!(&recover(digest, signature), address);
+            signature.to_lowercase()
+        })
+        .collect();
+    let recorded: Vec<String> =
+        walletd::projections::queries::dump_tables(&app.app.db, &["events"])
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.contains("MessageSigned"))
+            .collect();
+    let mut recorded_signatures = std::collections::BTreeSet::new();
+    for event in &recorded {
+        let signature = event
+            .split("\"signature\":")
+            .nth(1)
+            .and_then(|rest| rest.trim_start().strip_prefix('"'))
+            .and_then(|rest| rest.split('"').next())
+            .filter(|s| s.len() == 132)
+            .unwrap_or_else(|| panic!("a MessageSigned event without a signature: {event}"));
+        recorded_signatures.insert(signature.to_lowercase());
+    }
+    assert_eq!(recorded.len(), recorded_signatures.len());
+    assert_eq!(recorded_signatures, handed_out);
+    let remote = open_db(&cosigner_db.url).await;
+    let logged = walletd::projections::queries::dump_tables(&remote, &["cosign_log"])
+        .await
+        .unwrap()
+        .concat()
+        .to_lowercase();
+    for signature in &handed_out {
+        assert!(
+            logged.contains(&signature[2..]),
+            "the cosigner logged {signature}"
+        );
+    }
+    remote.close().await;
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(60),
+        "bounded: {:?}",
+        started.elapsed()
+    );
+}
+
+/// The sweeper with a separate cosigner: party 1 releases a key no wallet
+/// uses over the channel and the cosigner deletes its share; a share the
+/// cosigner signed with is never released, even when party 1 asks.
+async fn the_sweeper_releases_unused_shares_at_the_cosigner(b: Backend) {
+    let Some(cosigner_db) = TestDb::new(b).await else {
+        return;
+    };
+    let keys = Keys::new();
+    let cosigner_key = random_master_key();
+    let cosigner = CosignerProcess::start(&cosigner_db, &cosigner_key, &keys, "127.0.0.1:0");
+    let (url, own, pinned) = (
+        cosigner.base.clone(),
+        keys.server.private_hex().to_string(),
+        keys.cosigner.public_hex(),
+    );
+    let Some(app) = spawn_app_with(b, move |s| {
+        s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+        s.mpc_key_pool = 2;
+        s.key_sweep_grace = 0;
+        s.cosigner_url = Some(url);
+        s.mpc_channel_key = Some(own);
+        s.cosigner_public_key = Some(pinned);
+    })
+    .await
+    else {
+        return;
+    };
+    let remote = open_db(&cosigner_db.url).await;
+    crate::custody::wait_for_count(
+        &app.app.db,
+        "SELECT COUNT(*) FROM mpc_shares WHERE party = 1 AND claimed_by IS NOT NULL",
+        2,
+    )
+    .await;
+    let created = app.create_wallet("swept-around").await;
+    let id = created["walletId"].as_str().unwrap().to_string();
+    let r = sign(&app, &id, "in use").await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let key_id = created_key_id(&app.app.db).await;
+
+    // The pool's keys are held by a live pool: not swept.
+    let before = crate::custody::scalar(&remote, "SELECT COUNT(*) FROM mpc_shares").await;
+    let report = app.app.sweep_keys().await.unwrap();
+    assert_eq!(report.removed, 0, "{report:?}");
+    assert!(crate::custody::scalar(&remote, "SELECT COUNT(*) FROM mpc_shares").await >= before);
+    let tdb = app.shutdown().await;
+    // (Counted after shutdown, which lets a refill in progress finish.)
+    let spare = crate::custody::scalar(&remote, "SELECT COUNT(*) FROM mpc_shares").await;
+    assert!(spare >= 2, "{spare}");
+
+    // The next run has no pool: the released keys are free and swept, on
+    // both parties; the wallet's key is not.
+    let (url, own, pinned) = (
+        cosigner.base.clone(),
+        keys.server.private_hex().to_string(),
+        keys.cosigner.public_hex(),
+    );
+    let app = crate::helpers::spawn_app_custom(tdb, Some(random_master_key()), move |s| {
+        s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+        s.mpc_key_pool = 0;
+        s.key_sweep_grace = 0;
+        s.cosigner_url = Some(url);
+        s.mpc_channel_key = Some(own);
+        s.cosigner_public_key = Some(pinned);
+    })
+    .await;
+    // (A new master key here: the sweeper never opens a share.)
+    let report = app.app.sweep_keys().await.unwrap();
+    assert_eq!(report.removed as i64, spare - 1, "{report:?}");
+    assert_eq!(
+        crate::custody::scalar(&remote, "SELECT COUNT(*) FROM mpc_shares").await,
+        1
+    );
+    assert_eq!(count(&remote, "mpc_shares", &key_id).await, 1);
+    assert_eq!(
+        crate::custody::scalar(&app.app.db, "SELECT COUNT(*) FROM mpc_shares").await,
+        1
+    );
+
+    // Asked directly, the cosigner refuses to release a share it signed with.
+    let link = walletd::custody::mpc::HttpLink::new(
+        &cosigner.base,
+        Party1Channel::new(
+            ChannelKey::parse(&keys.server.private_hex()).unwrap(),
+            PublicKey::parse(&keys.cosigner.public_hex()).unwrap(),
+        ),
+    )
+    .unwrap();
+    let err = walletd::custody::mpc::release(&link, &key_id)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MpcError::Refused(_)), "{err}");
+    assert_eq!(count(&remote, "mpc_shares", &key_id).await, 1);
+    // Releasing what is not there is fine.
+    walletd::custody::mpc::release(&link, "mpc-never-made")
+        .await
+        .unwrap();
+    remote.close().await;
 }

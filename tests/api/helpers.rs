@@ -159,6 +159,7 @@ pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Setti
         sila_token_audience: walletd::auth::jwt::DEFAULT_SILA_AUDIENCE.to_string(),
         create_rate_per_minute: 10,
         key_pool: 0,
+        key_sweep_grace: 86_400,
         whitelist_delay: Some(300),
         kyc_mode: walletd::config::KycMode::Sandbox,
         server_wallet_custody: walletd::config::ServerCustody::Local,
@@ -197,7 +198,7 @@ impl TestApp {
     pub async fn shutdown(self) -> TestDb {
         self.server.stop(true).await;
         let TestApp { app, db, .. } = self;
-        app.db.close().await;
+        app.shutdown().await;
         drop(app);
         db
     }

@@ -20,7 +20,10 @@ backend_tests!(
     server_wallets_are_mpc_and_sign_every_payload,
     creates_take_ready_keys_from_the_pool,
     rotating_the_master_key_rewraps_mpc_shares,
-    one_master_key_for_both_parties_is_refused
+    one_master_key_for_both_parties_is_refused,
+    a_freeze_elsewhere_is_seen_before_the_next_use,
+    racing_creates_of_one_server_wallet_take_one_key,
+    an_unfinished_key_generation_is_released_at_the_cosigner,
 );
 
 struct Keccak;
@@ -407,4 +410,288 @@ pub(crate) async fn sign_and_check(
         address
     );
     r
+}
+
+/// A share frozen by another process on the same database (another
+/// `ShareVault` with its own connections) is refused at the next use, by a
+/// vault and by a cosigner that cached the row before; a share deleted by
+/// another process is gone.
+async fn a_freeze_elsewhere_is_seen_before_the_next_use(b: Backend) {
+    let Some(tdb) = TestDb::new(b).await else {
+        return;
+    };
+    let (here, there) = (open_db(&tdb.url).await, open_db(&tdb.url).await);
+    walletd::store::migrate::run(&here).await.unwrap();
+    let (mk1, mk2) = (random_master_key(), random_master_key());
+    let cosigner_vault = Arc::new(ShareVault::new(here.clone(), keys(&mk2), 2));
+    let cosigner = Arc::new(Cosigner::new(cosigner_vault.clone(), Arc::new(Keccak)));
+    let link = InProcess(cosigner.clone());
+    let ours = ShareVault::new(here.clone(), keys(&mk1), 1);
+    let request = |key_id: &str, payload: &[u8]| SignRequest {
+        key_id: key_id.into(),
+        wallet_id: "w".into(),
+        requested_by: "test".into(),
+        payload: payload.to_vec(),
+        digest: alloy_primitives::keccak256(payload).0,
+    };
+    for key_id in ["k1", "k2"] {
+        let share = generate_key(&link, key_id).await.unwrap();
+        ours.store(key_id, &share).await.unwrap();
+        // Used once: both vaults have the row cached now.
+        let opened = ours.open(key_id).await.unwrap().unwrap();
+        sign(&link, &opened, request(key_id, b"first"))
+            .await
+            .unwrap();
+    }
+
+    // Another process freezes party 1's and the cosigner's share of k1.
+    ShareVault::new(there.clone(), keys(&mk1), 1)
+        .freeze("k1", "banned elsewhere")
+        .await
+        .unwrap();
+    assert!(matches!(
+        ours.open("k1").await,
+        Err(MpcError::PeerBanned(_))
+    ));
+    let share = generate_key(&link, "k3").await.unwrap();
+    ours.store("k3", &share).await.unwrap();
+    ShareVault::new(there.clone(), keys(&mk2), 2)
+        .freeze("k2", "banned elsewhere")
+        .await
+        .unwrap();
+    let k2 = ours.open("k2").await.unwrap().unwrap();
+    let err = sign(&link, &k2, request("k2", b"after the freeze"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, MpcError::PeerBanned(_)), "{err}");
+    let opened = ours.open("k3").await.unwrap().unwrap();
+    sign(&link, &opened, request("k3", b"others still sign"))
+        .await
+        .unwrap();
+
+    // Deleted by another process (the sweeper): gone here too.
+    walletd::projections::with_db!(&there, pool => {
+        sqlx::query("DELETE FROM mpc_shares WHERE key_id = 'k3' AND party = 1")
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    assert!(ours.open("k3").await.unwrap().is_none());
+    here.close().await;
+    there.close().await;
+}
+
+/// 30 racing creates of one MPC server wallet: one wallet, one key. They
+/// used to leave 29 unassigned share pairs on both parties. With two
+/// processes on one database racing as well, the loser's key goes back to
+/// its pool and the next create takes it.
+async fn racing_creates_of_one_server_wallet_take_one_key(b: Backend) {
+    let Some(tdb) = TestDb::new(b).await else {
+        return;
+    };
+    let (master, cosigner) = (random_master_key(), random_master_key());
+    let mpc = |cosigner: String| {
+        move |s: &mut walletd::config::Settings| {
+            s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+            s.cosigner_master_key = Some(cosigner);
+            s.mpc_key_pool = 0;
+        }
+    };
+    let app = spawn_app_custom(tdb, Some(master.clone()), mpc(cosigner.clone())).await;
+    // A second process on the same database.
+    let mut settings = crate::helpers::settings(&app.db, Some(master.clone()), &app.api_key);
+    mpc(cosigner.clone())(&mut settings);
+    let other_app = walletd::app::App::build(settings).await.unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other_base = format!("http://{}", listener.local_addr().unwrap());
+    let other_server = walletd::api::server(other_app.clone(), listener, 2).unwrap();
+    let other_handle = other_server.handle();
+    actix_web::rt::spawn(other_server);
+
+    let create = |base: String, user: &'static str| {
+        let client = app.client.clone();
+        let key = app.api_key.clone();
+        async move {
+            let res = client
+                .post(format!("{base}/api/wallets"))
+                .insert_header(("Authorization", format!("Bearer {key}")))
+                .send_json(&serde_json::json!({ "userId": user }))
+                .await
+                .expect("request sent");
+            crate::helpers::into_resp(res).await
+        }
+    };
+    let one_process: Vec<_> = (0..30).map(|_| create(app.base.clone(), "racer")).collect();
+    let results = futures_util::future::join_all(one_process).await;
+    let ok: Vec<_> = results.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(
+        ok.len(),
+        1,
+        "{:?}",
+        results.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    assert!(results.iter().all(|r| r.status == 200 || r.status == 409));
+    let db = app.app.db.clone();
+    let shares = |party: u8| {
+        let db = db.clone();
+        async move {
+            crate::custody::scalar(
+                &db,
+                &format!("SELECT COUNT(*) FROM mpc_shares WHERE party = {party}"),
+            )
+            .await
+        }
+    };
+    assert_eq!(shares(1).await, 1, "one key for 30 racing creates");
+    assert_eq!(shares(2).await, 1);
+    sign_and_check(
+        &app,
+        "racer",
+        "raced",
+        ok[0].body["address"].as_str().unwrap(),
+    )
+    .await;
+
+    // Two processes, 10 racing creates each.
+    let mut both = Vec::new();
+    for i in 0..20 {
+        let base = if i % 2 == 0 {
+            app.base.clone()
+        } else {
+            other_base.clone()
+        };
+        both.push(create(base, "racer-2"));
+    }
+    let results = futures_util::future::join_all(both).await;
+    assert_eq!(results.iter().filter(|r| r.status == 200).count(), 1);
+    let extra = crate::custody::scalar(&app.app.db, &crate::custody::unassigned_shares(1)).await;
+    assert!(
+        extra <= 1,
+        "{extra} unassigned keys after racing in two processes"
+    );
+    eprintln!("two processes, 20 racing creates: {extra} spare key(s)");
+    assert_eq!(
+        crate::custody::scalar(&app.app.db, &crate::custody::unassigned_shares(2)).await,
+        extra
+    );
+    // The loser's key (if one was made) is the next create's.
+    let before = shares(1).await;
+    for (base, user) in [(app.base.clone(), "next-1"), (other_base.clone(), "next-2")] {
+        let r = create(base, user).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_eq!(
+        shares(1).await,
+        before + 2 - extra,
+        "the spare key was reused"
+    );
+    other_handle.stop(true).await;
+    other_app.shutdown().await;
+}
+
+/// Party 1 fails after the cosigner stored its share of a new key (here: the
+/// answer to the last key-generation message is lost, and the cosigner is
+/// unreachable for the immediate release that follows). Party 1 recorded the
+/// run before it started, so the sweeper finds it once it is older than a
+/// claim's lease, and the cosigner's orphaned share is released.
+async fn an_unfinished_key_generation_is_released_at_the_cosigner(b: Backend) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    struct Flaky {
+        cosigner: Arc<Cosigner>,
+        sent: AtomicUsize,
+    }
+    #[async_trait::async_trait]
+    impl CosignerLink for Flaky {
+        async fn exchange(&self, request: Vec<u8>) -> Result<Vec<u8>, MpcError> {
+            match self.sent.fetch_add(1, Ordering::SeqCst) {
+                // Key generation's second exchange: done there, lost here.
+                1 => {
+                    self.cosigner.handle(&request).await?;
+                    Err(MpcError::Unavailable("connection reset".into()))
+                }
+                // The immediate release: the cosigner is unreachable.
+                2 => Err(MpcError::Unavailable("connection refused".into())),
+                _ => self.cosigner.handle(&request).await,
+            }
+        }
+    }
+    let (Some(db1), Some(db2)) = (TestDb::new(b).await, TestDb::new(b).await) else {
+        return;
+    };
+    let (ours, theirs) = (open_db(&db1.url).await, open_db(&db2.url).await);
+    walletd::store::migrate::run(&ours).await.unwrap();
+    walletd::store::migrate::run(&theirs).await.unwrap();
+    let cosigner = Arc::new(Cosigner::new(
+        Arc::new(ShareVault::new(
+            theirs.clone(),
+            keys(&random_master_key()),
+            2,
+        )),
+        Arc::new(walletd::custody::mpc::PayloadPolicy),
+    ));
+    let link = Arc::new(Flaky {
+        cosigner,
+        sent: AtomicUsize::new(0),
+    });
+    let custody = walletd::custody::mpc::MpcCustody::new(
+        link.clone(),
+        ShareVault::new(ours.clone(), keys(&random_master_key()), 1),
+    )
+    .with_pool(0);
+    use walletd::custody::Custody;
+    let err = custody
+        .generate(walletd::domain::WalletId::random())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unavailable"), "{err}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while link.sent.load(Ordering::SeqCst) < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the release was tried"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let count = |db: walletd::projections::Db, sql: &'static str| async move {
+        crate::custody::scalar(&db, sql).await
+    };
+    assert_eq!(
+        count(theirs.clone(), "SELECT COUNT(*) FROM mpc_shares").await,
+        1
+    );
+    assert_eq!(
+        count(ours.clone(), "SELECT COUNT(*) FROM mpc_shares").await,
+        0
+    );
+    assert_eq!(
+        count(ours.clone(), "SELECT COUNT(*) FROM mpc_key_intents").await,
+        1
+    );
+
+    // A run in progress is never touched, whatever the grace period.
+    let report = custody.sweep(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(report.removed, 0);
+    assert_eq!(
+        count(theirs.clone(), "SELECT COUNT(*) FROM mpc_shares").await,
+        1
+    );
+    // Older than a claim's lease: released at the cosigner, record cleared.
+    walletd::projections::with_db!(&ours, pool => {
+        sqlx::query("UPDATE mpc_key_intents SET created_at = '2000-01-01T00:00:00.000000Z'")
+            .execute(pool)
+            .await
+            .unwrap();
+    });
+    let report = custody.sweep(std::time::Duration::ZERO).await.unwrap();
+    assert_eq!(report.removed, 1, "{report:?}");
+    assert_eq!(
+        count(theirs.clone(), "SELECT COUNT(*) FROM mpc_shares").await,
+        0
+    );
+    assert_eq!(
+        count(ours.clone(), "SELECT COUNT(*) FROM mpc_key_intents").await,
+        0
+    );
+    ours.close().await;
+    theirs.close().await;
 }

@@ -1,14 +1,21 @@
 //! `MpcCustody`: the `Custody` backend of 2-of-2 wallets, as party 1.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use walletd_projections::Db;
 
 use super::{
-    generate_key, sign, Cosigner, CosignerLink, DigestPolicy, MpcError, ShareVault, SignRequest,
+    generate_key, release, sign, Cosigner, CosignerLink, DigestPolicy, MpcError, ShareVault,
+    SignRequest,
 };
-use crate::custody::key_pool::KeyPool;
-use crate::custody::{Custody, CustodyError, CustodyKind, GeneratedKey, KeyRef, SignPayload};
+use crate::custody::claims::{self, ClaimTable};
+use crate::custody::key_pool::{self, KeyPool, PoolSource};
+use crate::custody::local::cutoff;
+use crate::custody::{
+    Custody, CustodyError, CustodyKind, GeneratedKey, KeyOutcome, KeyRef, SignPayload, SweepReport,
+};
 use crate::domain::{RecoverableSignature, WalletId};
 
 /// The cosigner's policy for walletd's own payloads: the payload travels in
@@ -36,7 +43,7 @@ impl CosignerLink for InProcessLink {
 
 pub struct MpcCustody {
     link: Arc<dyn CosignerLink>,
-    shares: ShareVault,
+    shares: Arc<ShareVault>,
     /// Ready 2-of-2 keys: key generation takes about a second of CPU, far
     /// more than a create may wait.
     pool: Option<Arc<KeyPool>>,
@@ -49,7 +56,7 @@ impl MpcCustody {
     pub fn new(link: Arc<dyn CosignerLink>, shares: ShareVault) -> Self {
         Self {
             link,
-            shares,
+            shares: Arc::new(shares),
             pool: None,
             unconfigured: None,
         }
@@ -62,9 +69,10 @@ impl MpcCustody {
         self
     }
 
-    /// Keeps up to `size` keys generated ahead of demand (0: none).
+    /// Keeps up to `size` keys generated ahead of demand (0: none are made
+    /// ahead, but a key handed back by a refused create is kept for the next).
     pub fn with_pool(mut self, size: usize) -> Self {
-        self.pool = (size > 0).then(|| KeyPool::new(size));
+        self.pool = Some(KeyPool::new(size));
         self
     }
 
@@ -93,23 +101,43 @@ impl MpcCustody {
                         return;
                     }
                 };
-                runtime.block_on(refill(weak, pool));
+                runtime.block_on(key_pool::run(weak, pool));
             });
         if let Err(e) = spawned {
             tracing::error!(error = %e, "MPC key pool cannot start");
         }
     }
 
-    /// Runs key generation with the cosigner and stores our share.
-    async fn make_key(&self) -> Result<GeneratedKey, CustodyError> {
+    /// Runs key generation with the cosigner and stores our share, claimed
+    /// by pool `owner`.
+    async fn make_key(&self, owner: &str) -> Result<GeneratedKey, CustodyError> {
         let key_id = format!("mpc-{}", uuid::Uuid::new_v4().simple());
-        let share = generate_key(self.link.as_ref(), &key_id)
-            .await
-            .map_err(custody_error)?;
+        // Recorded first: if this run ends half-way (a crash, a failed store),
+        // the sweeper finds the key and releases the cosigner's share.
         self.shares
-            .store(&key_id, &share)
+            .record_intent(&key_id)
             .await
             .map_err(custody_error)?;
+        let share = match generate_key(self.link.as_ref(), &key_id).await {
+            Ok(share) => share,
+            Err(e) => {
+                // The cosigner may have stored its share before the run
+                // failed; we stored nothing, so it is of no use.
+                self.forget_remote(&key_id);
+                return Err(custody_error(e));
+            }
+        };
+        // A failed store may still have landed (an I/O error after the
+        // commit): the cosigner's share is then kept, and our row, if it
+        // exists, is claimed by this pool and never handed out, so its claim
+        // lapses and it is reused or swept like any free key.
+        self.shares
+            .store_claimed(&key_id, &share, owner)
+            .await
+            .map_err(custody_error)?;
+        if let Err(e) = self.shares.clear_intent(&key_id).await {
+            tracing::debug!(%key_id, error = %e, "could not clear a key generation record (the sweeper will)");
+        }
         Ok(GeneratedKey {
             key: KeyRef {
                 key_id,
@@ -119,46 +147,81 @@ impl MpcCustody {
             public_key: share.public_key().map_err(custody_error)?,
         })
     }
+
+    /// Asks the cosigner, in the background, to drop its share of a key
+    /// whose generation failed (best effort; the cosigner keeps nothing it
+    /// signed with).
+    fn forget_remote(&self, key_id: &str) {
+        let (link, shares, key_id) = (self.link.clone(), self.shares.clone(), key_id.to_string());
+        tokio::spawn(async move {
+            match release(link.as_ref(), &key_id).await {
+                Ok(()) => {
+                    let _ = shares.clear_intent(&key_id).await;
+                }
+                Err(e) => {
+                    tracing::debug!(%key_id, error = %e, "could not release the cosigner's share of a failed key (the sweeper will)")
+                }
+            }
+        });
+    }
+
+    /// A stored share of ours as [`GeneratedKey`].
+    async fn open_pooled(&self, key_id: &str) -> Result<GeneratedKey, CustodyError> {
+        let share = self
+            .shares
+            .open(key_id)
+            .await
+            .map_err(custody_error)?
+            .ok_or_else(|| CustodyError::UnknownKey(key_id.to_string()))?;
+        Ok(GeneratedKey {
+            key: KeyRef {
+                key_id: key_id.to_string(),
+                custody: CustodyKind::Mpc,
+            },
+            address: share.address(),
+            public_key: share.public_key().map_err(custody_error)?,
+        })
+    }
 }
 
-async fn refill(custody: std::sync::Weak<MpcCustody>, pool: Arc<KeyPool>) {
-    let started = std::time::Instant::now();
-    let mut made = 0u64;
-    let mut reported = false;
-    loop {
-        if pool.shortfall() == 0 {
-            if !reported && made > 0 {
-                reported = true;
-                let secs = started.elapsed().as_secs_f64();
-                tracing::info!(
-                    keys = made,
-                    seconds = format!("{secs:.1}"),
-                    keys_per_second = format!("{:.2}", made as f64 / secs),
-                    "MPC key pool filled"
-                );
-            }
-            pool.wait_for_demand().await;
-            if custody.strong_count() == 0 {
-                return;
-            }
-            continue;
-        }
-        let Some(this) = custody.upgrade() else {
-            return;
+#[async_trait]
+impl PoolSource for MpcCustody {
+    fn db(&self) -> &Db {
+        self.shares.db()
+    }
+
+    fn table(&self) -> ClaimTable {
+        ClaimTable::Party1Shares
+    }
+
+    async fn reclaim(&self, owner: &str, n: usize) -> Result<Vec<GeneratedKey>, CustodyError> {
+        let ids = match self.shares.master_keys() {
+            Some(keys) => keys.ids(),
+            None => return Err(CustodyError::NotConfigured),
         };
-        let t = std::time::Instant::now();
-        match this.make_key().await {
-            Ok(key) => {
-                made += 1;
-                tracing::debug!(dkg_ms = t.elapsed().as_millis() as u64, "MPC pool key made");
-                pool.add(vec![key]);
-            }
-            Err(e) => {
-                drop(this);
-                tracing::warn!(error = %e, "MPC key pool could not make a key; retrying in 5 s");
-                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        let claimed =
+            claims::claim(self.shares.db(), ClaimTable::Party1Shares, owner, n, &ids).await?;
+        let mut out = Vec::with_capacity(claimed.len());
+        for key_id in claimed {
+            match self.open_pooled(&key_id).await {
+                Ok(k) => out.push(k),
+                Err(e) => tracing::error!(%key_id, error = %e, "a free key share does not open"),
             }
         }
+        if !out.is_empty() {
+            tracing::info!(
+                keys = out.len(),
+                "claimed free 2-of-2 keys left by an earlier run"
+            );
+        }
+        Ok(out)
+    }
+
+    async fn make(&self, owner: &str, _n: usize) -> Result<Vec<GeneratedKey>, CustodyError> {
+        let t = std::time::Instant::now();
+        let key = self.make_key(owner).await?;
+        tracing::debug!(dkg_ms = t.elapsed().as_millis() as u64, "MPC pool key made");
+        Ok(vec![key])
     }
 }
 
@@ -179,11 +242,15 @@ impl Custody for MpcCustody {
         if self.unconfigured.is_some() {
             return Err(CustodyError::NotConfigured);
         }
-        if let Some(key) = self.pool.as_ref().and_then(|p| p.take()) {
+        let pool = self.pool.as_ref().ok_or(CustodyError::NotConfigured)?;
+        if let Some(key) = pool.take() {
             return Ok(key);
         }
         // Pool empty (or off): generate inline.
-        self.make_key().await
+        let at = std::time::Instant::now();
+        let key = self.make_key(pool.owner()).await?;
+        pool.track(&key.key.key_id, at);
+        Ok(key)
     }
 
     async fn sign(
@@ -223,10 +290,79 @@ impl Custody for MpcCustody {
         }
     }
 
-    async fn discard(&self, _key: &KeyRef) -> Result<(), CustodyError> {
-        // Shares of a key that lost a create race stay sealed and unreferenced
-        // on both sides; nothing can sign with them without the wallet.
-        Ok(())
+    async fn settle(&self, key: &GeneratedKey, outcome: KeyOutcome) {
+        if let Some(pool) = &self.pool {
+            pool.settle(key, outcome);
+        }
+    }
+
+    /// Party 1 decides from its own event log which keys no wallet uses; the
+    /// cosigner deletes its share of such a key only when party 1 releases it
+    /// over the authenticated channel (and never one it signed with). Our
+    /// share is marked retired first, so no pool claims it meanwhile, and
+    /// deleted only once the cosigner's is gone: a retired share whose release
+    /// failed is retried by the next sweep.
+    async fn sweep(&self, grace: Duration) -> Result<SweepReport, CustodyError> {
+        if self.unconfigured.is_some() {
+            return Ok(SweepReport::default());
+        }
+        let db = self.shares.db();
+        let found_in_use = claims::mark_referenced(db, ClaimTable::Party1Shares).await?;
+        let retired = claims::retire_unreferenced_shares(db, &cutoff(grace)).await?;
+        let mut removed = 0;
+        // Key generations that never finished: release the cosigner's share
+        // where ours was never stored.
+        // (Never younger than a claim's lease, whatever the grace: a run in
+        // progress must not lose the cosigner's share.)
+        let unfinished = cutoff(grace.max(claims::CLAIM_LEASE));
+        for (key_id, stored) in self
+            .shares
+            .stale_intents(&unfinished)
+            .await
+            .map_err(custody_error)?
+        {
+            if !stored {
+                match release(self.link.as_ref(), &key_id).await {
+                    Ok(()) => removed += 1,
+                    Err(e) => {
+                        tracing::warn!(%key_id, error = %e, "could not release an unfinished key at the cosigner; retrying at the next sweep");
+                        continue;
+                    }
+                }
+            }
+            self.shares
+                .clear_intent(&key_id)
+                .await
+                .map_err(custody_error)?;
+        }
+        for key_id in retired {
+            match release(self.link.as_ref(), &key_id).await {
+                Ok(()) => removed += claims::delete_retired_share(db, &key_id).await?,
+                Err(MpcError::Refused(why)) => tracing::error!(
+                    %key_id, %why,
+                    "the cosigner has used a share that no wallet here names; keeping ours (check the event log)"
+                ),
+                Err(e) => {
+                    tracing::warn!(%key_id, error = %e, "could not release a share at the cosigner; retrying at the next sweep");
+                }
+            }
+        }
+        if removed > 0 {
+            tracing::info!(
+                removed,
+                "swept 2-of-2 keys that no wallet uses, on both parties"
+            );
+        }
+        Ok(SweepReport {
+            removed,
+            found_in_use,
+        })
+    }
+
+    async fn shutdown(&self) {
+        if let Some(pool) = &self.pool {
+            key_pool::shutdown(pool, self.shares.db(), ClaimTable::Party1Shares).await;
+        }
     }
 
     fn readiness(&self) -> Result<(), String> {

@@ -22,7 +22,7 @@ mod wire;
 pub use custody::{InProcessLink, MpcCustody, PayloadPolicy};
 pub use error::MpcError;
 pub use http_link::{HttpLink, PROTOCOL_PATH};
-pub use party1::{generate_key, sign, CosignerLink, KeyShare, SignRequest};
+pub use party1::{generate_key, release, sign, CosignerLink, KeyShare, SignRequest};
 pub use party2::{CosignRecord, Cosigner, DigestPolicy, ShareStore};
 pub use share_vault::ShareVault;
 

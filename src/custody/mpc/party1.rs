@@ -260,3 +260,17 @@ pub async fn sign(
     }
     Ok(signature)
 }
+
+/// Asks the cosigner to delete its share of `key_id`: no wallet uses the
+/// key (party 1 checked its event log), or its key generation failed.
+/// Succeeds when the share is gone; the cosigner refuses if it ever signed
+/// with that share or froze it.
+pub async fn release(link: &dyn CosignerLink, key_id: &str) -> Result<(), MpcError> {
+    let request = encode(&Request::Release {
+        key_id: key_id.to_string(),
+    })?;
+    match decode(&link.exchange(request).await?)? {
+        Response::Released => Ok(()),
+        _ => Err(unexpected()),
+    }
+}

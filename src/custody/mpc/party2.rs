@@ -2,8 +2,15 @@
 //! protocol state in memory for a short while, persists its share through a
 //! [`ShareStore`], recomputes every digest itself through a [`DigestPolicy`],
 //! and appends each signature it completes to its own log.
+//!
+//! DKLs23's ban rule holds here as on party 1's side: when a signing round
+//! reports `AbortKind::BanCounterparty` (party 1 sent data only a cheating
+//! or compromised peer sends, e.g. corrupted OT values), continuing with that
+//! peer on that key would leak the key. The cosigner then freezes its share
+//! durably (`mpc_shares.frozen`) and refuses every later request for the key,
+//! from any process on its database.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -30,6 +37,11 @@ pub trait ShareStore: Send + Sync {
     async fn seen(&self, sign_id: &str) -> Result<bool, MpcError>;
     /// Appends to the log; refuses a `sign_id` that is already there.
     async fn record(&self, entry: &CosignRecord) -> Result<(), MpcError>;
+    /// Marks the share of `key_id` as never to be used again, durably.
+    async fn freeze(&self, key_id: &str, reason: &str) -> Result<(), MpcError>;
+    /// Deletes the share of `key_id` if it was never used to sign and is not
+    /// frozen (`Refused` otherwise); a share that does not exist is fine.
+    async fn release(&self, key_id: &str) -> Result<(), MpcError>;
 }
 
 /// The cosigner's own way of turning a payload into the digest to sign; it
@@ -95,7 +107,9 @@ impl<T> Sessions<T> {
             .map_err(|_| MpcError::Storage("session table poisoned".into()))?;
         match map.remove(id) {
             Some((at, state)) if at.elapsed() < SESSION_TTL => Ok(state),
-            _ => Err(MpcError::BadMessage("unknown or expired session".into())),
+            // Expired, used, or lost with a restart of this process: a fresh
+            // run may succeed, so party 1 reports "unavailable, retry".
+            _ => Err(MpcError::Aborted("unknown or expired session".into())),
         }
     }
 }
@@ -105,6 +119,9 @@ pub struct Cosigner {
     policy: Arc<dyn DigestPolicy>,
     dkg: Sessions<DkgState>,
     sign: Sessions<SignState>,
+    /// Keys banned by this process: refused even if recording the freeze
+    /// failed (the store is the durable record, for every process).
+    banned: Mutex<HashSet<String>>,
 }
 
 impl Cosigner {
@@ -114,7 +131,30 @@ impl Cosigner {
             policy,
             dkg: Sessions::new(),
             sign: Sessions::new(),
+            banned: Mutex::new(HashSet::new()),
         }
+    }
+
+    fn is_banned(&self, key_id: &str) -> bool {
+        self.banned
+            .lock()
+            .map(|b| b.contains(key_id))
+            .unwrap_or(true)
+    }
+
+    /// Passes `result` through; if it is DKLs23's ban, freezes the key's
+    /// share first.
+    async fn ban_on<T>(&self, key_id: &str, result: Result<T, MpcError>) -> Result<T, MpcError> {
+        if let Err(MpcError::PeerBanned(reason)) = &result {
+            if let Ok(mut banned) = self.banned.lock() {
+                banned.insert(key_id.to_string());
+            }
+            tracing::error!(%key_id, %reason, "party 1 misbehaved (DKLs23 ban); freezing this key's share for good");
+            if let Err(e) = self.store.freeze(key_id, reason).await {
+                tracing::error!(%key_id, error = %e, "could not record the freeze; this process refuses the key regardless");
+            }
+        }
+        result
     }
 
     /// Answers one request from party 1.
@@ -238,10 +278,11 @@ impl Cosigner {
                     .party()
                     .sign_phase1(&data)
                     .map_err(MpcError::from_abort("signing, round 1"))?;
-                let (unique, kept, own_m2) = share
+                let phase2 = share
                     .party()
                     .sign_phase2(&data, unique, kept, &m1)
-                    .map_err(MpcError::from_abort("signing, round 2"))?;
+                    .map_err(MpcError::from_abort("signing, round 2"));
+                let (unique, kept, own_m2) = self.ban_on(&key_id, phase2).await?;
                 self.sign.insert(
                     sign_id,
                     SignState {
@@ -271,14 +312,16 @@ impl Cosigner {
                     ));
                 }
                 let share = self.share(&key_id).await?;
-                let (x, own_b3) = share
+                let phase3 = share
                     .party()
                     .sign_phase3(&state.data, state.unique, state.kept, &m2)
-                    .map_err(MpcError::from_abort("signing, round 3"))?;
-                let (s, recovery_id) = share
+                    .map_err(MpcError::from_abort("signing, round 3"));
+                let (x, own_b3) = self.ban_on(&key_id, phase3).await?;
+                let phase4 = share
                     .party()
                     .sign_phase4(&state.data, &x, &[b3, own_b3.clone()], true)
-                    .map_err(MpcError::from_abort("signing, round 4"))?;
+                    .map_err(MpcError::from_abort("signing, round 4"));
+                let (s, recovery_id) = self.ban_on(&key_id, phase4).await?;
                 // Logged before the last message leaves: party 1 cannot finish
                 // the signature without it.
                 self.store
@@ -294,11 +337,19 @@ impl Cosigner {
                     .await?;
                 Response::SignFinish { b3: own_b3 }
             }
+            Request::Release { key_id } => {
+                self.store.release(&key_id).await?;
+                tracing::info!(%key_id, "released the share of a key no wallet uses");
+                Response::Released
+            }
         };
         encode(&response)
     }
 
     async fn share(&self, key_id: &str) -> Result<KeyShare, MpcError> {
+        if self.is_banned(key_id) {
+            return Err(MpcError::PeerBanned(format!("key {key_id} is frozen")));
+        }
         self.store
             .get(key_id)
             .await?

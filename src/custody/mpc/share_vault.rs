@@ -1,6 +1,13 @@
 //! Key shares at rest: each party's share envelope-encrypted under that
 //! party's own master key (XChaCha20-Poly1305, a data key per share), in
 //! `mpc_shares`; and the cosigner's append-only `cosign_log`.
+//!
+//! The sealed bytes of a share never change (rotation aside, which asks for a
+//! restart), so they are cached for the life of the process. Whether a share
+//! is frozen, or still exists, can change under any process's feet (a ban
+//! seen by another process on the same database, the sweeper), so every
+//! [`ShareVault::open`] reads that from the database first: one primary-key
+//! look-up.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,6 +18,7 @@ use walletd_projections::{with_db, Db};
 use super::{CosignRecord, KeyShare, MpcError, ShareStore};
 use crate::custody::master_key::{MasterKey, MasterKeys};
 use crate::custody::vault::{open_bytes, random_dek, seal_bytes};
+use crate::domain::Timestamp;
 
 #[derive(Clone)]
 struct SealedShare {
@@ -37,7 +45,8 @@ pub struct ShareVault {
     db: Db,
     keys: Option<MasterKeys>,
     party: u8,
-    /// Ciphertext only; a share is opened for each use.
+    /// Ciphertext only; a share is opened for each use. `frozen` here is
+    /// only what was read with the row: it is checked again on every use.
     cache: Mutex<HashMap<String, SealedShare>>,
 }
 
@@ -58,7 +67,37 @@ impl ShareVault {
             .ok_or_else(|| MpcError::Storage("no master key is configured".into()))
     }
 
+    /// Stores this party's share of `key_id`, held by nobody's pool (the
+    /// cosigner's shares; party 1's pool uses [`store_claimed`](Self::store_claimed)).
     pub async fn store(&self, key_id: &str, share: &KeyShare) -> Result<(), MpcError> {
+        self.insert(key_id, share, None).await
+    }
+
+    /// Stores party 1's share of `key_id`, claimed by key pool `owner` in the
+    /// same statement (see `custody::claims`).
+    pub async fn store_claimed(
+        &self,
+        key_id: &str,
+        share: &KeyShare,
+        owner: &str,
+    ) -> Result<(), MpcError> {
+        self.insert(key_id, share, Some(owner)).await
+    }
+
+    pub(crate) fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub(crate) fn master_keys(&self) -> Option<&MasterKeys> {
+        self.keys.as_ref()
+    }
+
+    async fn insert(
+        &self,
+        key_id: &str,
+        share: &KeyShare,
+        owner: Option<&str>,
+    ) -> Result<(), MpcError> {
         let master = &self.keys()?.current;
         let address = share.address().to_checksum();
         let plain = share.to_bytes()?;
@@ -71,12 +110,17 @@ impl ShareVault {
             &aad("dek", key_id, self.party, &address),
         );
         let created_at = crate::domain::Timestamp::now().to_text();
+        let claimed_at = match owner {
+            Some(_) => crate::custody::claims::now(&self.db),
+            None => "NULL",
+        };
+        let sql = format!(
+            "INSERT INTO mpc_shares (key_id, party, address, master_key_id, dek_nonce, wrapped_dek,
+                                     share_nonce, sealed_share, frozen, created_at, claimed_by, claimed_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9, $10, {claimed_at})"
+        );
         with_db!(&self.db, pool => {
-            sqlx::query(
-                "INSERT INTO mpc_shares (key_id, party, address, master_key_id, dek_nonce, wrapped_dek,
-                                         share_nonce, sealed_share, frozen, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULL, $9)",
-            )
+            sqlx::query(&sql)
             .bind(key_id)
             .bind(i64::from(self.party))
             .bind(&address)
@@ -86,6 +130,7 @@ impl ShareVault {
             .bind(share_nonce.as_slice())
             .bind(&sealed_share)
             .bind(&created_at)
+            .bind(owner)
             .execute(pool)
             .await
             .map_err(|e| MpcError::Storage(e.to_string()))?;
@@ -93,9 +138,24 @@ impl ShareVault {
         Ok(())
     }
 
+    /// The sealed row of `key_id`, with its `frozen` state as of now: from
+    /// the cache plus a fresh look at `frozen`, or read whole.
     async fn sealed(&self, key_id: &str) -> Result<Option<SealedShare>, MpcError> {
-        if let Some(s) = self.cache.lock().ok().and_then(|c| c.get(key_id).cloned()) {
-            return Ok(Some(s));
+        let cached = self.cache.lock().ok().and_then(|c| c.get(key_id).cloned());
+        if let Some(mut s) = cached {
+            match self.frozen_now(key_id).await? {
+                Some(frozen) => {
+                    s.frozen = frozen;
+                    return Ok(Some(s));
+                }
+                None => {
+                    // Deleted meanwhile (released by the sweeper).
+                    if let Ok(mut cache) = self.cache.lock() {
+                        cache.remove(key_id);
+                    }
+                    return Ok(None);
+                }
+            }
         }
         let found = with_db!(&self.db, pool => {
             let row = sqlx::query(
@@ -131,7 +191,27 @@ impl ShareVault {
         Ok(found)
     }
 
-    /// Opens this party's share of `key_id`. A frozen share is refused.
+    /// Whether the row of `key_id` exists (outer `Option`) and why it is
+    /// frozen, if it is.
+    async fn frozen_now(&self, key_id: &str) -> Result<Option<Option<String>>, MpcError> {
+        let storage = |e: sqlx::Error| MpcError::Storage(e.to_string());
+        Ok(with_db!(&self.db, pool => {
+            match sqlx::query("SELECT frozen FROM mpc_shares WHERE key_id = $1 AND party = $2")
+                .bind(key_id)
+                .bind(i64::from(self.party))
+                .fetch_optional(pool)
+                .await
+                .map_err(storage)?
+            {
+                Some(row) => Some(row.try_get::<Option<String>, _>("frozen").map_err(storage)?),
+                None => None,
+            }
+        }))
+    }
+
+    /// Opens this party's share of `key_id`. A frozen share is refused, also
+    /// when another process (or the cosigner, on its own database) froze it
+    /// after this one cached the row.
     pub async fn open(&self, key_id: &str) -> Result<Option<KeyShare>, MpcError> {
         let Some(sealed) = self.sealed(key_id).await? else {
             return Ok(None);
@@ -236,7 +316,9 @@ impl ShareVault {
             cache.remove(key_id);
         }
         with_db!(&self.db, pool => {
-            sqlx::query("UPDATE mpc_shares SET frozen = $3 WHERE key_id = $1 AND party = $2")
+            sqlx::query(
+                "UPDATE mpc_shares SET frozen = $3 WHERE key_id = $1 AND party = $2 AND frozen IS NULL",
+            )
                 .bind(key_id)
                 .bind(i64::from(self.party))
                 .bind(reason)
@@ -244,6 +326,88 @@ impl ShareVault {
                 .await
                 .map_err(|e| MpcError::Storage(e.to_string()))?;
         });
+        Ok(())
+    }
+}
+
+/// Party 1's record of its key generations (`mpc_key_intents`): written
+/// before a run starts, cleared once our share is stored or the cosigner
+/// released its own. What remains after a crash tells the sweeper which
+/// cosigner shares may exist without ours.
+impl ShareVault {
+    pub(crate) async fn record_intent(&self, key_id: &str) -> Result<(), MpcError> {
+        with_db!(&self.db, pool => {
+            sqlx::query("INSERT INTO mpc_key_intents (key_id, created_at) VALUES ($1, $2)")
+                .bind(key_id)
+                .bind(Timestamp::now().to_text())
+                .execute(pool)
+                .await
+                .map_err(|e| MpcError::Storage(e.to_string()))?;
+        });
+        Ok(())
+    }
+
+    pub(crate) async fn clear_intent(&self, key_id: &str) -> Result<(), MpcError> {
+        with_db!(&self.db, pool => {
+            sqlx::query("DELETE FROM mpc_key_intents WHERE key_id = $1")
+                .bind(key_id)
+                .execute(pool)
+                .await
+                .map_err(|e| MpcError::Storage(e.to_string()))?;
+        });
+        Ok(())
+    }
+
+    /// Intents older than `cutoff`, each with whether our share exists.
+    pub(crate) async fn stale_intents(
+        &self,
+        cutoff: &str,
+    ) -> Result<Vec<(String, bool)>, MpcError> {
+        let storage = |e: sqlx::Error| MpcError::Storage(e.to_string());
+        Ok(with_db!(&self.db, pool => {
+            let rows = sqlx::query(
+                "SELECT i.key_id,
+                        EXISTS (SELECT 1 FROM mpc_shares s WHERE s.key_id = i.key_id AND s.party = 1) AS stored
+                   FROM mpc_key_intents i WHERE i.created_at < $1 ORDER BY i.key_id",
+            )
+            .bind(cutoff)
+            .fetch_all(pool)
+            .await
+            .map_err(storage)?;
+            let mut out = Vec::with_capacity(rows.len());
+            for r in rows {
+                out.push((r.try_get("key_id").map_err(storage)?, r.try_get("stored").map_err(storage)?));
+            }
+            out
+        }))
+    }
+}
+
+impl ShareVault {
+    /// Deletes this party's share of `key_id` unless it was used: never if
+    /// the cosign log names the key or the share is frozen.
+    pub async fn release_unused(&self, key_id: &str) -> Result<(), MpcError> {
+        let storage = |e: sqlx::Error| MpcError::Storage(e.to_string());
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.remove(key_id);
+        }
+        let deleted = with_db!(&self.db, pool => {
+            sqlx::query(
+                "DELETE FROM mpc_shares WHERE key_id = $1 AND party = $2 AND frozen IS NULL
+                   AND NOT EXISTS (SELECT 1 FROM cosign_log WHERE cosign_log.key_id = $1)",
+            )
+            .bind(key_id)
+            .bind(i64::from(self.party))
+            .execute(pool)
+            .await
+            .map_err(storage)?
+            .rows_affected()
+        });
+        if deleted == 0 && self.frozen_now(key_id).await?.is_some() {
+            return Err(MpcError::Refused(format!(
+                "the share of key {key_id} was used to sign or is frozen; not released"
+            )));
+        }
         Ok(())
     }
 }
@@ -287,5 +451,13 @@ impl ShareStore for ShareVault {
             .map_err(|e| MpcError::Storage(e.to_string()))?;
         });
         Ok(())
+    }
+
+    async fn freeze(&self, key_id: &str, reason: &str) -> Result<(), MpcError> {
+        ShareVault::freeze(self, key_id, reason).await
+    }
+
+    async fn release(&self, key_id: &str) -> Result<(), MpcError> {
+        self.release_unused(key_id).await
     }
 }

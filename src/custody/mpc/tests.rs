@@ -36,6 +36,14 @@ impl ShareStore for MemoryStore {
         self.log.lock().unwrap().push(entry.clone());
         Ok(())
     }
+    async fn freeze(&self, key_id: &str, _reason: &str) -> Result<(), MpcError> {
+        self.shares.lock().unwrap().remove(key_id);
+        Ok(())
+    }
+    async fn release(&self, key_id: &str) -> Result<(), MpcError> {
+        self.shares.lock().unwrap().remove(key_id);
+        Ok(())
+    }
 }
 
 /// The test policy: the digest is keccak256 of the payload bytes.
@@ -163,17 +171,206 @@ async fn tampered_and_replayed_messages_abort_cleanly() {
     }
     assert!(store.log.lock().unwrap().is_empty());
 
-    // A replayed request is refused; signing itself still works.
+    // A replayed request is refused; signing itself still works. (On a fresh
+    // key: a flipped bit in the OT data above is cheating, and the cosigner
+    // froze k1 for it.)
+    let share = generate_key(&Link::new(cosigner.clone()), "k2")
+        .await
+        .unwrap();
     let link = Link::new(cosigner.clone());
-    sign(&link, &share, request(b"once")).await.unwrap();
+    sign(&link, &share, request_for("k2", b"once"))
+        .await
+        .unwrap();
     let sent = link.last.lock().unwrap().clone();
     for message in sent {
         assert!(cosigner.handle(&message).await.is_err());
     }
-    sign(&link, &share, request(b"again")).await.unwrap();
+    sign(&link, &share, request_for("k2", b"again"))
+        .await
+        .unwrap();
     assert_eq!(store.log.lock().unwrap().len(), 2);
     // Garbage and unknown versions.
     for bad in [vec![], vec![9, 1, 2], vec![1, 0xff, 0xff]] {
         assert!(cosigner.handle(&bad).await.is_err());
+    }
+}
+
+/// Corrupts the OT data of the first signing request, as a compromised
+/// party 1 could; everything else is carried honestly.
+struct CorruptOt {
+    cosigner: Arc<Cosigner>,
+}
+
+#[async_trait::async_trait]
+impl CosignerLink for CorruptOt {
+    async fn exchange(&self, request: Vec<u8>) -> Result<Vec<u8>, MpcError> {
+        use super::wire::{decode, encode, Request};
+        let request = match decode::<Request>(&request)? {
+            Request::SignStart {
+                key_id,
+                sign_id,
+                wallet_id,
+                requested_by,
+                payload,
+                digest,
+                mut m1,
+            } => {
+                m1[0].mul_transmit.u[0][0] ^= 1;
+                encode(&Request::SignStart {
+                    key_id,
+                    sign_id,
+                    wallet_id,
+                    requested_by,
+                    payload,
+                    digest,
+                    m1,
+                })?
+            }
+            _ => request,
+        };
+        self.cosigner.handle(&request).await
+    }
+}
+
+/// A throwaway migrated database: SQLite, and PostgreSQL when it is
+/// reachable at TEST_DATABASE_URL (required with WALLETD_REQUIRE_POSTGRES).
+async fn databases() -> Vec<(walletd_projections::Db, Option<String>, tempfile::TempDir)> {
+    let mut out = Vec::new();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("cosigner.db").display());
+    let db = crate::store::connect(&url, 4).await.unwrap();
+    crate::store::migrate::run(&db).await.unwrap();
+    out.push((db, None, dir));
+    let admin = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let required = std::env::var("WALLETD_REQUIRE_POSTGRES").is_ok_and(|v| v == "1" || v == "true");
+    match sqlx::PgPool::connect(&admin).await {
+        Ok(pool) => {
+            let name = format!("walletd_unit_{}", uuid::Uuid::new_v4().simple());
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&pool)
+                .await
+                .unwrap();
+            pool.close().await;
+            let (base, query) = admin
+                .split_once('?')
+                .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
+            let cut = base.rfind('/').unwrap_or(base.len());
+            let url = format!(
+                "{}/{name}{}",
+                &base[..cut],
+                query.map(|q| format!("?{q}")).unwrap_or_default()
+            );
+            let db = crate::store::connect(&url, 4).await.unwrap();
+            crate::store::migrate::run(&db).await.unwrap();
+            out.push((db, Some(name), tempfile::tempdir().unwrap()));
+        }
+        Err(e) if required => panic!("PostgreSQL is required but unreachable: {e}"),
+        Err(_) => {}
+    }
+    out
+}
+
+async fn drop_database(name: &str) {
+    let admin = std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    if let Ok(pool) = sqlx::PgPool::connect(&admin).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&pool)
+            .await;
+        pool.close().await;
+    }
+}
+
+fn cosigner_keys() -> Option<crate::custody::MasterKeys> {
+    let mut b = [0u8; 32];
+    getrandom::getrandom(&mut b).unwrap();
+    Some(crate::custody::MasterKeys::single(
+        crate::custody::MasterKey::parse(&hex::encode(b)).unwrap(),
+    ))
+}
+
+fn request_for(key_id: &str, payload: &[u8]) -> SignRequest {
+    SignRequest {
+        key_id: key_id.into(),
+        ..request(payload)
+    }
+}
+
+/// DKLs23's ban rule on the cosigner's side: corrupted OT data in party 1's
+/// first signing message makes the cosigner freeze its share in its own
+/// database and refuse every later request for that key, honest or not,
+/// also after a restart; other keys keep working.
+#[tokio::test]
+async fn the_cosigner_freezes_a_key_when_party_1_cheats() {
+    for (db, pg_name, _dir) in databases().await {
+        let keys = cosigner_keys();
+        let vault = Arc::new(ShareVault::new(db.clone(), keys.clone(), 2));
+        let cosigner = Arc::new(Cosigner::new(vault.clone(), Arc::new(Keccak)));
+        let honest = Link::new(cosigner.clone());
+        let k1 = generate_key(&honest, "k1").await.unwrap();
+        let k2 = generate_key(&honest, "k2").await.unwrap();
+        sign(&honest, &k1, request_for("k1", b"before"))
+            .await
+            .unwrap();
+
+        let cheat = CorruptOt {
+            cosigner: cosigner.clone(),
+        };
+        let err = sign(&cheat, &k1, request_for("k1", b"cheat"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MpcError::PeerBanned(_)), "{err}");
+        let frozen: Option<String> = walletd_projections::with_db!(&db, pool => {
+            sqlx::query_scalar("SELECT frozen FROM mpc_shares WHERE key_id = 'k1' AND party = 2")
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        });
+        assert!(
+            frozen.is_some_and(|r| !r.is_empty()),
+            "the freeze is recorded"
+        );
+
+        // The next honest request for k1 is refused, and logs nothing.
+        let logged = |db: walletd_projections::Db| async move {
+            walletd_projections::with_db!(&db, pool => {
+                sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM cosign_log WHERE key_id = 'k1'")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap()
+            })
+        };
+        assert_eq!(logged(db.clone()).await, 1);
+        let err = sign(&honest, &k1, request_for("k1", b"after"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, MpcError::PeerBanned(_)), "{err}");
+        assert_eq!(logged(db.clone()).await, 1);
+        // Another key is untouched.
+        sign(&honest, &k2, request_for("k2", b"other key"))
+            .await
+            .unwrap();
+
+        // A restarted cosigner (new process state, same database) refuses too.
+        let restarted = Arc::new(Cosigner::new(
+            Arc::new(ShareVault::new(db.clone(), keys.clone(), 2)),
+            Arc::new(Keccak),
+        ));
+        let err = sign(
+            &Link::new(restarted.clone()),
+            &k1,
+            request_for("k1", b"again"),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, MpcError::PeerBanned(_)), "{err}");
+        sign(&Link::new(restarted), &k2, request_for("k2", b"still fine"))
+            .await
+            .unwrap();
+        db.close().await;
+        if let Some(name) = pg_name {
+            drop_database(&name).await;
+        }
     }
 }

@@ -15,7 +15,9 @@ use super::MpcError;
 pub(crate) type Curve = k256_14::Secp256k1;
 pub(crate) type Scalar = k256_14::Scalar;
 
-/// Bumped on any change to these messages.
+/// Bumped on any change that an older peer would misread. New requests and
+/// responses are only ever appended to the enums (postcard numbers variants
+/// by position), so an older peer refuses them as undecodable instead.
 pub(crate) const VERSION: u8 = 1;
 
 // Built, encoded and dropped once per exchange: boxing the big variants
@@ -60,6 +62,10 @@ pub(crate) enum Request {
         m2: Vec<TransmitPhase2to3<Curve>>,
         b3: Broadcast3to4<Curve>,
     },
+    /// Party 1's sweeper found no wallet using `key_id` (or its key
+    /// generation failed): the cosigner may delete its share, unless it ever
+    /// signed with it or froze it.
+    Release { key_id: String },
 }
 
 // Built, encoded and dropped once per exchange: boxing the big variants
@@ -88,6 +94,8 @@ pub(crate) enum Response {
     SignFinish {
         b3: Broadcast3to4<Curve>,
     },
+    /// The share is gone (or never existed).
+    Released,
 }
 
 pub(crate) fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, MpcError> {

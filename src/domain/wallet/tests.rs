@@ -37,9 +37,6 @@ impl Custody for OneKeyCustody {
         }
         Ok(eth::sign_digest(&self.key, &payload.digest()).unwrap())
     }
-    async fn discard(&self, _key: &KeyRef) -> Result<(), CustodyError> {
-        Ok(())
-    }
     fn readiness(&self) -> Result<(), String> {
         Ok(())
     }
