@@ -970,7 +970,8 @@ async fn a_key_survives_a_commit_whose_answer_was_lost() {
     // 3. A Sila token-mode account.
     cutter.arm();
     let token = token_with(json!({
-        "sub": "cutter.eth", "role": "MEMBER", "exp": now() + 600, "app_handle": "cut.app",
+        "sub": "cutter.eth", "exp": now() + 600, "app_handle": "cut.app",
+        "aud": walletd::auth::jwt::DEFAULT_SILA_AUDIENCE,
     }));
     let body = sila.body(Some("cutter.eth"), json!({"wallet": {"nickname": "cut"}}));
     let r = sila
