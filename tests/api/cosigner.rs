@@ -115,7 +115,7 @@ async fn server(b: Backend, base: &str, server_key: &ChannelKey, keys: &Keys) ->
         s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
         s.mpc_key_pool = 0;
         s.cosigner_url = Some(url);
-        s.mpc_channel_key = Some(own);
+        s.mpc_channel_key = Some(own.into());
         s.cosigner_public_key = Some(pinned);
     })
     .await

@@ -32,7 +32,12 @@ pub(crate) fn query<T: serde::de::DeserializeOwned>(
         .map_err(|e| JwtApiError::new(400, format!("invalid query string: {e}")))
 }
 
-/// Page parameters shared by the paged endpoints: `page` from 1, `perPage` 1–100.
+/// Deepest page the paged endpoints serve. Beyond it `(page - 1) * perPage`
+/// could overflow, and an OFFSET that deep would scan the whole table anyway;
+/// narrow the query (`from` / `to` on the audit) instead.
+pub(crate) const MAX_PAGE: i64 = 1_000_000;
+
+/// Page parameters shared by the paged endpoints: `page` 1–[`MAX_PAGE`], `perPage` 1–100.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct Paging {
@@ -44,8 +49,11 @@ impl Paging {
     pub(crate) fn resolve(&self) -> Result<(i64, i64), JwtApiError> {
         let page = self.page.unwrap_or(1);
         let per_page = self.per_page.unwrap_or(20);
-        if page < 1 {
-            return Err(JwtApiError::new(400, "page must be 1 or more"));
+        if !(1..=MAX_PAGE).contains(&page) {
+            return Err(JwtApiError::new(
+                400,
+                format!("page must be from 1 to {MAX_PAGE}"),
+            ));
         }
         if !(1..=100).contains(&per_page) {
             return Err(JwtApiError::new(400, "perPage must be from 1 to 100"));
