@@ -388,6 +388,7 @@ fn query(rng: &mut Rng, keys: &[&str]) -> String {
 }
 
 struct Request {
+    dialect: &'static str,
     method: &'static str,
     target: String,
     headers: Vec<(String, Vec<u8>)>,
@@ -396,11 +397,11 @@ struct Request {
 
 fn body_bytes(template: Value, rng: &mut Rng) -> Vec<u8> {
     let mut v = template;
-    if rng.chance(60) {
+    if rng.chance(45) {
         mutate(rng, &mut v, 0);
     }
     let bytes = serde_json::to_vec(&v).unwrap_or_default();
-    match rng.below(20) {
+    match rng.below(30) {
         0 => bytes[..rng.below(bytes.len() + 1)].to_vec(),
         1 => (0..rng.below(200)).map(|_| rng.next() as u8).collect(),
         2 => Vec::new(),
@@ -480,13 +481,23 @@ fn generate(rng: &mut Rng, f: &Fixture) -> Request {
         }
         // JWT roles.
         3..=5 => {
-            let role = *rng.pick(&["VISITOR", "SUBSCRIBER", "MEMBER", "CONFIDENTIAL", "ADMIN", "ROOT", ""]);
-            let sub = if rng.chance(50) {
+            let role = *rng.pick(&[
+                "VISITOR",
+                "SUBSCRIBER",
+                "SUBSCRIBER",
+                "MEMBER",
+                "CONFIDENTIAL",
+                "ADMIN",
+                "ADMIN",
+                "ADMIN",
+                "ROOT",
+            ]);
+            let sub = if rng.chance(60) {
                 "fuzz-jwt".to_string()
             } else {
                 odd_string(rng)
             };
-            let tok = match rng.below(8) {
+            let tok = match rng.below(12) {
                 0 => odd_string(rng),
                 1 => token_with(json!({ "sub": sub, "role": role, "exp": now() - 3600 })),
                 2 => token_with(json!({ "sub": odd_value(rng, 2), "role": odd_value(rng, 2), "exp": odd_value(rng, 2) })),
@@ -644,17 +655,18 @@ fn generate(rng: &mut Rng, f: &Fixture) -> Request {
         method
     };
     if body.is_some() || rng.chance(5) {
-        let ct: &[u8] = *rng.pick(&[
-            b"application/json".as_slice(),
-            b"application/json".as_slice(),
-            b"application/json".as_slice(),
+        let ct: &[u8] = if rng.chance(75) {
+            b"application/json"
+        } else {
+            *rng.pick(&[
             b"application/json; charset=utf-8".as_slice(),
             b"application/problem+json".as_slice(),
             b"text/plain".as_slice(),
             b"multipart/form-data; boundary=x".as_slice(),
             b"".as_slice(),
             b"application/\xff\xfe".as_slice(),
-        ]);
+        ])
+        };
         headers.push(("Content-Type".into(), ct.to_vec()));
     }
     if rng.chance(15) {
@@ -677,7 +689,14 @@ fn generate(rng: &mut Rng, f: &Fixture) -> Request {
         }
         headers.push((name.into(), v));
     }
+    let dialect = match dialect {
+        0..=2 => "server-wallet",
+        3..=5 => "jwt",
+        6..=8 => "sila",
+        _ => "other",
+    };
     Request {
+        dialect,
         method,
         target,
         headers,
@@ -763,7 +782,7 @@ fn describe(req: &Request) -> String {
     format!("{} {target} {headers:?} body={body:?}", req.method)
 }
 
-const REQUESTS: usize = 3000;
+const REQUESTS: usize = 6000;
 const THREADS: usize = 4;
 const TIME_BUDGET: Duration = Duration::from_secs(40);
 
@@ -840,7 +859,7 @@ async fn random_requests_never_fail_the_server(b: Backend) {
     let sent = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
-    let statuses = Arc::new(Mutex::new(std::collections::BTreeMap::<u16, usize>::new()));
+    let statuses = Arc::new(Mutex::new(std::collections::BTreeMap::<(&str, u16), usize>::new()));
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
             let (f, sent, stop, failures, statuses) = (
@@ -860,7 +879,13 @@ async fn random_requests_never_fail_the_server(b: Backend) {
                     let req = generate(&mut rng, &f);
                     match send(&f.host, &req) {
                         Outcome::Status(code) => {
-                            *statuses.lock().unwrap().entry(code).or_default() += 1;
+                            let mut st = statuses.lock().unwrap();
+                            let c = st.entry((req.dialect, code)).or_default();
+                            *c += 1;
+                            if std::env::var("FUZZ_TRACE").is_ok_and(|v| v == format!("{}{code}", req.dialect)) && *c < 8 {
+                                eprintln!("TRACE {}", describe(&req));
+                            }
+                            drop(st);
                             if code >= 500 && code != 503 {
                                 failures
                                     .lock()

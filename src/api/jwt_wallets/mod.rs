@@ -41,23 +41,28 @@ pub(crate) const MAX_PAGE: i64 = 1_000_000;
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct Paging {
-    pub(crate) page: Option<i64>,
-    pub(crate) per_page: Option<i64>,
+    // Text, parsed here, so that a number too large for i64 gets the same
+    // answer naming the parameter as any other page out of range.
+    pub(crate) page: Option<String>,
+    pub(crate) per_page: Option<String>,
 }
 
 impl Paging {
     pub(crate) fn resolve(&self) -> Result<(i64, i64), JwtApiError> {
-        let page = self.page.unwrap_or(1);
-        let per_page = self.per_page.unwrap_or(20);
-        if !(1..=MAX_PAGE).contains(&page) {
-            return Err(JwtApiError::new(
-                400,
-                format!("page must be from 1 to {MAX_PAGE}"),
-            ));
+        fn bounded(
+            v: &Option<String>,
+            default: i64,
+            max: i64,
+            name: &str,
+        ) -> Result<i64, JwtApiError> {
+            let Some(text) = v else { return Ok(default) };
+            text.parse::<i64>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| JwtApiError::new(400, format!("{name} must be from 1 to {max}")))
         }
-        if !(1..=100).contains(&per_page) {
-            return Err(JwtApiError::new(400, "perPage must be from 1 to 100"));
-        }
+        let page = bounded(&self.page, 1, MAX_PAGE, "page")?;
+        let per_page = bounded(&self.per_page, 20, 100, "perPage")?;
         Ok((page, per_page))
     }
 }
