@@ -4,7 +4,8 @@
 //! (malformed JSON, wrong types, huge and non-ASCII strings, odd paths,
 //! percent-encoded bytes, headers and query strings, valid and invalid
 //! credentials), with a seeded PRNG so a failure can be replayed
-//! (`WALLETD_FUZZ_SEED`), plus the specific inputs that once broke walletd.
+//! (`WALLETD_FUZZ_SEED`; `WALLETD_FUZZ_TRACE=jwt401` prints a few requests that
+//! got that dialect and status), plus the specific inputs that once broke walletd.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -882,7 +883,7 @@ async fn random_requests_never_fail_the_server(b: Backend) {
                             let mut st = statuses.lock().unwrap();
                             let c = st.entry((req.dialect, code)).or_default();
                             *c += 1;
-                            if std::env::var("FUZZ_TRACE").is_ok_and(|v| v == format!("{}{code}", req.dialect)) && *c < 8 {
+                            if std::env::var("WALLETD_FUZZ_TRACE").is_ok_and(|v| v == format!("{}{code}", req.dialect)) && *c < 8 {
                                 eprintln!("TRACE {}", describe(&req));
                             }
                             drop(st);
