@@ -262,7 +262,10 @@ mod tests {
     /// Every secret setting, given as flags (which override the environment).
     const SECRETS: &[(&str, &str)] = &[
         ("--master-key", "master-key-5f1e0c9a"),
-        ("--previous-master-keys", "previous-key-aa11,previous-key-bb22"),
+        (
+            "--previous-master-keys",
+            "previous-key-aa11,previous-key-bb22",
+        ),
         ("--api-keys", "api-key-cc33,api-key-dd44"),
         ("--jwt-secret", "jwt-secret-ee55"),
         ("--cosigner-master-key", "cosigner-master-ff66"),

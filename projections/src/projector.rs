@@ -221,6 +221,9 @@ impl Projector {
                     Err(e) => {
                         tracing::error!(error = %e, "projector pass failed; retrying");
                         task_shared.set_error(Some(e.to_string()));
+                        // Nobody's write gets projected until a pass succeeds
+                        // (the database is down, say): waiting is pointless.
+                        task_shared.mark_stalled("a projector pass failed");
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                 }

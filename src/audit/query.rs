@@ -55,7 +55,10 @@ pub async fn page(
           LIMIT $6 OFFSET $7"
     );
     // Saturating: callers cap `page`, and no page may wrap into a negative OFFSET.
-    let offset = page.max(1).saturating_sub(1).saturating_mul(per_page.max(0));
+    let offset = page
+        .max(1)
+        .saturating_sub(1)
+        .saturating_mul(per_page.max(0));
     with_db!(db, pool => {
         let total: i64 = sqlx::query(&count_sql)
             .bind(&f.user_id)

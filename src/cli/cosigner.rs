@@ -28,9 +28,15 @@ struct State {
 }
 
 pub async fn run(settings: Settings) -> CliResult {
-    let own = ChannelKey::parse(settings.cosigner_channel_key.as_ref().map(Secret::expose).ok_or(
-        "WALLETD_COSIGNER_CHANNEL_KEY is not set (`walletd mpc-keygen` makes a key pair)",
-    )?)
+    let own = ChannelKey::parse(
+        settings
+            .cosigner_channel_key
+            .as_ref()
+            .map(Secret::expose)
+            .ok_or(
+                "WALLETD_COSIGNER_CHANNEL_KEY is not set (`walletd mpc-keygen` makes a key pair)",
+            )?,
+    )
     .map_err(|e| format!("WALLETD_COSIGNER_CHANNEL_KEY: {e}"))?;
     let peer =
         PublicKey::parse(settings.cosigner_peer_key.as_deref().ok_or(

@@ -149,7 +149,10 @@ mod tests {
             ),
             // '@' inside the password (not percent-encoded): the last '@' ends it.
             ("postgres://u:a@b@h/db", "postgres://u:[redacted]@h/db"),
-            ("postgres://postgres@127.0.0.1:5432/x", "postgres://postgres@127.0.0.1:5432/x"),
+            (
+                "postgres://postgres@127.0.0.1:5432/x",
+                "postgres://postgres@127.0.0.1:5432/x",
+            ),
             ("sqlite://walletd.db", "sqlite://walletd.db"),
             ("sqlite:walletd.db", "sqlite:walletd.db"),
             // An '@' in the path is not userinfo.

@@ -231,8 +231,7 @@ fn map_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
                     return CommandError::Conflict;
                 }
             }
-            if e
-                .downcast_ref::<sqlx::Error>()
+            if e.downcast_ref::<sqlx::Error>()
                 .is_some_and(super::connect::is_unavailable)
             {
                 return CommandError::Unavailable(e.to_string());

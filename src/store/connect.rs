@@ -55,7 +55,10 @@ impl SessionLimits {
         let present = opts.get_options().unwrap_or("").to_owned();
         let ms = |d: Duration| format!("{}ms", d.as_millis());
         let wanted = [
-            ("idle_in_transaction_session_timeout", Some(self.idle_in_transaction)),
+            (
+                "idle_in_transaction_session_timeout",
+                Some(self.idle_in_transaction),
+            ),
             ("statement_timeout", self.statement),
             ("lock_timeout", self.lock),
         ];

@@ -66,13 +66,10 @@ async fn postgres_sessions_carry_their_limits() {
     assert_eq!(s["lock_timeout"], "10s");
     assert_eq!(s["application_name"], "walletd");
 
-    let maintenance = walletd::store::connect_with(
-        &tdb.url,
-        2,
-        walletd::store::SessionLimits::MAINTENANCE,
-    )
-    .await
-    .unwrap();
+    let maintenance =
+        walletd::store::connect_with(&tdb.url, 2, walletd::store::SessionLimits::MAINTENANCE)
+            .await
+            .unwrap();
     let s = show(maintenance).await;
     assert_eq!(s["idle_in_transaction_session_timeout"], "15s");
     assert_eq!(s["statement_timeout"], "0");
@@ -159,7 +156,12 @@ async fn readyz_reports_lag_and_hides_database_errors() {
             .contains(&json!("store unreachable")),
         "{text}"
     );
-    for leak in [name.as_str(), "does not exist", "database \"", "error returned"] {
+    for leak in [
+        name.as_str(),
+        "does not exist",
+        "database \"",
+        "error returned",
+    ] {
         assert!(!text.contains(leak), "{leak} in {text}");
     }
 }
@@ -283,7 +285,11 @@ async fn long_transaction_elsewhere_does_not_stall_every_command() {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status().as_u16(), 200, "during-{i} readable after the stall");
+        assert_eq!(
+            res.status().as_u16(),
+            200,
+            "during-{i} readable after the stall"
+        );
     }
     eprintln!(
         "create latency: before {before:?}\n  during the open transaction {during:?}\n  \
@@ -320,16 +326,24 @@ async fn long_transaction_elsewhere_does_not_stall_every_command() {
 // ---------------------------------------------------------------------------
 // PostgreSQL restarted under load (fault run only).
 
-/// The local cluster, restarted through `pg_ctlcluster`; dropping the guard
-/// starts it again whatever happened, so a failing test never leaves
-/// PostgreSQL down for whatever runs next.
+/// The local cluster that `TEST_DATABASE_URL` points at, restarted through
+/// `pg_ctlcluster`; dropping the guard starts it again whatever happened, so a
+/// failing test never leaves PostgreSQL down for whatever runs next.
 struct Cluster {
     version: String,
     name: String,
+    port: String,
 }
 
 impl Cluster {
     fn local() -> Cluster {
+        let admin = crate::helpers::admin_url();
+        let port = admin
+            .split('@')
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|host| host.rsplit_once(':'))
+            .map_or("5432".to_string(), |(_, p)| p.to_string());
         let out = Command::new("pg_lsclusters")
             .arg("-h")
             .output()
@@ -337,18 +351,32 @@ impl Cluster {
         let text = String::from_utf8_lossy(&out.stdout);
         let line = text
             .lines()
-            .find(|l| l.split_whitespace().nth(2) == Some("5432"))
-            .expect("a cluster on port 5432");
+            .find(|l| l.split_whitespace().nth(2) == Some(port.as_str()))
+            .unwrap_or_else(|| panic!("no local cluster on port {port}"));
         let mut cols = line.split_whitespace();
         Cluster {
             version: cols.next().unwrap().to_string(),
             name: cols.next().unwrap().to_string(),
+            port,
+        }
+    }
+
+    fn same(&self) -> Cluster {
+        Cluster {
+            version: self.version.clone(),
+            name: self.name.clone(),
+            port: self.port.clone(),
         }
     }
 
     fn ctl(&self, action: &str) -> bool {
         Command::new("pg_ctlcluster")
-            .args(["--skip-systemctl-redirect", &self.version, &self.name, action])
+            .args([
+                "--skip-systemctl-redirect",
+                &self.version,
+                &self.name,
+                action,
+            ])
             .args(if action == "stop" {
                 &["-m", "fast"][..]
             } else {
@@ -358,9 +386,9 @@ impl Cluster {
             .is_ok_and(|s| s.success())
     }
 
-    fn is_ready() -> bool {
+    fn is_ready(&self) -> bool {
         Command::new("pg_isready")
-            .args(["-h", "127.0.0.1", "-p", "5432", "-q"])
+            .args(["-h", "127.0.0.1", "-p", &self.port, "-q"])
             .status()
             .is_ok_and(|s| s.success())
     }
@@ -370,23 +398,23 @@ impl Cluster {
     }
 
     fn start(&self) {
-        if !Self::is_ready() {
+        if !self.is_ready() {
             self.ctl("start");
         }
         let t = Instant::now();
-        while !Self::is_ready() && t.elapsed() < Duration::from_secs(30) {
+        while !self.is_ready() && t.elapsed() < Duration::from_secs(30) {
             std::thread::sleep(Duration::from_millis(50));
         }
-        assert!(Self::is_ready(), "PostgreSQL did not come back");
+        assert!(self.is_ready(), "PostgreSQL did not come back");
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        if !Self::is_ready() {
+        if !self.is_ready() {
             self.ctl("start");
             let t = Instant::now();
-            while !Self::is_ready() && t.elapsed() < Duration::from_secs(30) {
+            while !self.is_ready() && t.elapsed() < Duration::from_secs(30) {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -403,15 +431,18 @@ struct Load {
     sila_users: Vec<String>,
     /// JWT wallet ids of every 200 create.
     jwt_wallets: Vec<String>,
-    /// Status (0: no answer) and when it arrived.
-    answers: Vec<(Instant, &'static str, u16)>,
+    /// When each request was sent and answered, what it was, its status (0:
+    /// no answer).
+    answers: Vec<(Instant, Instant, &'static str, u16)>,
     stop: bool,
 }
 
 type Shared = Rc<RefCell<Load>>;
 
-fn note(load: &Shared, what: &'static str, status: u16) {
-    load.borrow_mut().answers.push((Instant::now(), what, status));
+fn note(load: &Shared, sent: Instant, what: &'static str, status: u16) {
+    load.borrow_mut()
+        .answers
+        .push((sent, Instant::now(), what, status));
 }
 
 async fn post(client: &awc::Client, url: &str, auth: &str, body: &Value) -> Option<(u16, Value)> {
@@ -436,13 +467,19 @@ async fn server_wallet_worker(base: String, key: String, n: usize, load: Shared)
             return;
         }
         let user = format!("pg-restart-{n}-{i}");
-        let Some((status, body)) =
-            post(&client, &format!("{base}/api/wallets"), &auth, &json!({"userId": user})).await
+        let sent = Instant::now();
+        let Some((status, body)) = post(
+            &client,
+            &format!("{base}/api/wallets"),
+            &auth,
+            &json!({"userId": user}),
+        )
+        .await
         else {
-            note(&load, "create", 0);
+            note(&load, sent, "create", 0);
             continue;
         };
-        note(&load, "create", status);
+        note(&load, sent, "create", status);
         if status != 200 {
             actix_web::rt::time::sleep(Duration::from_millis(100)).await;
             continue;
@@ -452,6 +489,7 @@ async fn server_wallet_worker(base: String, key: String, n: usize, load: Shared)
             body["walletId"].as_str().unwrap_or_default().into(),
             body["address"].as_str().unwrap_or_default().into(),
         ));
+        let sent = Instant::now();
         let Some((status, body)) = post(
             &client,
             &format!("{base}/api/wallets/{user}/sign"),
@@ -460,10 +498,10 @@ async fn server_wallet_worker(base: String, key: String, n: usize, load: Shared)
         )
         .await
         else {
-            note(&load, "sign", 0);
+            note(&load, sent, "sign", 0);
             continue;
         };
-        note(&load, "sign", status);
+        note(&load, sent, "sign", status);
         if status == 200 {
             if let Some(sig) = body["signature"].as_str() {
                 load.borrow_mut().signatures.push(sig.to_string());
@@ -481,15 +519,28 @@ async fn jwt_worker(base: String, n: usize, load: Shared) {
             return;
         }
         // One user per create: the per-user rate limit is not under test.
-        let auth = format!("Bearer {}", token(&format!("jwt-restart-{n}-{i}"), "SUBSCRIBER"));
-        let answer = post(&client, &format!("{base}/api/wallet/create"), &auth, &json!({})).await;
+        let auth = format!(
+            "Bearer {}",
+            token(&format!("jwt-restart-{n}-{i}"), "SUBSCRIBER")
+        );
+        let sent = Instant::now();
+        let answer = post(
+            &client,
+            &format!("{base}/api/wallet/create"),
+            &auth,
+            &json!({}),
+        )
+        .await;
         let Some((status, body)) = answer else {
-            note(&load, "jwt-create", 0);
+            note(&load, sent, "jwt-create", 0);
             continue;
         };
-        note(&load, "jwt-create", status);
+        note(&load, sent, "jwt-create", status);
         if status == 200 {
-            let id = body["wallet"]["id"].as_str().unwrap_or_default().to_string();
+            let id = body["wallet"]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
             load.borrow_mut().jwt_wallets.push(id);
         } else {
             actix_web::rt::time::sleep(Duration::from_millis(100)).await;
@@ -514,19 +565,68 @@ async fn sila_worker(sila: Rc<SilaClient>, n: usize, load: Shared) {
         for (k, v) in &headers {
             req = req.insert_header((*k, v.as_str()));
         }
+        let sent = Instant::now();
         let Ok(res) = req.send_body(bytes).await else {
-            note(&load, "sila-register", 0);
+            note(&load, sent, "sila-register", 0);
             continue;
         };
         let status = res.status().as_u16();
         let r = into_resp(res).await;
-        note(&load, "sila-register", status);
+        note(&load, sent, "sila-register", status);
         if status == 200 && r.body["success"] == true {
             load.borrow_mut().sila_users.push(handle);
         } else {
             actix_web::rt::time::sleep(Duration::from_millis(100)).await;
         }
     }
+}
+
+async fn readyz_probe(base: &str) -> (u16, Value) {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .finish();
+    readyz(&client, base).await
+}
+
+async fn create_probe(base: &str, key: &str, user: &str) -> Option<u16> {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .finish();
+    let url = format!("{base}/api/wallets");
+    let answer = post(
+        &client,
+        &url,
+        &format!("Bearer {key}"),
+        &json!({"userId": user}),
+    )
+    .await;
+    answer.map(|(status, _)| status)
+}
+
+async fn jwt_probe(base: &str, user: &str) -> Option<u16> {
+    let client = awc::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .finish();
+    let url = format!("{base}/api/wallet/create");
+    let auth = format!("Bearer {}", token(user, "SUBSCRIBER"));
+    post(&client, &url, &auth, &json!({}))
+        .await
+        .map(|(status, _)| status)
+}
+
+async fn sila_probe(sila: &SilaClient, handle: &str) -> Option<u16> {
+    let body = sila.register_body(handle, &Key::random(), None);
+    let bytes = serde_json::to_vec(&body).unwrap();
+    let mut req = sila
+        .client
+        .post(sila.url("register"))
+        .timeout(Duration::from_secs(20))
+        .insert_header(("Content-Type", "application/json"));
+    for (k, v) in SilaClient::signatures(&bytes, Some(&sila.key), None) {
+        req = req.insert_header((k, v));
+    }
+    let res = req.send_body(bytes).await.ok()?;
+    Some(res.status().as_u16())
 }
 
 /// Waits until a create answers 200; returns how long that took.
@@ -546,7 +646,10 @@ async fn first_success(base: &str, key: &str, tag: &str) -> Duration {
         {
             return t.elapsed();
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "walletd never recovered");
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "walletd never recovered"
+        );
         actix_web::rt::time::sleep(Duration::from_millis(50)).await;
     }
     unreachable!()
@@ -572,7 +675,14 @@ async fn postgres_restarts_under_load_lose_no_acknowledged_write() {
     let key = "restart-key";
     let app_key = Key::random();
     let (ok, out, err) = run_cli(
-        &["app", "register", "--handle", "restartapp.eth", "--address", &app_key.address],
+        &[
+            "app",
+            "register",
+            "--handle",
+            "restartapp.eth",
+            "--address",
+            &app_key.address,
+        ],
         &[("DATABASE_URL", &tdb.url)],
     )
     .await;
@@ -596,9 +706,17 @@ async fn postgres_restarts_under_load_lose_no_acknowledged_write() {
             load.clone(),
         )));
     }
-    tasks.push(actix_web::rt::spawn(jwt_worker(server.base.clone(), 0, load.clone())));
+    tasks.push(actix_web::rt::spawn(jwt_worker(
+        server.base.clone(),
+        0,
+        load.clone(),
+    )));
     for n in 0..2 {
-        tasks.push(actix_web::rt::spawn(sila_worker(sila.clone(), n, load.clone())));
+        tasks.push(actix_web::rt::spawn(sila_worker(
+            sila.clone(),
+            n,
+            load.clone(),
+        )));
     }
 
     let mut recoveries = Vec::new();
@@ -606,39 +724,55 @@ async fn postgres_restarts_under_load_lose_no_acknowledged_write() {
     for cycle in 0..3 {
         actix_web::rt::time::sleep(Duration::from_millis(1500)).await;
         let acked_before = load.borrow().wallets.len();
-        assert!(acked_before > 0 || cycle > 0, "load runs before the first restart");
-        let c = Cluster {
-            version: cluster.version.clone(),
-            name: cluster.name.clone(),
-        };
+        assert!(
+            acked_before > 0 || cycle > 0,
+            "load runs before the first restart"
+        );
+        let c = cluster.same();
         let down = actix_web::rt::task::spawn_blocking(move || {
             c.stop();
             std::mem::forget(c);
         });
         down.await.unwrap();
         let went_down = Instant::now();
-        // A readiness probe during the outage: 503, the problem named.
-        let probe = awc::Client::builder()
-            .timeout(Duration::from_secs(20))
-            .finish();
-        let (status, body) = readyz(&probe, &server.base).await;
-        assert_eq!(status, 503, "readyz while PostgreSQL is down: {body}");
-        assert!(body.to_string().contains("store unreachable"), "{body}");
-        while went_down.elapsed() < Duration::from_secs(6) {
+        // Fresh requests of every kind while it is down: each answers 503
+        // (after the 5 s connection wait), and readiness names the problem.
+        let probes = futures_util::future::join4(
+            readyz_probe(&server.base),
+            create_probe(&server.base, key, &format!("down-{cycle}")),
+            jwt_probe(&server.base, &format!("down-{cycle}")),
+            sila_probe(&sila, &format!("down-{cycle}.eth")),
+        )
+        .await;
+        let (ready, create, jwt, register) = probes;
+        assert_eq!(ready.0, 503, "readyz while PostgreSQL is down: {}", ready.1);
+        assert!(
+            ready.1.to_string().contains("store unreachable"),
+            "{}",
+            ready.1
+        );
+        assert_eq!(create, Some(503), "a create while PostgreSQL is down");
+        assert_eq!(jwt, Some(503), "a JWT create while PostgreSQL is down");
+        assert_eq!(
+            register,
+            Some(503),
+            "a Sila register while PostgreSQL is down"
+        );
+        let probed = went_down.elapsed();
+        assert!(probed < Duration::from_secs(7), "503s took {probed:?}");
+        while went_down.elapsed() < Duration::from_secs(7) {
             actix_web::rt::time::sleep(Duration::from_millis(100)).await;
         }
-        let c = Cluster {
-            version: cluster.version.clone(),
-            name: cluster.name.clone(),
-        };
+        let restarting = Instant::now();
+        windows.push((went_down, restarting));
+        let c = cluster.same();
         actix_web::rt::task::spawn_blocking(move || {
             c.start();
             std::mem::forget(c);
         })
         .await
         .unwrap();
-        let came_back = Instant::now();
-        windows.push((went_down, came_back));
+        // Counted from when PostgreSQL accepts connections again.
         let recovery = first_success(&server.base, key, &cycle.to_string()).await;
         recoveries.push(recovery);
         assert!(
@@ -655,7 +789,7 @@ async fn postgres_restarts_under_load_lose_no_acknowledged_write() {
 
     // Only 200 and 503, and 503s while PostgreSQL was down.
     let mut by_status: BTreeMap<(&str, u16), usize> = BTreeMap::new();
-    for (_, what, status) in &load.answers {
+    for (_, _, what, status) in &load.answers {
         *by_status.entry((what, *status)).or_default() += 1;
     }
     eprintln!(
@@ -671,26 +805,43 @@ async fn postgres_restarts_under_load_lose_no_acknowledged_write() {
         .iter()
         .filter(|((_, status), _)| *status != 200 && *status != 503)
         .collect();
-    assert!(bad.is_empty(), "answers other than 200 / 503: {bad:?}; log {}", log.display());
+    assert!(
+        bad.is_empty(),
+        "answers other than 200 / 503: {bad:?}; log {}",
+        log.display()
+    );
     for (i, (down, up)) in windows.iter().enumerate() {
-        let unavailable = load
+        // What the load saw while PostgreSQL was down: a request sent then
+        // never got a 200 before the restart (writes committed before the stop
+        // may answer 200 during it: they are acknowledged and checked below).
+        let timeline: Vec<String> = load
             .answers
             .iter()
-            .filter(|(at, _, s)| at > down && at < up && *s == 503)
-            .count();
+            .filter(|(sent, answered, ..)| answered > down && sent < up)
+            .map(|(sent, answered, what, s)| {
+                format!(
+                    "{what} sent {:?} answered {:?} -> {s}",
+                    sent.saturating_duration_since(*down),
+                    answered.saturating_duration_since(*down)
+                )
+            })
+            .collect();
         let ok = load
             .answers
             .iter()
-            .filter(|(at, _, s)| *at > *down + Duration::from_millis(500) && at < up && *s == 200)
+            .filter(|(sent, answered, _, s)| sent > down && answered < up && *s == 200)
             .count();
-        assert!(unavailable > 0, "cycle {i}: no 503 while PostgreSQL was down");
-        assert_eq!(ok, 0, "cycle {i}: a 200 while PostgreSQL was down");
+        assert!(
+            ok == 0,
+            "cycle {i}: a 200 while PostgreSQL was down ({:?}): {timeline:#?}",
+            up.duration_since(*down)
+        );
     }
     for kind in ["create", "sign", "jwt-create", "sila-register"] {
         let served = load
             .answers
             .iter()
-            .filter(|(at, what, s)| *what == kind && *s == 200 && *at > windows[2].1)
+            .filter(|(_, at, what, s)| *what == kind && *s == 200 && *at > windows[2].1)
             .count();
         assert!(served > 0, "{kind} served after the last restart");
     }
@@ -711,13 +862,19 @@ async fn postgres_restarts_under_load_lose_no_acknowledged_write() {
         payloads.push_str(&r.get::<String, _>("p"));
     }
     for (user, wallet_id, _) in &load.wallets {
-        assert!(ids.contains(wallet_id), "acknowledged wallet of {user} lost");
+        assert!(
+            ids.contains(wallet_id),
+            "acknowledged wallet of {user} lost"
+        );
     }
     for id in &load.jwt_wallets {
         assert!(ids.contains(id), "acknowledged JWT wallet {id} lost");
     }
     for sig in &load.signatures {
-        assert!(payloads.contains(sig.as_str()), "acknowledged signature {sig} lost");
+        assert!(
+            payloads.contains(sig.as_str()),
+            "acknowledged signature {sig} lost"
+        );
     }
     for handle in &load.sila_users {
         assert!(ids.contains(handle), "acknowledged Sila user {handle} lost");

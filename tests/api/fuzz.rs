@@ -90,10 +90,12 @@ async fn page_numbers_beyond_the_cap_are_refused(b: Backend) {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let id = r.body["wallet"]["id"].as_str().unwrap().to_string();
-    let history = |q: &str| format!("/api/wallet/{id}/history?{q}");
-    let audit = |q: &str| format!("/api/admin/audit?{q}");
-    let routes: [(&dyn Fn(&str) -> String, &String); 2] = [(&history, &owner), (&audit, &admin)];
-    for (path, tok) in routes {
+    let routes = [
+        (format!("/api/wallet/{id}/history?"), &owner),
+        ("/api/admin/audit?".to_string(), &admin),
+    ];
+    for (prefix, tok) in routes {
+        let path = |q: &str| format!("{prefix}{q}");
         for q in [
             "page=9223372036854775807&perPage=100",
             "page=9223372036854775807",
@@ -246,7 +248,14 @@ fn odd_string(rng: &mut Rng) -> String {
                 .filter_map(|_| char::from_u32((rng.next() % 0x11_0000) as u32))
                 .collect()
         }
-        4 => format!("0x{}", hex::encode((0..rng.below(40)).map(|_| rng.next() as u8).collect::<Vec<_>>())),
+        4 => format!(
+            "0x{}",
+            hex::encode(
+                (0..rng.below(40))
+                    .map(|_| rng.next() as u8)
+                    .collect::<Vec<_>>()
+            )
+        ),
         _ => rng.pick(ODD_STRINGS).to_string(),
     }
 }
@@ -259,7 +268,11 @@ fn odd_value(rng: &mut Rng, depth: usize) -> Value {
         3 => json!(u64::MAX),
         4 => json!(*rng.pick(&[0.5f64, -0.0, 1e308, -1e-308, 3.0])),
         5..=8 => json!(odd_string(rng)),
-        9 => Value::Array((0..rng.below(4)).map(|_| odd_value(rng, depth + 1)).collect()),
+        9 => Value::Array(
+            (0..rng.below(4))
+                .map(|_| odd_value(rng, depth + 1))
+                .collect(),
+        ),
         10 => {
             let mut m = serde_json::Map::new();
             for _ in 0..rng.below(4) {
@@ -328,7 +341,11 @@ fn transaction() -> Value {
 fn path_segment(rng: &mut Rng, s: &str) -> String {
     match rng.below(10) {
         0 => s.replace(['/', '?', '#', ' ', '\r', '\n'], "_"),
-        1 => format!("{}%{}", s.len(), rng.pick(&["", "Z", "ZZ", "E2%82", "FF", "00", "2F", "C0%AF"])),
+        1 => format!(
+            "{}%{}",
+            s.len(),
+            rng.pick(&["", "Z", "ZZ", "E2%82", "FF", "00", "2F", "C0%AF"])
+        ),
         _ => {
             let mut out = String::new();
             for b in s.bytes() {
@@ -387,6 +404,15 @@ fn query(rng: &mut Rng, keys: &[&str]) -> String {
     }
     format!("?{}", parts.join("&"))
 }
+
+const ODD_CONTENT_TYPES: &[&[u8]] = &[
+    b"application/json; charset=utf-8",
+    b"application/problem+json",
+    b"text/plain",
+    b"multipart/form-data; boundary=x",
+    b"",
+    b"application/\xff\xfe",
+];
 
 struct Request {
     dialect: &'static str,
@@ -501,7 +527,9 @@ fn generate(rng: &mut Rng, f: &Fixture) -> Request {
             let tok = match rng.below(12) {
                 0 => odd_string(rng),
                 1 => token_with(json!({ "sub": sub, "role": role, "exp": now() - 3600 })),
-                2 => token_with(json!({ "sub": odd_value(rng, 2), "role": odd_value(rng, 2), "exp": odd_value(rng, 2) })),
+                2 => token_with(
+                    json!({ "sub": odd_value(rng, 2), "role": odd_value(rng, 2), "exp": odd_value(rng, 2) }),
+                ),
                 3 => format!("{}x", token(&sub, role)),
                 _ => token_with(json!({ "sub": sub, "role": role, "exp": now() + 600 })),
             };
@@ -611,11 +639,15 @@ fn generate(rng: &mut Rng, f: &Fixture) -> Request {
                 0 => {}
                 1 => {
                     headers.push(("authsignature".into(), odd_string(rng).into_bytes()));
-                    headers.push(("usersignature".into(), f.app_key.sign(b"other").into_bytes()));
+                    headers.push((
+                        "usersignature".into(),
+                        f.app_key.sign(b"other").into_bytes(),
+                    ));
                 }
                 2 => {
                     let tok = token_with(json!({
-                        "sub": f.sila_user, "app_handle": f.app_handle, "exp": now() + 600
+                        "sub": f.sila_user, "app_handle": f.app_handle, "exp": now() + 600,
+                        "aud": walletd::auth::jwt::DEFAULT_SILA_AUDIENCE,
                     }));
                     headers.push(("Authorization".into(), format!("Bearer {tok}").into_bytes()));
                 }
@@ -659,14 +691,7 @@ fn generate(rng: &mut Rng, f: &Fixture) -> Request {
         let ct: &[u8] = if rng.chance(75) {
             b"application/json"
         } else {
-            *rng.pick(&[
-            b"application/json; charset=utf-8".as_slice(),
-            b"application/problem+json".as_slice(),
-            b"text/plain".as_slice(),
-            b"multipart/form-data; boundary=x".as_slice(),
-            b"".as_slice(),
-            b"application/\xff\xfe".as_slice(),
-        ])
+            ODD_CONTENT_TYPES[rng.below(ODD_CONTENT_TYPES.len())]
         };
         headers.push(("Content-Type".into(), ct.to_vec()));
     }
@@ -720,7 +745,11 @@ fn send(host: &str, req: &Request) -> Outcome {
     };
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let _ = stream.set_write_timeout(Some(Duration::from_secs(30)));
-    let mut head = format!("{} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n", req.method, req.target).into_bytes();
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n",
+        req.method, req.target
+    )
+    .into_bytes();
     for (k, v) in &req.headers {
         head.extend_from_slice(k.as_bytes());
         head.extend_from_slice(b": ");
@@ -766,7 +795,12 @@ fn send(host: &str, req: &Request) -> Outcome {
 /// What went wrong, with enough of the request to replay it.
 fn describe(req: &Request) -> String {
     let mut target = req.target.clone();
-    target.truncate(target.char_indices().nth(200).map_or(target.len(), |(i, _)| i));
+    target.truncate(
+        target
+            .char_indices()
+            .nth(200)
+            .map_or(target.len(), |(i, _)| i),
+    );
     let headers: Vec<String> = req
         .headers
         .iter()
@@ -800,7 +834,14 @@ async fn random_requests_never_fail_the_server(b: Backend) {
     let app_key = Key::random();
     let app_handle = "fuzzapp.eth";
     let (ok, out, err) = run_cli(
-        &["app", "register", "--handle", app_handle, "--address", &app_key.address],
+        &[
+            "app",
+            "register",
+            "--handle",
+            app_handle,
+            "--address",
+            &app_key.address,
+        ],
         &[("DATABASE_URL", &tdb.url)],
     )
     .await;
@@ -831,7 +872,10 @@ async fn random_requests_never_fail_the_server(b: Backend) {
     assert_eq!(created.status, 200, "{}", created.body);
     let res = client
         .post(format!("{}/api/wallet/create", server.base))
-        .insert_header(("Authorization", format!("Bearer {}", token("fuzz-jwt", "SUBSCRIBER"))))
+        .insert_header((
+            "Authorization",
+            format!("Bearer {}", token("fuzz-jwt", "SUBSCRIBER")),
+        ))
         .send_json(&json!({}))
         .await
         .unwrap();
@@ -839,7 +883,8 @@ async fn random_requests_never_fail_the_server(b: Backend) {
     assert_eq!(jwt_wallet.status, 200, "{}", jwt_wallet.body);
     let sila = SilaClient::new(&server.base, app_handle, app_key.clone());
     let sila_user_key = Key::random();
-    sila.register_user_with("fuzzuser.eth", &sila_user_key).await;
+    sila.register_user_with("fuzzuser.eth", &sila_user_key)
+        .await;
 
     let fixture = Fixture {
         host: host.clone(),
@@ -860,7 +905,9 @@ async fn random_requests_never_fail_the_server(b: Backend) {
     let sent = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let failures = Arc::new(Mutex::new(Vec::<String>::new()));
-    let statuses = Arc::new(Mutex::new(std::collections::BTreeMap::<(&str, u16), usize>::new()));
+    let statuses = Arc::new(Mutex::new(
+        std::collections::BTreeMap::<(&str, u16), usize>::new(),
+    ));
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
             let (f, sent, stop, failures, statuses) = (
@@ -871,7 +918,10 @@ async fn random_requests_never_fail_the_server(b: Backend) {
                 statuses.clone(),
             );
             std::thread::spawn(move || {
-                let mut rng = Rng::new(seed.wrapping_add(t as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                let mut rng = Rng::new(
+                    seed.wrapping_add(t as u64)
+                        .wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                );
                 while !stop.load(Ordering::Relaxed) {
                     let n = sent.fetch_add(1, Ordering::Relaxed);
                     if n >= REQUESTS || started.elapsed() > TIME_BUDGET {
@@ -883,7 +933,10 @@ async fn random_requests_never_fail_the_server(b: Backend) {
                             let mut st = statuses.lock().unwrap();
                             let c = st.entry((req.dialect, code)).or_default();
                             *c += 1;
-                            if std::env::var("WALLETD_FUZZ_TRACE").is_ok_and(|v| v == format!("{}{code}", req.dialect)) && *c < 8 {
+                            if std::env::var("WALLETD_FUZZ_TRACE")
+                                .is_ok_and(|v| v == format!("{}{code}", req.dialect))
+                                && *c < 8
+                            {
                                 eprintln!("TRACE {}", describe(&req));
                             }
                             drop(st);
