@@ -260,9 +260,9 @@ impl Projector {
 /// How often the monitor measures the lag.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// The projector counts as stalled when the oldest unprojected event is this
-/// old and the projector did not move since the previous probe: a projector
-/// that is merely busy keeps moving; one held back by a transaction (or a lock)
-/// does not move at all.
+/// old and the projector has not moved for this long either: a projector that
+/// is merely busy keeps moving (it reports every pass, a batch at most);
+/// one held back by a transaction (or a lock) does not move at all.
 const STALL_AFTER: Duration = Duration::from_secs(2);
 /// While stalled, a read-your-writes wait gives up after this long instead of
 /// its full timeout, so one stuck transaction does not cost every command the
@@ -279,10 +279,15 @@ const WARN_EVERY: Duration = Duration::from_secs(30);
 /// blocked on a lock cannot hide the stall.
 async fn monitor(db: Db, shared: Arc<Shared>, progress: watch::Receiver<LogPosition>) {
     let mut previous: Option<LogPosition> = None;
+    let mut moved_at = Instant::now();
     let mut lagging_since: Option<Instant> = None;
     loop {
         tokio::time::sleep(PROBE_EVERY).await;
         let at = *progress.borrow();
+        if previous != Some(at) {
+            previous = Some(at);
+            moved_at = Instant::now();
+        }
         let lag = match lag::measure(&db, at).await {
             Ok(lag) => lag,
             Err(e) => {
@@ -290,8 +295,7 @@ async fn monitor(db: Db, shared: Arc<Shared>, progress: watch::Receiver<LogPosit
                 continue;
             }
         };
-        let unmoved = previous == Some(at);
-        previous = Some(at);
+        let unmoved = moved_at.elapsed() >= STALL_AFTER;
         let age = Duration::from_secs_f64(lag.seconds);
         if lag.is_zero() {
             if let Some(since) = lagging_since.take() {
