@@ -9,7 +9,7 @@
 //! batch.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -187,6 +187,7 @@ impl Projector {
             waiters: AtomicUsize::new(0),
             last_error: Mutex::new(None),
             stall: watch::channel(None).0,
+            idle_passes: AtomicU64::new(0),
             warned_at: Mutex::new(None),
         });
         let monitor = tokio::spawn(monitor(
@@ -214,16 +215,21 @@ impl Projector {
                             moved
                         });
                         if moved {
+                            task_shared.idle_passes.store(0, Ordering::Relaxed);
                             task_shared.clear_stall();
+                        } else {
+                            task_shared.idle_passes.fetch_add(1, Ordering::Relaxed);
                         }
                         task_shared.set_error(None);
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "projector pass failed; retrying");
+                        // Not a stall: a failing pass (the database restarting)
+                        // usually heals within the read-your-writes timeout, and
+                        // answering a committed write before its projection
+                        // would let the client's next read miss it.
                         task_shared.set_error(Some(e.to_string()));
-                        // Nobody's write gets projected until a pass succeeds
-                        // (the database is down, say): waiting is pointless.
-                        task_shared.mark_stalled("a projector pass failed");
+                        task_shared.idle_passes.store(0, Ordering::Relaxed);
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                 }
@@ -260,9 +266,11 @@ impl Projector {
 /// How often the monitor measures the lag.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// The projector counts as stalled when the oldest unprojected event is this
-/// old and the projector has not moved for this long either: a projector that
-/// is merely busy keeps moving (it reports every pass, a batch at most);
-/// one held back by a transaction (or a lock) does not move at all.
+/// old, the projector has not moved for this long either, and its passes
+/// succeed without moving it: a projector that is merely busy keeps moving (it
+/// reports every pass, a batch at most), and one whose passes fail (the
+/// database restarting) will move as soon as one succeeds; one held back by a
+/// transaction passes and finds nothing it may read.
 const STALL_AFTER: Duration = Duration::from_secs(2);
 /// While stalled, a read-your-writes wait gives up after this long instead of
 /// its full timeout, so one stuck transaction does not cost every command the
@@ -274,9 +282,9 @@ pub const LAG_WARN_AFTER: Duration = Duration::from_secs(5);
 const WARN_EVERY: Duration = Duration::from_secs(30);
 
 /// Measures the lag every [`PROBE_EVERY`]: warns (rate-limited) when it grows
-/// past [`LAG_WARN_AFTER`], and raises the stall flag when the projector has
-/// stopped moving with events waiting. It runs beside the projector, so a pass
-/// blocked on a lock cannot hide the stall.
+/// past [`LAG_WARN_AFTER`], and raises the stall flag when the projector's
+/// passes run but do not move it while events wait. It runs beside the
+/// projector, so a pass blocked on a lock cannot hide the lag.
 async fn monitor(db: Db, shared: Arc<Shared>, progress: watch::Receiver<LogPosition>) {
     let mut previous: Option<LogPosition> = None;
     let mut moved_at = Instant::now();
@@ -295,7 +303,8 @@ async fn monitor(db: Db, shared: Arc<Shared>, progress: watch::Receiver<LogPosit
                 continue;
             }
         };
-        let unmoved = moved_at.elapsed() >= STALL_AFTER;
+        let unmoved =
+            moved_at.elapsed() >= STALL_AFTER && shared.idle_passes.load(Ordering::Relaxed) > 0;
         let age = Duration::from_secs_f64(lag.seconds);
         if lag.is_zero() {
             if let Some(since) = lagging_since.take() {
@@ -361,6 +370,8 @@ struct Shared {
     /// `Some(since)` while the projector is known to be stuck. A watch, so
     /// that waiters already waiting are cut short when it is raised.
     stall: watch::Sender<Option<Instant>>,
+    /// Successful passes since the projector last moved (0 after a failure).
+    idle_passes: AtomicU64,
     /// When the last lag warning was logged (rate limit).
     warned_at: Mutex<Option<Instant>>,
 }
