@@ -11,7 +11,7 @@ use walletd_projections::{views, Db, Projector};
 use crate::api::rate_limit::PerUserLimit;
 use crate::auth::api_keys::ApiKeys;
 use crate::auth::jwt::JwtVerifier;
-use crate::config::{ServerCustody, Settings};
+use crate::config::{Secret, ServerCustody, Settings};
 use crate::custody::master_key::MasterKeyError;
 use crate::custody::mpc::channel::{ChannelKey, Party1Channel, PublicKey};
 use crate::custody::mpc::{
@@ -85,7 +85,7 @@ impl App {
     /// Connects, migrates, starts the projector and wires everything.
     pub async fn build(settings: Settings) -> Result<Arc<App>, StartupError> {
         let jwt = JwtVerifier::new(
-            settings.jwt_secret.as_deref(),
+            settings.jwt_secret.as_ref().map(Secret::expose),
             settings.jwt_public_key.as_deref(),
             settings.jwt_issuer.clone(),
             settings.jwt_audience.clone(),
@@ -189,18 +189,16 @@ fn mpc_custody(
     keys: Option<MasterKeys>,
 ) -> Result<MpcCustody, StartupError> {
     if let Some(url) = &settings.cosigner_url {
-        fn setting<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, StartupError> {
-            value
-                .as_deref()
-                .ok_or_else(|| StartupError::Cosigner(format!("{name} is not set")))
+        fn setting<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, StartupError> {
+            value.ok_or_else(|| StartupError::Cosigner(format!("{name} is not set")))
         }
         let own = ChannelKey::parse(setting(
-            &settings.mpc_channel_key,
+            settings.mpc_channel_key.as_ref().map(Secret::expose),
             "WALLETD_MPC_CHANNEL_KEY",
         )?)
         .map_err(|e| StartupError::Cosigner(format!("WALLETD_MPC_CHANNEL_KEY: {e}")))?;
         let pinned = PublicKey::parse(setting(
-            &settings.cosigner_public_key,
+            settings.cosigner_public_key.as_deref(),
             "WALLETD_COSIGNER_PUBLIC_KEY",
         )?)
         .map_err(|e| StartupError::Cosigner(format!("WALLETD_COSIGNER_PUBLIC_KEY: {e}")))?;
@@ -221,7 +219,7 @@ fn mpc_custody(
     }
     let cosigner_keys = match (&settings.cosigner_master_key, key_file_path(settings)) {
         (Some(k), _) => Some(MasterKeys::single(
-            MasterKey::parse(k).map_err(StartupError::MasterKey)?,
+            MasterKey::parse(k.expose()).map_err(StartupError::MasterKey)?,
         )),
         (None, Some(path)) => {
             let mut s = path.into_os_string();
@@ -295,10 +293,10 @@ pub fn load_master_keys(
 ) -> Result<(Option<MasterKeys>, KeySource), StartupError> {
     let mut previous = Vec::new();
     for k in settings.previous_master_key_list() {
-        previous.push(MasterKey::parse(&k).map_err(StartupError::PreviousMasterKey)?);
+        previous.push(MasterKey::parse(k.expose()).map_err(StartupError::PreviousMasterKey)?);
     }
     if let Some(k) = &settings.master_key {
-        let current = MasterKey::parse(k).map_err(StartupError::MasterKey)?;
+        let current = MasterKey::parse(k.expose()).map_err(StartupError::MasterKey)?;
         return Ok((
             Some(MasterKeys { current, previous }),
             KeySource::Environment,

@@ -2,6 +2,10 @@
 
 use clap::{Args, ValueEnum};
 
+mod secret;
+
+pub use secret::{DatabaseUrl, Secret};
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerCustody {
     Local,
@@ -14,6 +18,8 @@ pub enum KycMode {
     Manual,
 }
 
+/// Every secret is a [`Secret`] (and the database URL a [`DatabaseUrl`]), so
+/// this `Debug` shows none of them.
 #[derive(Args, Clone, Debug)]
 pub struct Settings {
     /// Event store and read models: postgres://… or sqlite://…
@@ -23,7 +29,7 @@ pub struct Settings {
         default_value = "sqlite://walletd.db",
         global = true
     )]
-    pub database_url: String,
+    pub database_url: DatabaseUrl,
 
     /// Listen address.
     #[arg(
@@ -41,7 +47,7 @@ pub struct Settings {
         hide_env_values = true,
         global = true
     )]
-    pub master_key: Option<String>,
+    pub master_key: Option<Secret>,
 
     /// Earlier master keys, comma-separated, still accepted for unsealing while
     /// a rotation is completed.
@@ -51,11 +57,11 @@ pub struct Settings {
         hide_env_values = true,
         global = true
     )]
-    pub previous_master_keys: Option<String>,
+    pub previous_master_keys: Option<Secret>,
 
     /// Comma-separated bearer tokens for the server-wallet API.
     #[arg(long, env = "WALLETD_API_KEYS", hide_env_values = true, global = true)]
-    pub api_keys: Option<String>,
+    pub api_keys: Option<Secret>,
 
     /// HS256 secret for the JWT-authenticated API.
     #[arg(
@@ -64,7 +70,7 @@ pub struct Settings {
         hide_env_values = true,
         global = true
     )]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
 
     /// PEM public key (or a path to one) for RS256 / ES256 JWTs.
     #[arg(long, env = "WALLETD_JWT_PUBLIC_KEY", global = true)]
@@ -157,7 +163,7 @@ pub struct Settings {
         hide_env_values = true,
         global = true
     )]
-    pub cosigner_master_key: Option<String>,
+    pub cosigner_master_key: Option<Secret>,
 
     /// Base URL of the separate cosigner (`walletd cosigner`), http://host:port.
     /// Unset: MPC server wallets use an in-process cosigner (development only).
@@ -175,7 +181,7 @@ pub struct Settings {
         hide_env_values = true,
         global = true
     )]
-    pub mpc_channel_key: Option<String>,
+    pub mpc_channel_key: Option<Secret>,
 
     /// `walletd cosigner`: listen address.
     #[arg(
@@ -193,7 +199,7 @@ pub struct Settings {
         hide_env_values = true,
         global = true
     )]
-    pub cosigner_channel_key: Option<String>,
+    pub cosigner_channel_key: Option<Secret>,
 
     /// `walletd cosigner`: the pinned static channel public key of party 1
     /// (`walletd serve`), 64 hex digits.
@@ -233,20 +239,109 @@ impl Settings {
         self.database_url.starts_with("sqlite:")
     }
 
+    /// Plain strings: `ApiKeys` hashes them at start-up and keeps only the hashes.
     pub fn api_key_list(&self) -> Vec<String> {
-        split_list(self.api_keys.as_deref())
+        split_list(self.api_keys.as_ref())
+            .iter()
+            .map(|k| k.expose().to_owned())
+            .collect()
     }
 
-    pub fn previous_master_key_list(&self) -> Vec<String> {
-        split_list(self.previous_master_keys.as_deref())
+    pub fn previous_master_key_list(&self) -> Vec<Secret> {
+        split_list(self.previous_master_keys.as_ref())
     }
 }
 
-fn split_list(v: Option<&str>) -> Vec<String> {
-    v.unwrap_or("")
+fn split_list(v: Option<&Secret>) -> Vec<Secret> {
+    v.map(Secret::expose)
+        .unwrap_or("")
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
-        .map(str::to_owned)
+        .map(Secret::from)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Secret;
+    use crate::cli::Cli;
+
+    /// Every secret setting, given as flags (which override the environment).
+    const SECRETS: &[(&str, &str)] = &[
+        ("--master-key", "master-key-5f1e0c9a"),
+        (
+            "--previous-master-keys",
+            "previous-key-aa11,previous-key-bb22",
+        ),
+        ("--api-keys", "api-key-cc33,api-key-dd44"),
+        ("--jwt-secret", "jwt-secret-ee55"),
+        ("--cosigner-master-key", "cosigner-master-ff66"),
+        ("--mpc-channel-key", "mpc-channel-key-0077"),
+        ("--cosigner-channel-key", "cosigner-channel-key-1188"),
+        (
+            "--database-url",
+            "postgres://walletd:db-password-2299@db.internal:5432/walletd",
+        ),
+    ];
+
+    const SHOULD_NOT_APPEAR: &[&str] = &[
+        "master-key-5f1e0c9a",
+        "previous-key-aa11",
+        "previous-key-bb22",
+        "api-key-cc33",
+        "api-key-dd44",
+        "jwt-secret-ee55",
+        "cosigner-master-ff66",
+        "mpc-channel-key-0077",
+        "cosigner-channel-key-1188",
+        "db-password-2299",
+        "new-master-key-33aa",
+    ];
+
+    fn parse(extra: &[&str]) -> Cli {
+        let mut args = vec!["walletd"];
+        for (flag, value) in SECRETS {
+            args.extend([*flag, *value]);
+        }
+        args.extend(extra);
+        Cli::try_parse_from(args).expect("flags parse")
+    }
+
+    #[test]
+    fn debug_of_settings_and_cli_shows_no_secret() {
+        let cli = parse(&["rotate-master-key", "--new-key", "new-master-key-33aa"]);
+        for shown in [
+            format!("{:?}", cli.settings),
+            format!("{:#?}", cli.settings),
+            format!("{cli:?}"),
+        ] {
+            for secret in SHOULD_NOT_APPEAR {
+                assert!(!shown.contains(secret), "{secret} shown in {shown}");
+            }
+            assert!(shown.contains("[redacted]"), "{shown}");
+            // The harmless parts stay readable.
+            assert!(shown.contains("db.internal:5432/walletd"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn secrets_still_reach_the_code_that_uses_them() {
+        let s = parse(&[]).settings;
+        assert_eq!(
+            s.master_key.as_ref().map(Secret::expose),
+            Some("master-key-5f1e0c9a")
+        );
+        assert_eq!(s.api_key_list(), ["api-key-cc33", "api-key-dd44"]);
+        let previous = s.previous_master_key_list();
+        let previous: Vec<&str> = previous.iter().map(Secret::expose).collect();
+        assert_eq!(previous, ["previous-key-aa11", "previous-key-bb22"]);
+        assert_eq!(
+            &*s.database_url,
+            "postgres://walletd:db-password-2299@db.internal:5432/walletd"
+        );
+        assert!(!s.is_sqlite());
+    }
 }

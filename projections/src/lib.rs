@@ -6,6 +6,7 @@
 //! contract and lets this crate stay free of the write side's types.
 
 pub mod db;
+pub mod lag;
 pub mod log;
 pub mod projector;
 pub mod queries;

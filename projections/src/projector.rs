@@ -9,14 +9,15 @@
 //! batch.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::Row;
 use tokio::sync::{watch, Notify};
 
 use crate::db::Db;
+use crate::lag::{self, Lag};
 use crate::log::{self, LogPosition};
 use crate::views::Projection;
 use crate::ProjectionError;
@@ -177,41 +178,68 @@ impl Projector {
             .unwrap_or_default()
     }
 
-    /// Runs the projector in the background for the life of the process.
+    /// Runs the projector in the background for the life of the process, with
+    /// a monitor beside it that measures the lag and spots a stall.
     pub fn spawn(self) -> ProjectorHandle {
         let (progress_tx, progress_rx) = watch::channel(LogPosition::START);
         let shared = Arc::new(Shared {
             nudge: Notify::new(),
             waiters: AtomicUsize::new(0),
             last_error: Mutex::new(None),
+            stall: watch::channel(None).0,
+            idle_passes: AtomicU64::new(0),
+            warned_at: Mutex::new(None),
         });
+        let monitor = tokio::spawn(monitor(
+            self.db.clone(),
+            shared.clone(),
+            progress_rx.clone(),
+        ));
         let task_shared = shared.clone();
         let task = tokio::spawn(async move {
             loop {
                 let mut applied = 0;
-                match self.catch_up_counting().await {
-                    Ok((pos, n)) => {
+                // Pass by pass, not a whole catch-up at once, so that waiters and
+                // the stall monitor see every step of a long catch-up.
+                match self.pass().await {
+                    Ok(PassOutcome {
+                        applied: n,
+                        caught_up_to: pos,
+                    }) => {
                         applied = n;
-                        progress_tx.send_if_modified(|cur| {
+                        let moved = progress_tx.send_if_modified(|cur| {
                             let moved = pos > *cur;
                             if moved {
                                 *cur = pos;
                             }
                             moved
                         });
+                        if moved {
+                            task_shared.idle_passes.store(0, Ordering::Relaxed);
+                            task_shared.clear_stall();
+                        } else {
+                            task_shared.idle_passes.fetch_add(1, Ordering::Relaxed);
+                        }
                         task_shared.set_error(None);
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "projector pass failed; retrying");
+                        // Not a stall: a failing pass (the database restarting)
+                        // usually heals within the read-your-writes timeout, and
+                        // answering a committed write before its projection
+                        // would let the client's next read miss it.
                         task_shared.set_error(Some(e.to_string()));
+                        task_shared.idle_passes.store(0, Ordering::Relaxed);
                         tokio::time::sleep(Duration::from_millis(500)).await;
                     }
                 }
-                // Someone waits for an event that may sit behind a transaction that
-                // has not ended yet: look again soon rather than idle. Right after a
-                // productive pass, look again at once (more is likely queued).
+                // A full batch: more is queued, go on at once. Someone waits for an
+                // event that may sit behind a transaction that has not ended yet:
+                // look again soon rather than idle. Right after a productive pass,
+                // look again at once (more is likely queued).
                 let waiting = task_shared.waiters.load(Ordering::Relaxed) > 0;
                 let idle = match (waiting, applied > 0) {
+                    _ if applied >= self.batch as usize => Duration::ZERO,
                     (true, true) => Duration::ZERO,
                     (true, false) => Duration::from_millis(3),
                     (false, _) => Duration::from_millis(250),
@@ -230,6 +258,99 @@ impl Projector {
             shared,
             progress: progress_rx,
             task: Arc::new(AbortOnDrop(task)),
+            _monitor: Arc::new(AbortOnDrop(monitor)),
+        }
+    }
+}
+
+/// How often the monitor measures the lag.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// The projector counts as stalled when the oldest unprojected event is this
+/// old, the projector has not moved for this long either, and its passes
+/// succeed without moving it: a projector that is merely busy keeps moving (it
+/// reports every pass, a batch at most), and one whose passes fail (the
+/// database restarting) will move as soon as one succeeds; one held back by a
+/// transaction passes and finds nothing it may read.
+const STALL_AFTER: Duration = Duration::from_secs(2);
+/// While stalled, a read-your-writes wait gives up after this long instead of
+/// its full timeout, so one stuck transaction does not cost every command the
+/// whole timeout.
+pub const STALLED_WAIT: Duration = Duration::from_millis(250);
+/// A lag older than this is logged as a warning...
+pub const LAG_WARN_AFTER: Duration = Duration::from_secs(5);
+/// ...at most this often while it lasts.
+const WARN_EVERY: Duration = Duration::from_secs(30);
+
+/// Measures the lag every [`PROBE_EVERY`]: warns (rate-limited) when it grows
+/// past [`LAG_WARN_AFTER`], and raises the stall flag when the projector's
+/// passes run but do not move it while events wait. It runs beside the
+/// projector, so a pass blocked on a lock cannot hide the lag.
+async fn monitor(db: Db, shared: Arc<Shared>, progress: watch::Receiver<LogPosition>) {
+    let mut previous: Option<LogPosition> = None;
+    let mut moved_at = Instant::now();
+    let mut lagging_since: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(PROBE_EVERY).await;
+        let at = *progress.borrow();
+        if previous != Some(at) {
+            previous = Some(at);
+            moved_at = Instant::now();
+        }
+        let lag = match lag::measure(&db, at).await {
+            Ok(lag) => lag,
+            Err(e) => {
+                tracing::debug!(error = %e, "projection lag probe failed");
+                continue;
+            }
+        };
+        let unmoved =
+            moved_at.elapsed() >= STALL_AFTER && shared.idle_passes.load(Ordering::Relaxed) > 0;
+        let age = Duration::from_secs_f64(lag.seconds);
+        if lag.is_zero() {
+            if let Some(since) = lagging_since.take() {
+                tracing::info!(
+                    after_secs = since.elapsed().as_secs(),
+                    "projections caught up with the event log again"
+                );
+            }
+            shared.clear_stall();
+            continue;
+        }
+        if unmoved && age >= STALL_AFTER {
+            shared.mark_stalled("events wait and the projector has not moved");
+        }
+        if age >= LAG_WARN_AFTER {
+            lagging_since.get_or_insert_with(Instant::now);
+            if shared.may_warn() {
+                warn_lag(&db, lag).await;
+            }
+        }
+    }
+}
+
+async fn warn_lag(db: &Db, lag: Lag) {
+    // On PostgreSQL the usual cause is a transaction that holds the read
+    // horizon; name it, so the operator knows what to end.
+    match lag::horizon_holder(db).await {
+        Ok(Some(h)) if h.seconds >= lag.seconds.min(LAG_WARN_AFTER.as_secs_f64()) => {
+            tracing::warn!(
+                lag_events = lag.events,
+                lag_secs = lag.seconds as u64,
+                holder_pid = h.pid,
+                holder_database = h.database.as_deref().unwrap_or("?"),
+                holder_application = h.application.as_deref().unwrap_or(""),
+                holder_state = h.state.as_deref().unwrap_or("?"),
+                holder_secs = h.seconds as u64,
+                "projections lag behind the event log; the oldest open write transaction \
+                 in the PostgreSQL cluster holds back the read horizon until it ends"
+            );
+        }
+        _ => {
+            tracing::warn!(
+                lag_events = lag.events,
+                lag_secs = lag.seconds as u64,
+                "projections lag behind the event log"
+            );
         }
     }
 }
@@ -246,12 +367,65 @@ struct Shared {
     nudge: Notify,
     waiters: AtomicUsize,
     last_error: Mutex<Option<String>>,
+    /// `Some(since)` while the projector is known to be stuck. A watch, so
+    /// that waiters already waiting are cut short when it is raised.
+    stall: watch::Sender<Option<Instant>>,
+    /// Successful passes since the projector last moved (0 after a failure).
+    idle_passes: AtomicU64,
+    /// When the last lag warning was logged (rate limit).
+    warned_at: Mutex<Option<Instant>>,
 }
 
 impl Shared {
     fn set_error(&self, e: Option<String>) {
         if let Ok(mut guard) = self.last_error.lock() {
             *guard = e;
+        }
+    }
+
+    fn mark_stalled(&self, why: &'static str) {
+        let raised = self.stall.send_if_modified(|s| {
+            let raise = s.is_none();
+            if raise {
+                *s = Some(Instant::now());
+            }
+            raise
+        });
+        if raised {
+            tracing::warn!(
+                reason = why,
+                wait_ms = STALLED_WAIT.as_millis() as u64,
+                "projector stalled: commands answer without waiting the full \
+                 read-your-writes timeout until it moves again"
+            );
+        }
+    }
+
+    fn clear_stall(&self) {
+        let mut was = None;
+        self.stall.send_if_modified(|s| {
+            was = s.take();
+            was.is_some()
+        });
+        if let Some(since) = was {
+            tracing::info!(
+                after_ms = since.elapsed().as_millis() as u64,
+                "projector moving again; read-your-writes waits are back to normal"
+            );
+        }
+    }
+
+    /// True at most once per [`WARN_EVERY`].
+    fn may_warn(&self) -> bool {
+        let Ok(mut last) = self.warned_at.lock() else {
+            return false;
+        };
+        match *last {
+            Some(t) if t.elapsed() < WARN_EVERY => false,
+            _ => {
+                *last = Some(Instant::now());
+                true
+            }
         }
     }
 }
@@ -262,6 +436,7 @@ pub struct ProjectorHandle {
     shared: Arc<Shared>,
     progress: watch::Receiver<LogPosition>,
     task: Arc<AbortOnDrop>,
+    _monitor: Arc<AbortOnDrop>,
 }
 
 impl ProjectorHandle {
@@ -282,8 +457,16 @@ impl ProjectorHandle {
         !self.task.0.is_finished()
     }
 
+    /// How long the projector has been known to be stuck, if it is.
+    pub fn stalled_for(&self) -> Option<Duration> {
+        self.shared.stall.borrow().map(|since| since.elapsed())
+    }
+
     /// Waits until every projection has applied the event at `at`: the basis of
-    /// read-your-writes for command endpoints.
+    /// read-your-writes for command endpoints. Gives up after `timeout`, or
+    /// after [`STALLED_WAIT`] while the projector is known to be stuck (also
+    /// when it becomes known during the wait). A full timeout marks the
+    /// projector stuck, so the next commands do not wait it out again.
     pub async fn wait_for(
         &self,
         at: LogPosition,
@@ -295,13 +478,50 @@ impl ProjectorHandle {
         }
         self.shared.waiters.fetch_add(1, Ordering::Relaxed);
         self.nudge();
-        let result = tokio::time::timeout(timeout, rx.wait_for(|p| *p >= at)).await;
+        let result = self.wait_bounded(&mut rx, at, timeout).await;
         self.shared.waiters.fetch_sub(1, Ordering::Relaxed);
-        match result {
-            Ok(Ok(_)) => Ok(()),
-            _ => Err(ProjectionError::Timeout),
+        if let Err(Waited::Full) = result {
+            self.shared
+                .mark_stalled("a read-your-writes wait ran out its full timeout");
+        }
+        result.map_err(|_| ProjectionError::Timeout)
+    }
+
+    async fn wait_bounded(
+        &self,
+        rx: &mut watch::Receiver<LogPosition>,
+        at: LogPosition,
+        timeout: Duration,
+    ) -> Result<(), Waited> {
+        let start = tokio::time::Instant::now();
+        let mut stall = self.shared.stall.subscribe();
+        // Cannot close while `self` holds the sender; if it did, wait plainly.
+        let mut stall_open = true;
+        loop {
+            let stalled = stall_open && stall.borrow_and_update().is_some();
+            let (limit, outcome) = if stalled && STALLED_WAIT < timeout {
+                (STALLED_WAIT, Waited::Short)
+            } else {
+                (timeout, Waited::Full)
+            };
+            tokio::select! {
+                reached = rx.wait_for(|p| *p >= at) => {
+                    // The sender lives as long as the projector task; gone means stopped.
+                    return reached.map(|_| ()).map_err(|_| outcome);
+                }
+                _ = tokio::time::sleep_until(start + limit) => return Err(outcome),
+                changed = stall.changed(), if stall_open => stall_open = changed.is_ok(),
+            }
         }
     }
+}
+
+/// How a read-your-writes wait ended without reaching its position.
+enum Waited {
+    /// It waited its whole timeout: evidence that the projector is stuck.
+    Full,
+    /// It was cut short because the projector was already known to be stuck.
+    Short,
 }
 
 /// Serialises projector passes: an advisory lock on PostgreSQL; on SQLite the

@@ -241,7 +241,11 @@ pub async fn wallet_history(
     page: i64,
     per_page: i64,
 ) -> Result<(Vec<HistoryEntry>, i64), sqlx::Error> {
-    let offset = (page.max(1) - 1) * per_page;
+    // Saturating: callers cap `page`, and no page may wrap into a negative OFFSET.
+    let offset = page
+        .max(1)
+        .saturating_sub(1)
+        .saturating_mul(per_page.max(0));
     Ok(with_db!(db, pool => {
         let total: i64 = sqlx::query("SELECT COUNT(*) AS n FROM audit_log WHERE wallet_id = $1")
             .bind(wallet_id)

@@ -1,54 +1,106 @@
 //! Liveness and readiness.
+//!
+//! `/readyz` answers without authentication, so it names each failing check
+//! with a fixed phrase and never carries error text from the database (which
+//! can name hosts, users and schema); the detail goes to the log.
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use actix_web::{web, HttpResponse};
-use serde_json::json;
+use serde_json::{json, Value};
+use walletd_projections::lag;
 
 use crate::app::App;
+
+/// Projections further behind the log than this make the instance not ready.
+/// Below it the instance serves: writes commit and answer at once (a stalled
+/// projector cuts the read-your-writes wait short), and reads are at most this
+/// stale. Past it, reads are too stale to trust and someone has to act (end
+/// the transaction holding the horizon back). The lag is a property of the
+/// database, so every instance on it turns not ready together; the body shows
+/// the lag from the first second, for alerting long before this.
+pub const READY_MAX_LAG: Duration = Duration::from_secs(60);
 
 /// The process is up and serving HTTP.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
 }
 
-/// The store answers, the projector runs and is caught up, and custody can
-/// work. Each failing check is named.
+/// The store answers, the projector runs and is not far behind, and custody
+/// can work. Each failing check is named.
 pub async fn readyz(app: web::Data<App>) -> HttpResponse {
     let mut problems: Vec<String> = Vec::new();
-    let head = walletd_projections::queries::log_head(&app.db).await;
-    match &head {
-        Err(e) => problems.push(format!("store unreachable: {e}")),
-        Ok(head) => {
-            let projector = app.wallets.projector();
-            if !projector.is_running() {
-                problems.push("projector stopped".into());
+    let projector = app.wallets.projector();
+    let at = projector.position();
+    let mut projections = json!({
+        "projectedThrough": at.position,
+        "stalled": projector.stalled_for().is_some(),
+    });
+    match lag::measure(&app.db, at).await {
+        Err(e) => {
+            static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+            log_detail(&LAST, "store unreachable", &e.to_string());
+            problems.push("store unreachable".into());
+        }
+        Ok(lag) => {
+            projections["lagEvents"] = json!(lag.events);
+            projections["lagSeconds"] = json!((lag.seconds * 1000.0).round() / 1000.0);
+            if !lag.is_zero() {
+                projector.nudge();
             }
-            if let Some(e) = projector.last_error() {
-                problems.push(format!("projector failing: {e}"));
-            }
-            if let Some(head) = head {
-                if projector.position() < *head {
-                    projector.nudge();
-                    problems.push("projections are catching up with the event log".into());
-                }
+            if lag.seconds >= READY_MAX_LAG.as_secs_f64() {
+                problems.push(format!(
+                    "projections more than {} s behind the event log",
+                    READY_MAX_LAG.as_secs()
+                ));
             }
         }
     }
+    if !projector.is_running() {
+        problems.push("projector stopped".into());
+    }
+    if let Some(e) = projector.last_error() {
+        static LAST: Mutex<Option<Instant>> = Mutex::new(None);
+        log_detail(&LAST, "projector failing", &e);
+        problems.push("projector failing".into());
+    }
+    // Fixed sentences about configuration, not error text.
     if let Err(e) = app.custody.readiness() {
         problems.push(format!("custody: {e}"));
     }
     if let Err(e) = app.server_custody.readiness() {
         problems.push(format!("server-wallet custody: {e}"));
     }
-    let projections = app.wallets.projector().position();
-    if problems.is_empty() {
-        HttpResponse::Ok().json(json!({
-            "status": "ready",
-            "projectedThrough": projections.position,
-        }))
+    let mut body: Value = if problems.is_empty() {
+        json!({ "status": "ready" })
     } else {
-        HttpResponse::ServiceUnavailable().json(json!({
-            "status": "not ready",
-            "problems": problems,
-        }))
+        json!({ "status": "not ready", "problems": problems })
+    };
+    // Kept at the top level too, where it has always been.
+    body["projectedThrough"] = json!(at.position);
+    body["projections"] = projections;
+    if problems.is_empty() {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// Logs why a check failed, at most every few seconds: a probe polls this
+/// endpoint often, and an outage is one event, not one line per poll.
+fn log_detail(last: &Mutex<Option<Instant>>, check: &str, detail: &str) {
+    let due = match last.lock() {
+        Ok(mut last) => match *last {
+            Some(t) if t.elapsed() < Duration::from_secs(10) => false,
+            _ => {
+                *last = Some(Instant::now());
+                true
+            }
+        },
+        Err(_) => true,
+    };
+    if due {
+        tracing::warn!(check, error = %detail, "readiness check failed");
     }
 }

@@ -54,7 +54,11 @@ pub async fn page(
           ORDER BY at DESC, source, id DESC
           LIMIT $6 OFFSET $7"
     );
-    let offset = (page.max(1) - 1) * per_page;
+    // Saturating: callers cap `page`, and no page may wrap into a negative OFFSET.
+    let offset = page
+        .max(1)
+        .saturating_sub(1)
+        .saturating_mul(per_page.max(0));
     with_db!(db, pool => {
         let total: i64 = sqlx::query(&count_sql)
             .bind(&f.user_id)

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::CliResult;
 use crate::app::{load_master_keys, KeySource};
-use crate::config::Settings;
+use crate::config::{Secret, Settings};
 use crate::custody::mpc::channel::{
     ChannelError, ChannelKey, CosignerChannel, PublicKey, MAX_BODY,
 };
@@ -28,9 +28,15 @@ struct State {
 }
 
 pub async fn run(settings: Settings) -> CliResult {
-    let own = ChannelKey::parse(settings.cosigner_channel_key.as_deref().ok_or(
-        "WALLETD_COSIGNER_CHANNEL_KEY is not set (`walletd mpc-keygen` makes a key pair)",
-    )?)
+    let own = ChannelKey::parse(
+        settings
+            .cosigner_channel_key
+            .as_ref()
+            .map(Secret::expose)
+            .ok_or(
+                "WALLETD_COSIGNER_CHANNEL_KEY is not set (`walletd mpc-keygen` makes a key pair)",
+            )?,
+    )
     .map_err(|e| format!("WALLETD_COSIGNER_CHANNEL_KEY: {e}"))?;
     let peer =
         PublicKey::parse(settings.cosigner_peer_key.as_deref().ok_or(

@@ -5,7 +5,13 @@ use super::CliResult;
 use crate::config::Settings;
 
 pub async fn run(settings: Settings) -> CliResult {
-    let db = crate::store::connect(&settings.database_url, 4).await?;
+    // One long transaction over the whole log: no statement timeout.
+    let db = crate::store::connect_with(
+        &settings.database_url,
+        4,
+        crate::store::SessionLimits::MAINTENANCE,
+    )
+    .await?;
     crate::store::migrate::run(&db).await?;
     let total = replay::log_length(&db).await?;
     // indicatif draws only when stderr is a terminal.

@@ -2,7 +2,7 @@ use clap::Args;
 
 use super::CliResult;
 use crate::app::{key_file_companions, load_master_keys, KeySource};
-use crate::config::Settings;
+use crate::config::{Secret, Settings};
 use crate::custody::mpc::ShareVault;
 use crate::custody::vault::KeyVault;
 use crate::custody::MasterKey;
@@ -11,7 +11,7 @@ use crate::custody::MasterKey;
 pub struct RotateArgs {
     /// The new master key (hex or base64). Without it a new key is generated.
     #[arg(long, env = "WALLETD_NEW_MASTER_KEY", hide_env_values = true)]
-    pub new_key: Option<String>,
+    pub new_key: Option<Secret>,
 }
 
 /// Re-wraps every data key under the new master key. With a key file the new
@@ -22,7 +22,7 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
     let keys = keys.ok_or("no master key is configured (set WALLETD_MASTER_KEY)")?;
     let generated = args.new_key.is_none();
     let new = match &args.new_key {
-        Some(k) => MasterKey::parse(k)?,
+        Some(k) => MasterKey::parse(k.expose())?,
         None => MasterKey::generate(),
     };
     if new.id() == keys.current.id() {

@@ -72,8 +72,9 @@ impl UserId {
     /// A caller-supplied user id (server-wallet and JWT APIs).
     pub fn parse(s: &str) -> Result<Self, UserIdError> {
         let id = Self::stored(s)?;
-        if s.len() >= HANDLE_PREFIX.len()
-            && s[..HANDLE_PREFIX.len()].eq_ignore_ascii_case(HANDLE_PREFIX)
+        // `get`, not indexing: safe whatever `stored` lets through.
+        if s.get(..HANDLE_PREFIX.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(HANDLE_PREFIX))
         {
             return Err(UserIdError::Reserved);
         }
@@ -99,7 +100,7 @@ impl UserId {
         if !s.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
             return Err(UserIdError::Charset);
         }
-        if s.len() >= 2 && s[..2].eq_ignore_ascii_case("0x") {
+        if s.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x")) {
             return Err(UserIdError::Reserved);
         }
         Ok(Self(s.to_string()))

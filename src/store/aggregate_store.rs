@@ -2,7 +2,6 @@
 //! read side.
 
 use std::fmt::Display;
-use std::time::Duration;
 
 use cqrs_es::persist::PersistedEventStore;
 use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
@@ -50,7 +49,6 @@ pub struct AggregateStore<A: Aggregate> {
     services: A::Services,
     db: Db,
     projector: ProjectorHandle,
-    read_your_writes_timeout: Duration,
 }
 
 impl<A> AggregateStore<A>
@@ -98,7 +96,6 @@ where
             services,
             db,
             projector,
-            read_your_writes_timeout: Duration::from_secs(10),
         }
     }
 
@@ -151,16 +148,7 @@ where
         let pos = self.position_of(&aggregate_id).await;
         let t2 = t0.elapsed();
         match pos {
-            Ok(Some(at)) => {
-                if self
-                    .projector
-                    .wait_for(at, self.read_your_writes_timeout)
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!(aggregate_id = %aggregate_id, "projections lag behind a committed command");
-                }
-            }
+            Ok(Some(at)) => super::read_side::wait(&self.projector, at).await,
             Ok(None) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "could not read the position of a committed event")
@@ -243,8 +231,8 @@ fn map_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
                     return CommandError::Conflict;
                 }
             }
-            if let Some(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_)) =
-                e.downcast_ref::<sqlx::Error>()
+            if e.downcast_ref::<sqlx::Error>()
+                .is_some_and(super::connect::is_unavailable)
             {
                 return CommandError::Unavailable(e.to_string());
             }

@@ -164,7 +164,26 @@ impl MigrationSource<'static> for Embedded {
 /// processes on PostgreSQL (the migrator takes an advisory lock).
 pub async fn run(db: &Db) -> Result<(), StoreError> {
     match db {
-        Db::Postgres(pool) => Migrator::new(Embedded(POSTGRES)).await?.run(pool).await?,
+        Db::Postgres(pool) => {
+            // A migration may build an index over a big table, and may wait for
+            // another process's migration (the migrator's lock): the serving
+            // pool's statement and lock timeouts do not apply to this session.
+            // It is closed afterwards rather than returned to the pool with
+            // the limits lifted.
+            let mut conn = pool.acquire().await.map_err(StoreError::Connect)?;
+            for sql in ["SET statement_timeout = 0", "SET lock_timeout = 0"] {
+                sqlx::query(sql)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(StoreError::Connect)?;
+            }
+            let result = Migrator::new(Embedded(POSTGRES))
+                .await?
+                .run_direct(&mut *conn)
+                .await;
+            let _ = conn.close().await;
+            result?
+        }
         Db::Sqlite(pool) => Migrator::new(Embedded(SQLITE)).await?.run(pool).await?,
     }
     Ok(())

@@ -7,10 +7,11 @@ pub mod connect;
 pub mod metadata;
 pub mod migrate;
 pub mod nonces;
+pub mod read_side;
 pub mod unit_of_work;
 
 pub use aggregate_store::{AggregateStore, CommandError, WalletStore};
-pub use connect::{connect, StoreError};
+pub use connect::{connect, connect_with, SessionLimits, StoreError};
 pub use metadata::CommandMeta;
 pub use nonces::Nonce;
 pub use unit_of_work::{CommitError, UnitOfWork};

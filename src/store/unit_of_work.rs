@@ -138,13 +138,7 @@ impl UnitOfWork {
         }
         projector.nudge();
         if let Some(at) = newest {
-            if projector
-                .wait_for(at, std::time::Duration::from_secs(10))
-                .await
-                .is_err()
-            {
-                tracing::warn!("projections lag behind a committed unit of work");
-            }
+            super::read_side::wait(projector, at).await;
         }
         Ok(())
     }
@@ -154,9 +148,7 @@ fn classify(e: sqlx::Error) -> CommitError {
     match &e {
         sqlx::Error::Database(db) if is_address_claimed(db.as_ref()) => CommitError::AddressClaimed,
         sqlx::Error::Database(db) if db.is_unique_violation() => CommitError::Conflict,
-        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => {
-            CommitError::Unavailable(e.to_string())
-        }
+        _ if super::connect::is_unavailable(&e) => CommitError::Unavailable(e.to_string()),
         _ => CommitError::Store(e.to_string()),
     }
 }

@@ -117,7 +117,7 @@ async fn server(b: Backend, base: &str, server_key: &ChannelKey, keys: &Keys) ->
         s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
         s.mpc_key_pool = 0;
         s.cosigner_url = Some(url);
-        s.mpc_channel_key = Some(own);
+        s.mpc_channel_key = Some(own.into());
         s.cosigner_public_key = Some(pinned);
     })
     .await
@@ -697,7 +697,7 @@ async fn the_sweeper_releases_unused_shares_at_the_cosigner(b: Backend) {
         s.mpc_key_pool = 2;
         s.key_sweep_grace = 0;
         s.cosigner_url = Some(url);
-        s.mpc_channel_key = Some(own);
+        s.mpc_channel_key = Some(own.into());
         s.cosigner_public_key = Some(pinned);
     })
     .await
@@ -739,7 +739,7 @@ async fn the_sweeper_releases_unused_shares_at_the_cosigner(b: Backend) {
         s.mpc_key_pool = 0;
         s.key_sweep_grace = 0;
         s.cosigner_url = Some(url);
-        s.mpc_channel_key = Some(own);
+        s.mpc_channel_key = Some(own.into());
         s.cosigner_public_key = Some(pinned);
     })
     .await;

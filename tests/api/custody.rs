@@ -407,7 +407,7 @@ fn pooled(
         s.key_pool = local;
         s.mpc_key_pool = mpc;
         s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
-        s.cosigner_master_key = Some(cosigner_key);
+        s.cosigner_master_key = Some(cosigner_key.into());
     }
 }
 
@@ -886,9 +886,9 @@ async fn a_key_survives_a_commit_whose_answer_was_lost() {
     let (master, cosigner) = (random_master_key(), random_master_key());
     let proxied = cutter.url(&tdb.url);
     let app = crate::helpers::spawn_app_custom(tdb, Some(master.clone()), move |s| {
-        s.database_url = proxied;
+        s.database_url = proxied.into();
         s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
-        s.cosigner_master_key = Some(cosigner);
+        s.cosigner_master_key = Some(cosigner.into());
     })
     .await;
     let sila = crate::sila_client::SilaClient::register_app(&app, "cut.app").await;

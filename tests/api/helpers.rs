@@ -147,12 +147,12 @@ pub fn random_master_key() -> String {
 
 pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Settings {
     Settings {
-        database_url: db.url.clone(),
+        database_url: db.url.clone().into(),
         bind: "127.0.0.1:0".into(),
-        master_key,
+        master_key: master_key.map(Into::into),
         previous_master_keys: None,
-        api_keys: Some(api_key.to_string()),
-        jwt_secret: Some(JWT_SECRET.to_string()),
+        api_keys: Some(api_key.into()),
+        jwt_secret: Some(JWT_SECRET.into()),
         jwt_public_key: None,
         jwt_issuer: None,
         jwt_audience: None,

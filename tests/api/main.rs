@@ -9,6 +9,8 @@ mod cosigner;
 mod crash;
 mod custody;
 mod event_log;
+mod fault;
+mod fuzz;
 mod jwt_wallets;
 mod mpc;
 mod ownership;

@@ -148,7 +148,7 @@ async fn server_wallets_are_mpc_and_sign_every_payload(b: Backend) {
     let ck = cosigner_key.clone();
     let Some(app) = spawn_app_with(b, move |s| {
         s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
-        s.cosigner_master_key = Some(ck);
+        s.cosigner_master_key = Some(ck.into());
     })
     .await
     else {
@@ -243,7 +243,7 @@ async fn server_wallets_are_mpc_and_sign_every_payload(b: Backend) {
 async fn creates_take_ready_keys_from_the_pool(b: Backend) {
     let Some(app) = spawn_app_with(b, |s| {
         s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
-        s.cosigner_master_key = Some(random_master_key());
+        s.cosigner_master_key = Some(random_master_key().into());
         s.mpc_key_pool = 2;
     })
     .await
@@ -288,7 +288,7 @@ async fn rotating_the_master_key_rewraps_mpc_shares(b: Backend) {
     let mpc = |cosigner: String| {
         move |s: &mut walletd::config::Settings| {
             s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
-            s.cosigner_master_key = Some(cosigner);
+            s.cosigner_master_key = Some(cosigner.into());
         }
     };
     let app = spawn_app_custom(tdb, Some(k1.clone()), mpc(cosigner.clone())).await;
@@ -381,7 +381,7 @@ async fn one_master_key_for_both_parties_is_refused(b: Backend) {
     let key = random_master_key();
     let mut settings = crate::helpers::settings(&db, Some(key.clone()), "k");
     settings.server_wallet_custody = walletd::config::ServerCustody::Mpc;
-    settings.cosigner_master_key = Some(key);
+    settings.cosigner_master_key = Some(key.into());
     let error = walletd::app::App::build(settings)
         .await
         .err()
@@ -493,7 +493,7 @@ async fn racing_creates_of_one_server_wallet_take_one_key(b: Backend) {
     let mpc = |cosigner: String| {
         move |s: &mut walletd::config::Settings| {
             s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
-            s.cosigner_master_key = Some(cosigner);
+            s.cosigner_master_key = Some(cosigner.into());
             s.mpc_key_pool = 0;
         }
     };

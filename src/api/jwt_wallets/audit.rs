@@ -20,8 +20,8 @@ struct AuditQuery {
     action: Option<String>,
     from: Option<String>,
     to: Option<String>,
-    page: Option<i64>,
-    per_page: Option<i64>,
+    page: Option<String>,
+    per_page: Option<String>,
 }
 
 pub async fn audit(app: web::Data<App>, req: HttpRequest) -> HttpResponse {

@@ -119,6 +119,8 @@ async fn work(
             tracing::error!(%detail, "server configuration error");
             Err(JwtApiError::new(500, "Server configuration error"))
         }
+        // The store is down or restarting: retry later, as on every other endpoint.
+        Err(e @ ServiceError::Unavailable(_)) => Err(e.into()),
         Err(e) => {
             tracing::error!(error = %e, "wallet creation failed");
             Err(JwtApiError::new(500, "Failed to create wallet"))

@@ -32,24 +32,37 @@ pub(crate) fn query<T: serde::de::DeserializeOwned>(
         .map_err(|e| JwtApiError::new(400, format!("invalid query string: {e}")))
 }
 
-/// Page parameters shared by the paged endpoints: `page` from 1, `perPage` 1–100.
+/// Deepest page the paged endpoints serve. Beyond it `(page - 1) * perPage`
+/// could overflow, and an OFFSET that deep would scan the whole table anyway;
+/// narrow the query (`from` / `to` on the audit) instead.
+pub(crate) const MAX_PAGE: i64 = 1_000_000;
+
+/// Page parameters shared by the paged endpoints: `page` 1–[`MAX_PAGE`], `perPage` 1–100.
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct Paging {
-    pub(crate) page: Option<i64>,
-    pub(crate) per_page: Option<i64>,
+    // Text, parsed here, so that a number too large for i64 gets the same
+    // answer naming the parameter as any other page out of range.
+    pub(crate) page: Option<String>,
+    pub(crate) per_page: Option<String>,
 }
 
 impl Paging {
     pub(crate) fn resolve(&self) -> Result<(i64, i64), JwtApiError> {
-        let page = self.page.unwrap_or(1);
-        let per_page = self.per_page.unwrap_or(20);
-        if page < 1 {
-            return Err(JwtApiError::new(400, "page must be 1 or more"));
+        fn bounded(
+            v: &Option<String>,
+            default: i64,
+            max: i64,
+            name: &str,
+        ) -> Result<i64, JwtApiError> {
+            let Some(text) = v else { return Ok(default) };
+            text.parse::<i64>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| JwtApiError::new(400, format!("{name} must be from 1 to {max}")))
         }
-        if !(1..=100).contains(&per_page) {
-            return Err(JwtApiError::new(400, "perPage must be from 1 to 100"));
-        }
+        let page = bounded(&self.page, 1, MAX_PAGE, "page")?;
+        let per_page = bounded(&self.per_page, 20, 100, "perPage")?;
         Ok((page, per_page))
     }
 }

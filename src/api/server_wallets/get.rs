@@ -52,7 +52,7 @@ pub(super) async fn resolve(app: &App, id: &str) -> Result<Arc<WalletIdentity>, 
             Some(w) => Some(w),
             None => service.identity(WalletLookup::ServerWalletOf(id)).await?,
         }
-    } else if id.len() >= 2 && id[..2].eq_ignore_ascii_case("0x") {
+    } else if id.get(..2).is_some_and(|p| p.eq_ignore_ascii_case("0x")) {
         let address = Address::parse(id).map_err(|_| {
             ApiError::new(
                 400,

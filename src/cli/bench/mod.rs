@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use walletd_projections::{with_db, Db};
 
 use super::CliResult;
+use crate::config::Secret;
 
 mod sila;
 
@@ -21,7 +22,7 @@ pub struct BenchArgs {
 
     /// API key for the server-wallet API.
     #[arg(long, env = "WALLETD_BENCH_API_KEY", hide_env_values = true)]
-    pub api_key: String,
+    pub api_key: Secret,
 
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64)]
@@ -51,7 +52,7 @@ pub struct BenchArgs {
     /// API (`jwt-create`), one user per request so the per-user rate limit
     /// does not apply.
     #[arg(long, env = "WALLETD_BENCH_JWT_SECRET", hide_env_values = true)]
-    pub jwt_secret: Option<String>,
+    pub jwt_secret: Option<Secret>,
 }
 
 /// Generous, so a saturated server shows up as latency rather than as errors.
@@ -95,10 +96,10 @@ async fn run_http_phases(
     sila: Option<sila::SilaBench>,
 ) -> Result<Vec<Phase>, String> {
     let base = args.url.trim_end_matches('/').to_string();
-    let auth = format!("Bearer {}", args.api_key);
+    let auth = format!("Bearer {}", args.api_key.expose());
     let (total, concurrency) = (args.requests, args.concurrency);
     let wallets = args.wallets.unwrap_or(total).max(1);
-    let jwt_secret = args.jwt_secret.clone();
+    let jwt_secret = args.jwt_secret.as_ref().map(|s| s.expose().to_owned());
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("bench-http".into())
