@@ -18,10 +18,11 @@ use crate::custody::mpc::{
     Cosigner, HttpLink, InProcessLink, MpcCustody, PayloadPolicy, ShareVault,
 };
 use crate::custody::vault::KeyVault;
-use crate::custody::{Custody, CustodyError, LocalCustody, MasterKey, MasterKeys, SweepReport};
+use crate::custody::{
+    Custody, CustodyError, CustodyKind, LocalCustody, MasterKey, MasterKeys, SweepReport,
+};
 use crate::domain::client_app::ClientApp;
 use crate::domain::user::SilaUser;
-use crate::domain::wallet::WalletServices;
 use crate::service::identity_cache::IdentityCache;
 use crate::service::wallets::CreateTurns;
 use crate::store::{self, AggregateStore, StoreError, WalletStore};
@@ -126,10 +127,9 @@ impl App {
             custody_backends.iter().map(Arc::downgrade).collect(),
             Duration::from_secs(settings.key_sweep_grace),
         );
-        let services = WalletServices::new(vec![custody.clone(), mpc]);
         let apps = AggregateStore::new(db.clone(), (), projector.clone());
         let users = AggregateStore::new(db.clone(), (), projector.clone());
-        let wallets = WalletStore::new(db.clone(), services, projector);
+        let wallets = WalletStore::new(db.clone(), (), projector);
         let api_keys = ApiKeys::new(db.clone(), &settings.api_key_list());
         let app = Arc::new(App {
             settings,
@@ -154,6 +154,12 @@ impl App {
 }
 
 impl App {
+    /// The backend that holds keys of `kind` (a wallet's custody is recorded
+    /// in its `WalletCreated` event).
+    pub fn custody_of(&self, kind: CustodyKind) -> Option<&Arc<dyn Custody>> {
+        self.custody_backends.iter().find(|c| c.kind() == kind)
+    }
+
     /// Sweeps every custody backend now (the sweeper also runs on its own
     /// schedule): keys no event names, older than `WALLETD_KEY_SWEEP_GRACE`.
     pub async fn sweep_keys(&self) -> Result<SweepReport, CustodyError> {

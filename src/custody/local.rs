@@ -23,6 +23,7 @@ pub struct LocalCustody {
     vault: Arc<KeyVault>,
     keys: Option<MasterKeys>,
     pool: Option<Arc<KeyPool>>,
+    signed: std::sync::atomic::AtomicU64,
 }
 
 impl LocalCustody {
@@ -30,6 +31,7 @@ impl LocalCustody {
     /// starts (reads work), but creating or signing reports the misconfiguration.
     pub fn new(vault: Arc<KeyVault>, keys: Option<MasterKeys>) -> Self {
         Self {
+            signed: Default::default(),
             vault,
             keys,
             pool: None,
@@ -141,8 +143,15 @@ impl Custody for LocalCustody {
         if eth::address_of(signing.verifying_key()).to_lower_hex() != sealed.address {
             return Err(CustodyError::Integrity(key.key_id.clone()));
         }
-        eth::sign_digest(&signing, &payload.digest())
-            .map_err(|_| CustodyError::Integrity(key.key_id.clone()))
+        let signature = eth::sign_digest(&signing, &payload.digest())
+            .map_err(|_| CustodyError::Integrity(key.key_id.clone()))?;
+        self.signed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ok(signature)
+    }
+
+    fn signatures_made(&self) -> u64 {
+        self.signed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     async fn settle(&self, key: &GeneratedKey, outcome: KeyOutcome) {

@@ -139,4 +139,10 @@ pub trait Custody: Send + Sync {
 
     /// Why this backend cannot work right now, if it cannot.
     fn readiness(&self) -> Result<(), String>;
+
+    /// Signatures this backend has made since the process started: what the
+    /// signing path asked of custody (tests count it; metrics will export it).
+    fn signatures_made(&self) -> u64 {
+        0
+    }
 }

@@ -6,10 +6,9 @@ use walletd_projections::queries::{self, WalletLookup, WalletRow};
 
 use super::identity_cache::WalletIdentity;
 use crate::app::App;
+use crate::custody::eth;
 use crate::custody::{CustodyError, KeyOutcome, SignPayload, SignedTransaction};
-use crate::domain::wallet::{
-    CustodyFailure, SignatureSlot, WalletCommand, WalletError, WalletKind,
-};
+use crate::domain::wallet::{WalletCommand, WalletError, WalletKind};
 use crate::domain::{Address, RecoverableSignature, UserId, WalletId};
 use crate::store::{CommandError, CommandMeta};
 
@@ -42,12 +41,9 @@ impl From<CommandError> for ServiceError {
     fn from(e: CommandError) -> Self {
         match e {
             CommandError::Domain(WalletError::NotFound) => ServiceError::NotFound,
-            CommandError::Domain(WalletError::Custody { failure, detail }) => match failure {
-                CustodyFailure::NotConfigured => ServiceError::NotConfigured(detail),
-                CustodyFailure::Unavailable => ServiceError::Unavailable(detail),
-                CustodyFailure::CosignerUnavailable => ServiceError::CosignerUnavailable(detail),
-                CustodyFailure::Integrity => ServiceError::Internal(detail),
-            },
+            CommandError::Domain(e @ WalletError::SignatureMismatch(_)) => {
+                ServiceError::Internal(e.to_string())
+            }
             CommandError::Domain(e) => ServiceError::Rejected(e),
             CommandError::Conflict => ServiceError::Contended,
             CommandError::Unavailable(e) => ServiceError::Unavailable(e),
@@ -202,36 +198,54 @@ impl<'a> WalletService<'a> {
             .await
     }
 
-    /// Signs `payload` with the wallet's key and records the signing. The
-    /// signature is handed out only after its `MessageSigned` event is stored.
+    /// Signs `payload` with the wallet's key and records the signing. Custody
+    /// signs once, outside any retry: a lost race retries only the record
+    /// (`RecordSignature`, which checks the signature against the wallet). The
+    /// signature is handed out only after its `MessageSigned` event is stored;
+    /// if it cannot be recorded (the wallet was deleted meanwhile, the store
+    /// failed) it is dropped, never released.
     pub async fn sign_payload(
         &self,
         wallet_id: WalletId,
         payload: SignPayload,
         meta: &CommandMeta,
     ) -> Result<Signed, ServiceError> {
+        let (wallet, _) = self.app.wallets.load(&wallet_id.to_string()).await?;
+        let key = wallet.signing_key().map_err(|e| match e {
+            WalletError::NotFound => ServiceError::NotFound,
+            e => ServiceError::Rejected(e),
+        })?;
+        let custody = self.app.custody_of(key.key.custody).ok_or_else(|| {
+            ServiceError::NotConfigured(format!("no {} custody backend", key.key.custody.as_str()))
+        })?;
         let digest = payload.digest();
+        let signature = custody
+            .sign(&key.key, key.wallet_id, &payload, &meta.actor)
+            .await?;
+        if eth::recover_address(&digest, &signature) != Some(key.address) {
+            return Err(ServiceError::Internal(format!(
+                "{} custody returned a signature that does not verify for wallet {}",
+                key.key.custody.as_str(),
+                key.wallet_id
+            )));
+        }
         for attempt in 0..RETRIES {
-            let slot = SignatureSlot::default();
             let result = self
                 .app
                 .wallets
                 .execute(
                     wallet_id,
-                    WalletCommand::Sign {
+                    WalletCommand::RecordSignature {
                         payload: payload.clone(),
+                        signature,
                         requested_by: meta.actor.clone(),
                         at: meta.at,
-                        reply: slot.clone(),
                     },
                     meta,
                 )
                 .await;
             match result {
                 Ok(()) => {
-                    let signature = slot
-                        .take()
-                        .ok_or_else(|| ServiceError::Internal("signature missing".into()))?;
                     let transaction = payload.signed_transaction(&signature);
                     return Ok(Signed {
                         signature,

@@ -49,6 +49,7 @@ pub struct AggregateStore<A: Aggregate> {
     services: A::Services,
     db: Db,
     projector: ProjectorHandle,
+    turns: super::turns::Turns,
 }
 
 impl<A> AggregateStore<A>
@@ -96,6 +97,7 @@ where
             services,
             db,
             projector,
+            turns: Default::default(),
         }
     }
 
@@ -132,6 +134,9 @@ where
     ) -> Result<(), CommandError<A::Error>> {
         let aggregate_id = id.to_string();
         let t0 = std::time::Instant::now();
+        // Load, decide and append while no other command of this process is
+        // on this aggregate; the read-your-writes wait needs no turn.
+        let turn = self.turns.take(&aggregate_id).await;
         let result = match &self.cqrs {
             Cqrs::Postgres(c) => {
                 c.execute_with_metadata(&aggregate_id, command, meta.to_map())
@@ -142,6 +147,7 @@ where
                     .await
             }
         };
+        drop(turn);
         result.map_err(map_error)?;
         let t1 = t0.elapsed();
         self.projector.nudge();

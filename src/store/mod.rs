@@ -8,6 +8,7 @@ pub mod metadata;
 pub mod migrate;
 pub mod nonces;
 pub mod read_side;
+pub mod turns;
 pub mod unit_of_work;
 
 pub use aggregate_store::{AggregateStore, CommandError, WalletStore};

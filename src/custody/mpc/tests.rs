@@ -374,3 +374,29 @@ async fn the_cosigner_freezes_a_key_when_party_1_cheats() {
         }
     }
 }
+
+#[tokio::test]
+#[ignore]
+async fn scratch_share_open_cost() {
+    let (store, cosigner) = setup();
+    let link = Link::new(cosigner);
+    let share = generate_key(&link, "k1").await.unwrap();
+    let bytes = share.to_bytes().unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..50 {
+        let s = KeyShare::from_bytes(&bytes).unwrap();
+        std::hint::black_box(s);
+    }
+    println!("from_bytes: {:?}", t.elapsed() / 50);
+    let t = std::time::Instant::now();
+    for _ in 0..50 {
+        std::hint::black_box(share.to_bytes().unwrap());
+    }
+    println!("to_bytes: {:?}", t.elapsed() / 50);
+    let t = std::time::Instant::now();
+    for _ in 0..50 {
+        std::hint::black_box(share.party().clone());
+    }
+    println!("clone: {:?}", t.elapsed() / 50);
+    let _ = store;
+}

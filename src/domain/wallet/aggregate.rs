@@ -1,41 +1,11 @@
-use std::collections::HashMap;
-use std::sync::Arc;
-
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use crate::custody::{eth, Custody, CustodyError, CustodyKind, KeyRef};
+use crate::custody::{eth, KeyRef};
 use crate::domain::{Address, Timestamp, UserId, WalletId};
 
 use super::{WalletCommand, WalletEvent, WalletKind};
-
-/// What the aggregate needs from outside: the custody backends that sign.
-#[derive(Clone, Default)]
-pub struct WalletServices {
-    custody: HashMap<CustodyKind, Arc<dyn Custody>>,
-}
-
-impl WalletServices {
-    pub fn new(backends: Vec<Arc<dyn Custody>>) -> Self {
-        Self {
-            custody: backends.into_iter().map(|c| (c.kind(), c)).collect(),
-        }
-    }
-
-    pub fn custody(&self, kind: CustodyKind) -> Option<&Arc<dyn Custody>> {
-        self.custody.get(&kind)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CustodyFailure {
-    NotConfigured,
-    Unavailable,
-    /// The MPC cosigner cannot be reached (retry later).
-    CosignerUnavailable,
-    Integrity,
-}
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WalletError {
@@ -57,28 +27,10 @@ pub enum WalletError {
     NotQueued,
     #[error("wallet is not eligible for the whitelist before {0}")]
     WhitelistNotDue(Timestamp),
-    #[error("custody failed: {detail}")]
-    Custody {
-        failure: CustodyFailure,
-        detail: String,
-    },
-}
-
-impl From<CustodyError> for WalletError {
-    fn from(e: CustodyError) -> Self {
-        let failure = match &e {
-            CustodyError::NotConfigured => CustodyFailure::NotConfigured,
-            CustodyError::Storage(_) => CustodyFailure::Unavailable,
-            CustodyError::CosignerUnavailable(_) => CustodyFailure::CosignerUnavailable,
-            CustodyError::UnknownKey(_) | CustodyError::Integrity(_) | CustodyError::Mpc(_) => {
-                CustodyFailure::Integrity
-            }
-        };
-        WalletError::Custody {
-            failure,
-            detail: e.to_string(),
-        }
-    }
+    /// The signature does not recover to this wallet's address (with low s):
+    /// custody returned something walletd must never release.
+    #[error("the signature does not verify for wallet {0}")]
+    SignatureMismatch(WalletId),
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -107,7 +59,27 @@ pub struct Wallet {
     state: Option<State>,
 }
 
+/// What signing needs to know of a wallet before custody is asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SigningKey {
+    pub wallet_id: WalletId,
+    pub address: Address,
+    pub key: KeyRef,
+}
+
 impl Wallet {
+    /// The key custody signs with for this wallet: refused for a missing or
+    /// deleted wallet, and for one whose key walletd does not hold.
+    pub fn signing_key(&self) -> Result<SigningKey, WalletError> {
+        let s = self.existing()?;
+        let key = s.key.clone().ok_or(WalletError::NotCustodial(s.id))?;
+        Ok(SigningKey {
+            wallet_id: s.id,
+            address: s.address,
+            key,
+        })
+    }
+
     /// The live wallet; a deleted one is as good as absent.
     fn existing(&self) -> Result<&State, WalletError> {
         self.state
@@ -122,12 +94,12 @@ impl Aggregate for Wallet {
     type Command = WalletCommand;
     type Event = WalletEvent;
     type Error = WalletError;
-    type Services = WalletServices;
+    type Services = ();
 
     async fn handle(
         &mut self,
         command: WalletCommand,
-        services: &WalletServices,
+        _services: &(),
         sink: &EventSink<Self>,
     ) -> Result<(), WalletError> {
         match command {
@@ -205,32 +177,22 @@ impl Aggregate for Wallet {
                 };
                 sink.write(event, self).await;
             }
-            WalletCommand::Sign {
+            WalletCommand::RecordSignature {
                 payload,
+                signature,
                 requested_by,
                 at,
-                reply,
             } => {
                 let s = self.existing()?;
-                let key = s.key.clone().ok_or(WalletError::NotCustodial(s.id))?;
-                let custody = services.custody(key.custody).ok_or(WalletError::Custody {
-                    failure: CustodyFailure::NotConfigured,
-                    detail: format!("no {} custody backend", key.custody.as_str()),
-                })?;
-                let signature = custody.sign(&key, s.id, &payload, &requested_by).await?;
+                if s.key.is_none() {
+                    return Err(WalletError::NotCustodial(s.id));
+                }
                 let digest = payload.digest();
                 // Whatever the backend (one key, or a protocol between two
-                // parties), nothing leaves walletd that is not a low-s
-                // signature of this digest by this wallet's key.
+                // parties), nothing is recorded, and so nothing released, that
+                // is not a low-s signature of this digest by this wallet's key.
                 if eth::recover_address(&digest, &signature) != Some(s.address) {
-                    return Err(WalletError::Custody {
-                        failure: CustodyFailure::Integrity,
-                        detail: format!(
-                            "{} custody returned a signature that does not verify for wallet {}",
-                            key.custody.as_str(),
-                            s.id
-                        ),
-                    });
+                    return Err(WalletError::SignatureMismatch(s.id));
                 }
                 let summary = payload.summary();
                 let tx_hash = payload
@@ -253,7 +215,6 @@ impl Aggregate for Wallet {
                     tx_value: summary.tx_value,
                     tx_hash,
                 };
-                reply.put(signature);
                 sink.write(event, self).await;
             }
             WalletCommand::QueueWhitelist { at, delay_secs } => {

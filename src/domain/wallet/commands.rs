@@ -1,5 +1,3 @@
-use std::sync::{Arc, Mutex};
-
 use crate::custody::{GeneratedKey, SignPayload};
 use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
 
@@ -36,12 +34,14 @@ pub enum WalletCommand {
     SetDefault {
         at: Timestamp,
     },
-    Sign {
+    /// Records a signature custody has made for `payload`; refused unless it
+    /// recovers to the wallet's address. Signing itself happens before, in
+    /// the service, so a lost race retries this record, never the signing.
+    RecordSignature {
         payload: SignPayload,
+        signature: RecoverableSignature,
         requested_by: String,
         at: Timestamp,
-        /// Receives the signature; read it only after the command committed.
-        reply: SignatureSlot,
     },
     QueueWhitelist {
         at: Timestamp,
@@ -56,22 +56,4 @@ pub enum WalletCommand {
 pub struct OwnershipProof {
     pub message: String,
     pub signature: RecoverableSignature,
-}
-
-/// Hands the signature made inside the aggregate back to the caller. The
-/// caller reads it only after the `MessageSigned` event has been stored, so no
-/// signature leaves walletd without its audit record.
-#[derive(Clone, Debug, Default)]
-pub struct SignatureSlot(Arc<Mutex<Option<RecoverableSignature>>>);
-
-impl SignatureSlot {
-    pub fn put(&self, sig: RecoverableSignature) {
-        if let Ok(mut g) = self.0.lock() {
-            *g = Some(sig);
-        }
-    }
-
-    pub fn take(&self) -> Option<RecoverableSignature> {
-        self.0.lock().ok().and_then(|mut g| g.take())
-    }
 }

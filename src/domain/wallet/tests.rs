@@ -1,46 +1,13 @@
 //! Given / when / then for every command and every rejection.
 
-use std::sync::Arc;
-
-use async_trait::async_trait;
 use cqrs_es::test::TestFramework;
+use cqrs_es::Aggregate;
 use k256::ecdsa::SigningKey;
 
 use super::*;
 use crate::custody::payload::{TransactionPayload, TypedDataPayload};
-use crate::custody::{eth, Custody, CustodyError, CustodyKind, GeneratedKey, KeyRef, SignPayload};
+use crate::custody::{eth, CustodyKind, GeneratedKey, KeyRef, SignPayload};
 use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
-
-/// A custody backend holding one real key in memory, for aggregate tests only.
-struct OneKeyCustody {
-    key: SigningKey,
-    configured: bool,
-}
-
-#[async_trait]
-impl Custody for OneKeyCustody {
-    fn kind(&self) -> CustodyKind {
-        CustodyKind::Local
-    }
-    async fn generate(&self, _w: WalletId) -> Result<GeneratedKey, CustodyError> {
-        unreachable!("aggregate tests pass keys in commands")
-    }
-    async fn sign(
-        &self,
-        _key: &KeyRef,
-        _w: WalletId,
-        payload: &SignPayload,
-        _requested_by: &str,
-    ) -> Result<RecoverableSignature, CustodyError> {
-        if !self.configured {
-            return Err(CustodyError::NotConfigured);
-        }
-        Ok(eth::sign_digest(&self.key, &payload.digest()).unwrap())
-    }
-    fn readiness(&self) -> Result<(), String> {
-        Ok(())
-    }
-}
 
 fn signing_key(seed: u8) -> SigningKey {
     let mut b = [seed; 32];
@@ -48,19 +15,24 @@ fn signing_key(seed: u8) -> SigningKey {
     SigningKey::from_slice(&b).unwrap()
 }
 
-fn services(configured: bool) -> WalletServices {
-    services_with_key(9, configured)
-}
-
-fn services_with_key(seed: u8, configured: bool) -> WalletServices {
-    WalletServices::new(vec![Arc::new(OneKeyCustody {
-        key: signing_key(seed),
-        configured,
-    })])
-}
-
+/// The aggregate is pure: no services.
 fn framework() -> TestFramework<Wallet> {
-    TestFramework::with(services(true))
+    TestFramework::with(())
+}
+
+/// What custody would return for the wallet of `created()` (key seed 9), or
+/// for another key.
+fn signature_by(seed: u8, payload: &SignPayload) -> RecoverableSignature {
+    eth::sign_digest(&signing_key(seed), &payload.digest()).unwrap()
+}
+
+fn record(payload: SignPayload, signature: RecoverableSignature) -> WalletCommand {
+    WalletCommand::RecordSignature {
+        payload,
+        signature,
+        requested_by: "apikey:test".into(),
+        at: t(3),
+    }
 }
 
 fn t(secs: i64) -> Timestamp {
@@ -270,20 +242,15 @@ fn set_default_on_missing_wallet() {
 }
 
 #[test]
-fn sign_records_digest_not_message_and_fills_slot() {
-    let slot = SignatureSlot::default();
+fn record_signature_records_digest_not_message() {
     let msg = b"hello walletd".to_vec();
+    let payload = SignPayload::PersonalMessage(msg.clone());
+    let sig = signature_by(9, &payload);
     let events = framework()
         .given(vec![created()])
-        .when(WalletCommand::Sign {
-            payload: SignPayload::PersonalMessage(msg.clone()),
-            requested_by: "apikey:test".into(),
-            at: t(3),
-            reply: slot.clone(),
-        })
+        .when(record(payload, sig))
         .inspect_result()
         .unwrap();
-    let sig = slot.take().expect("signature handed back");
     let digest = eth::eip191_hash(&msg);
     assert_eq!(
         events,
@@ -314,18 +281,13 @@ fn sign_records_digest_not_message_and_fills_slot() {
 }
 
 fn sign(payload: SignPayload) -> (Vec<WalletEvent>, RecoverableSignature) {
-    let slot = SignatureSlot::default();
+    let sig = signature_by(9, &payload);
     let events = framework()
         .given(vec![created()])
-        .when(WalletCommand::Sign {
-            payload,
-            requested_by: "apikey:test".into(),
-            at: t(3),
-            reply: slot.clone(),
-        })
+        .when(record(payload, sig))
         .inspect_result()
         .unwrap();
-    (events, slot.take().expect("signature handed back"))
+    (events, sig)
 }
 
 fn permit() -> serde_json::Value {
@@ -473,45 +435,47 @@ fn old_message_signed_events_still_decode() {
 
 #[test]
 fn a_signature_that_does_not_verify_is_refused_and_records_nothing() {
-    // The backend signs with another key than the wallet's.
-    let result = TestFramework::<Wallet>::with(services_with_key(8, true))
+    // Custody signed with another key than the wallet's.
+    let payload = SignPayload::PersonalMessage(b"x".to_vec());
+    framework()
         .given(vec![created()])
-        .when(WalletCommand::Sign {
-            payload: SignPayload::PersonalMessage(b"x".to_vec()),
-            requested_by: "t".into(),
-            at: t(3),
-            reply: SignatureSlot::default(),
-        })
-        .inspect_result();
-    assert!(
-        matches!(
-            result,
-            Err(WalletError::Custody {
-                failure: CustodyFailure::Integrity,
-                ..
-            })
-        ),
-        "{result:?}"
-    );
+        .when(record(payload.clone(), signature_by(8, &payload)))
+        .then_expect_error(WalletError::SignatureMismatch(wallet_id()));
+    // A signature of another payload by the right key.
+    let other = SignPayload::PersonalMessage(b"y".to_vec());
+    framework()
+        .given(vec![created()])
+        .when(record(payload, signature_by(9, &other)))
+        .then_expect_error(WalletError::SignatureMismatch(wallet_id()));
 }
 
 #[test]
-fn sign_on_missing_wallet() {
+fn record_signature_on_missing_or_deleted_wallet() {
+    let payload = SignPayload::PersonalMessage(b"x".to_vec());
     framework()
         .given_no_previous_events()
-        .when(WalletCommand::Sign {
-            payload: SignPayload::PersonalMessage(b"x".to_vec()),
-            requested_by: "t".into(),
-            at: t(3),
-            reply: SignatureSlot::default(),
-        })
+        .when(record(payload.clone(), signature_by(9, &payload)))
+        .then_expect_error(WalletError::NotFound);
+    let g = generated();
+    framework()
+        .given(vec![
+            created(),
+            WalletEvent::WalletDeleted {
+                wallet_id: wallet_id(),
+                user_id: user(),
+                address: g.address,
+                at: t(1),
+            },
+        ])
+        .when(record(payload.clone(), signature_by(9, &payload)))
         .then_expect_error(WalletError::NotFound);
 }
 
 #[test]
-fn sign_on_external_wallet_is_rejected() {
+fn record_signature_on_external_wallet_is_rejected() {
     let (address, _, proof) = external();
     let id = WalletId::for_address(&address);
+    let payload = SignPayload::PersonalMessage(b"x".to_vec());
     framework()
         .given(vec![WalletEvent::WalletRegistered {
             wallet_id: id,
@@ -521,33 +485,33 @@ fn sign_on_external_wallet_is_rejected() {
             ownership_proof: Some(proof),
             registered_at: t(0),
         }])
-        .when(WalletCommand::Sign {
-            payload: SignPayload::PersonalMessage(b"x".to_vec()),
-            requested_by: "t".into(),
-            at: t(3),
-            reply: SignatureSlot::default(),
-        })
+        .when(record(payload.clone(), signature_by(5, &payload)))
         .then_expect_error(WalletError::NotCustodial(id));
 }
 
 #[test]
-fn sign_without_master_key_reports_misconfiguration() {
-    let result = TestFramework::<Wallet>::with(services(false))
-        .given(vec![created()])
-        .when(WalletCommand::Sign {
-            payload: SignPayload::PersonalMessage(b"x".to_vec()),
-            requested_by: "t".into(),
-            at: t(3),
-            reply: SignatureSlot::default(),
-        })
-        .inspect_result();
-    assert!(matches!(
-        result,
-        Err(WalletError::Custody {
-            failure: CustodyFailure::NotConfigured,
-            ..
-        })
-    ));
+fn signing_key_names_the_custodial_key_of_a_live_wallet() {
+    let mut wallet = Wallet::default();
+    assert_eq!(wallet.signing_key(), Err(WalletError::NotFound));
+    wallet.apply(created());
+    let key = wallet.signing_key().unwrap();
+    assert_eq!(key.wallet_id, wallet_id());
+    assert_eq!(key.address, generated().address);
+    assert_eq!(key.key, generated().key);
+    let (address, _, proof) = external();
+    let mut external_wallet = Wallet::default();
+    external_wallet.apply(WalletEvent::WalletRegistered {
+        wallet_id: WalletId::for_address(&address),
+        user_id: user(),
+        address,
+        nickname: None,
+        ownership_proof: Some(proof),
+        registered_at: t(0),
+    });
+    assert_eq!(
+        external_wallet.signing_key(),
+        Err(WalletError::NotCustodial(WalletId::for_address(&address)))
+    );
 }
 
 #[test]
