@@ -236,7 +236,7 @@ impl<'a> WalletService<'a> {
                 .execute(
                     wallet_id,
                     WalletCommand::RecordSignature {
-                        payload: payload.clone(),
+                        payload: Box::new(payload.clone()),
                         signature,
                         requested_by: meta.actor.clone(),
                         at: meta.at,

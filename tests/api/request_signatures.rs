@@ -73,7 +73,7 @@ fn ownership_proof_by_an_independent_signer_registers_the_address() {
     let proof = walletd::domain::RecoverableSignature::parse_hex(&proof_hex).unwrap();
     let id = WalletId::for_address(&address);
     let at = Timestamp::now();
-    let events = cqrs_es::test::TestFramework::<Wallet>::with(Default::default())
+    let events = cqrs_es::test::TestFramework::<Wallet>::with(())
         .given_no_previous_events()
         .when(WalletCommand::Register {
             wallet_id: id,
@@ -95,7 +95,7 @@ fn ownership_proof_by_an_independent_signer_registers_the_address() {
 
     // Signed by another key: refused.
     let other = sila_sign(&key(10), address_text.as_bytes(), false);
-    let result = cqrs_es::test::TestFramework::<Wallet>::with(Default::default())
+    let result = cqrs_es::test::TestFramework::<Wallet>::with(())
         .given_no_previous_events()
         .when(WalletCommand::Register {
             wallet_id: id,

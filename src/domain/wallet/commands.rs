@@ -38,7 +38,7 @@ pub enum WalletCommand {
     /// recovers to the wallet's address. Signing itself happens before, in
     /// the service, so a lost race retries this record, never the signing.
     RecordSignature {
-        payload: SignPayload,
+        payload: Box<SignPayload>,
         signature: RecoverableSignature,
         requested_by: String,
         at: Timestamp,

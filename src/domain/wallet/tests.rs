@@ -28,7 +28,7 @@ fn signature_by(seed: u8, payload: &SignPayload) -> RecoverableSignature {
 
 fn record(payload: SignPayload, signature: RecoverableSignature) -> WalletCommand {
     WalletCommand::RecordSignature {
-        payload,
+        payload: Box::new(payload),
         signature,
         requested_by: "apikey:test".into(),
         at: t(3),
