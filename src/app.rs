@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use walletd_projections::{views, Db, Projector};
 
-use crate::api::rate_limit::PerUserLimit;
+use crate::api::rate_limit::SharedLimit;
+use crate::audit::RefusalRecorder;
 use crate::auth::api_keys::ApiKeys;
 use crate::auth::jwt::JwtVerifier;
 use crate::config::{Secret, ServerCustody, Settings};
@@ -75,11 +76,15 @@ pub struct App {
     /// `None` when neither WALLETD_JWT_SECRET nor WALLETD_JWT_PUBLIC_KEY is set:
     /// the JWT API then answers 401.
     pub jwt: Option<JwtVerifier>,
-    pub create_limit: PerUserLimit,
+    /// JWT wallet creates per user per minute, shared by every process on
+    /// the database.
+    pub create_limit: SharedLimit,
     /// Every custody backend (single-key, MPC): swept and shut down together.
     pub custody_backends: Vec<Arc<dyn Custody>>,
     /// Racing creates of one server wallet take turns (one key between them).
     pub server_creates: CreateTurns,
+    /// Refused requests, counted until the next batch is written.
+    pub refusals: RefusalRecorder,
 }
 
 impl App {
@@ -92,7 +97,8 @@ impl App {
             settings.jwt_audience.clone(),
             settings.sila_token_audience.clone(),
         )?;
-        let create_limit = PerUserLimit::per_minute(settings.create_rate_per_minute);
+        let create_limit =
+            SharedLimit::per_minute("wallet.create", settings.create_rate_per_minute);
         let db = store::connect(&settings.database_url, settings.db_pool).await?;
         store::migrate::run(&db).await?;
         if let Some(delay) = settings.whitelist_delay {
@@ -147,8 +153,10 @@ impl App {
             create_limit,
             custody_backends,
             server_creates: CreateTurns::default(),
+            refusals: RefusalRecorder::default(),
         });
         crate::service::whitelist_scheduler::spawn(Arc::downgrade(&app));
+        crate::api::housekeeping::spawn(Arc::downgrade(&app));
         Ok(app)
     }
 }

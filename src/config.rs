@@ -103,6 +103,17 @@ pub struct Settings {
     )]
     pub create_rate_per_minute: u32,
 
+    /// Days refusals without an authenticated principal (`refusal_counts`) are
+    /// kept (0: forever). Refusals of a known principal stay in the
+    /// append-only security log regardless.
+    #[arg(
+        long,
+        env = "WALLETD_REFUSAL_RETENTION_DAYS",
+        default_value_t = 30,
+        global = true
+    )]
+    pub refusal_retention_days: u32,
+
     /// Keys kept generated ahead of demand, so creates skip key generation (0: off).
     #[arg(long, env = "WALLETD_KEY_POOL", default_value_t = 256, global = true)]
     pub key_pool: usize,

@@ -1,12 +1,22 @@
 //! `Idempotency-Key`: the first response to a (caller, key) is stored durably
 //! and replayed to retries; the same key with a different request is refused.
 //!
-//! A key is claimed by inserting a pending row before the work runs. A claim
-//! left pending by a crash is taken over after [`STALE_AFTER`], so a retry after a
-//! crash runs the request again — safe for walletd's commands, which are
-//! themselves idempotent (one server wallet per user) or harmless to repeat.
+//! A key is claimed by inserting a pending row before the work runs. While the
+//! work runs its process renews the claim every [`RENEW_EVERY`], so a slow
+//! request keeps it; a claim nobody renews for [`STALE_AFTER_SECS`] (its
+//! process died) is taken over by a retry. The response row itself is not
+//! what stops a command from running twice: a crash can fall between the
+//! commit and saving the response, and expired rows are pruned after
+//! [`KEEP_FOR_SECS`]. Every event records the request's key in its metadata,
+//! so before acting each command looks for the events an earlier attempt
+//! committed under the same caller and key ([`recorded`]) and answers from
+//! them; creates under a key also get an id derived from (caller, key), so two
+//! attempts running at once collide on the event store's primary key.
+
+pub mod recorded;
 
 use std::future::Future;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use serde_json::Value;
@@ -16,11 +26,20 @@ use walletd_projections::{with_db, Db};
 
 use crate::domain::Timestamp;
 
-const STALE_AFTER_SECS: i64 = 60;
+/// A pending claim not renewed for this long belongs to a dead process.
+pub const STALE_AFTER_SECS: i64 = 60;
+
+/// How often a running request renews its claim.
+const RENEW_EVERY: Duration = Duration::from_secs(20);
+
+/// Rows older than this are pruned ([`prune`]); a retry after that runs the
+/// request again, which finds what the first attempt recorded.
+pub const KEEP_FOR_SECS: u64 = 24 * 3600;
 
 pub enum Outcome {
-    /// Run the request and then call [`finish`].
-    Proceed,
+    /// Run the request and then call [`finish`]; the claim's time stamp,
+    /// which identifies this claim when it is renewed.
+    Proceed(String),
     /// A stored response to replay.
     Replay(StatusCode, Value),
     /// The key was used with a different request (422).
@@ -66,7 +85,7 @@ pub async fn begin(db: &Db, scope: &str, key: &str, hash: &str) -> Result<Outcom
         .rows_affected()
     });
     if inserted == 1 {
-        return Ok(Outcome::Proceed);
+        return Ok(Outcome::Proceed(now.to_text()));
     }
     let row: Option<(String, Option<i32>, Option<String>, String)> = with_db!(db, pool => {
         match sqlx::query(
@@ -117,7 +136,7 @@ pub async fn begin(db: &Db, scope: &str, key: &str, hash: &str) -> Result<Outcom
                 .rows_affected()
             });
             Ok(if taken == 1 {
-                Outcome::Proceed
+                Outcome::Proceed(now.to_text())
             } else {
                 Outcome::InFlight
             })
@@ -158,6 +177,59 @@ pub async fn finish(
     Ok(())
 }
 
+/// Renews a pending claim whose time stamp is still `claimed_at`; returns the
+/// new stamp, or `None` if the claim is no longer ours.
+async fn renew(
+    db: &Db,
+    scope: &str,
+    key: &str,
+    claimed_at: &str,
+) -> Result<Option<String>, sqlx::Error> {
+    let now = Timestamp::now().to_text();
+    let renewed = with_db!(db, pool => {
+        sqlx::query(
+            "UPDATE idempotency_keys SET created_at = $3
+              WHERE scope = $1 AND key = $2 AND created_at = $4 AND status_code IS NULL",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(&now)
+        .bind(claimed_at)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok((renewed == 1).then_some(now))
+}
+
+/// Runs `work` while renewing the claim stamped `claimed_at`.
+async fn run_claimed<Fut>(
+    db: &Db,
+    scope: &str,
+    key: &str,
+    mut claimed_at: String,
+    work: Fut,
+) -> (StatusCode, Value)
+where
+    Fut: Future<Output = (StatusCode, Value)>,
+{
+    let mut work = std::pin::pin!(work);
+    let mut ticker =
+        tokio::time::interval_at(tokio::time::Instant::now() + RENEW_EVERY, RENEW_EVERY);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = ticker.tick() => match renew(db, scope, key, &claimed_at).await {
+                Ok(Some(stamp)) => claimed_at = stamp,
+                // Taken over after all (this process stalled past the stale
+                // limit): the work goes on; the event log settles duplicates.
+                Ok(None) => tracing::warn!("an Idempotency-Key claim was taken over while its request ran"),
+                Err(e) => tracing::warn!(error = %e, "could not renew an Idempotency-Key claim"),
+            },
+        }
+    }
+}
+
 /// Runs `work` under the idempotency protocol when a key is given.
 pub async fn run<F, Fut>(
     db: &Db,
@@ -178,8 +250,8 @@ where
         .await
         .map_err(IdempotencyRefusal::Store)?
     {
-        Outcome::Proceed => {
-            let (status, body) = work().await;
+        Outcome::Proceed(claimed_at) => {
+            let (status, body) = run_claimed(db, scope, key, claimed_at, work()).await;
             if let Err(e) = finish(db, scope, key, status, &body).await {
                 tracing::warn!(error = %e, "could not store idempotent response");
             }
@@ -189,6 +261,25 @@ where
         Outcome::Mismatch => Err(IdempotencyRefusal::Mismatch),
         Outcome::InFlight => Err(IdempotencyRefusal::InFlight),
     }
+}
+
+/// Deletes up to `batch` rows claimed or answered more than `older_than_secs`
+/// ago; returns how many.
+pub async fn prune(db: &Db, older_than_secs: u64, batch: i64) -> Result<u64, sqlx::Error> {
+    let secs = i64::try_from(older_than_secs).unwrap_or(i64::MAX / 2_000_000);
+    let cutoff = Timestamp::from_datetime(chrono::Utc::now() - chrono::Duration::seconds(secs));
+    let n = with_db!(db, pool => {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE (scope, key) IN
+               (SELECT scope, key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+        )
+        .bind(cutoff.to_text())
+        .bind(batch)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(n)
 }
 
 #[derive(Debug)]

@@ -2,6 +2,7 @@
 
 pub mod context;
 pub mod health;
+pub mod housekeeping;
 pub mod idempotency;
 pub mod jwt_wallets;
 pub mod rate_limit;

@@ -21,17 +21,23 @@ pub struct AuditPage {
     pub total: i64,
 }
 
-/// Both sources projected onto one shape; the filters apply to the union.
+/// All sources projected onto one shape; the filters apply to the union. A
+/// refusal row counts `count` refusals seen from `first_at` to `at`.
 const UNION: &str = "
 SELECT 'event' AS source, occurred_at AS at, seq AS id, actor, role, auth_method,
        event_type AS action, NULL AS status, NULL AS reason, wallet_id, user_id,
-       request_id, client_addr, payload AS detail
+       request_id, client_addr, payload AS detail, NULL AS count, NULL AS first_at
   FROM audit_log
 UNION ALL
 SELECT 'refusal' AS source, at, id, subject AS actor, role, auth_method,
        action, status, reason, NULL AS wallet_id, subject AS user_id,
-       request_id, client_addr, path AS detail
-  FROM security_log";
+       request_id, client_addr, path AS detail, count, COALESCE(first_at, at) AS first_at
+  FROM security_log
+UNION ALL
+SELECT 'refusal' AS source, at, id, NULL AS actor, NULL AS role, auth_method,
+       action, status, reason, NULL AS wallet_id, NULL AS user_id,
+       request_id, client_addr, path AS detail, count, first_at
+  FROM refusal_counts";
 
 const WHERE: &str = "
  WHERE ($1 IS NULL OR user_id = $1)
@@ -49,7 +55,7 @@ pub async fn page(
     let count_sql = format!("SELECT COUNT(*) AS n FROM ({UNION}) u {WHERE}");
     let page_sql = format!(
         "SELECT source, at, id, actor, role, auth_method, action, status, reason, wallet_id, user_id,
-                request_id, client_addr, detail
+                request_id, client_addr, detail, count, first_at
            FROM ({UNION}) u {WHERE}
           ORDER BY at DESC, source, id DESC
           LIMIT $6 OFFSET $7"
@@ -104,6 +110,8 @@ pub async fn page(
                 e["status"] = json!(r.try_get::<Option<i32>, _>("status")?);
                 e["reason"] = json!(r.try_get::<Option<String>, _>("reason")?);
                 e["path"] = json!(detail);
+                e["count"] = json!(r.try_get::<Option<i64>, _>("count")?.unwrap_or(1));
+                e["firstAt"] = json!(r.try_get::<Option<String>, _>("first_at")?);
             }
             entries.push(e);
         }

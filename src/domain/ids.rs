@@ -11,6 +11,7 @@ use super::Address;
 /// store's primary key enforces uniqueness of the natural key.
 const SERVER_WALLET_NS: Uuid = Uuid::from_u128(0x8f0c_5a1e_7d2b_4c6a_9e31_0b7f_2d4e_6a01);
 const ADDRESS_NS: Uuid = Uuid::from_u128(0x3b9d_1f47_c2e8_4a50_8d16_5e9a_7c3f_0b02);
+const REQUEST_NS: Uuid = Uuid::from_u128(0x5e2a_91c4_0f6d_4b38_a7e1_3c9b_d804_2f03);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -25,6 +26,16 @@ impl WalletId {
     /// collides on the event store's primary key.
     pub fn for_server_wallet(user: &UserId) -> Self {
         Self(Uuid::new_v5(&SERVER_WALLET_NS, user.as_str().as_bytes()))
+    }
+
+    /// A wallet created under an Idempotency-Key: two attempts of one request
+    /// (same caller, same key) collide on the event store's primary key.
+    pub fn for_request(actor: &str, idempotency_key: &str) -> Self {
+        let mut name = Vec::with_capacity(actor.len() + 1 + idempotency_key.len());
+        name.extend_from_slice(actor.as_bytes());
+        name.push(0);
+        name.extend_from_slice(idempotency_key.as_bytes());
+        Self(Uuid::new_v5(&REQUEST_NS, &name))
     }
 
     /// A registered external address: registering it twice, by anyone,

@@ -110,9 +110,10 @@ impl<'a> WalletService<'a> {
         label: Option<String>,
         meta: &CommandMeta,
     ) -> Result<CreatedWallet, ServiceError> {
-        let wallet_id = match kind {
-            WalletKind::Server => WalletId::for_server_wallet(&user_id),
-            _ => WalletId::random(),
+        let wallet_id = match (kind, &meta.idempotency_key) {
+            (WalletKind::Server, _) => WalletId::for_server_wallet(&user_id),
+            (_, Some(key)) => WalletId::for_request(&meta.actor, key),
+            (_, None) => WalletId::random(),
         };
         // Racing creates of one server wallet in this process queue here, so
         // they take one key between them instead of one each; a create that

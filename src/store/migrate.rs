@@ -68,6 +68,11 @@ const POSTGRES: &[Script] = &[
         include_str!("../../migrations/postgres/0011_key_claims.sql"),
     ),
     (
+        12,
+        "bounds",
+        include_str!("../../migrations/postgres/0012_bounds.sql"),
+    ),
+    (
         15,
         "whitelist_policy",
         include_str!("../../migrations/postgres/0015_whitelist_policy.sql"),
@@ -129,6 +134,11 @@ const SQLITE: &[Script] = &[
         11,
         "key_claims",
         include_str!("../../migrations/sqlite/0011_key_claims.sql"),
+    ),
+    (
+        12,
+        "bounds",
+        include_str!("../../migrations/sqlite/0012_bounds.sql"),
     ),
     (
         15,

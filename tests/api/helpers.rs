@@ -158,6 +158,7 @@ pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Setti
         jwt_audience: None,
         sila_token_audience: walletd::auth::jwt::DEFAULT_SILA_AUDIENCE.to_string(),
         create_rate_per_minute: 10,
+        refusal_retention_days: 30,
         key_pool: 0,
         key_sweep_grace: 86_400,
         whitelist_delay: Some(300),

@@ -1,5 +1,6 @@
-//! `GET /api/admin/audit` (ADMIN): wallet events and refused attempts, newest
-//! first, filtered by `userId`, `walletId`, `action`, `from`, `to` (RFC 3339).
+//! `GET /api/admin/audit` (ADMIN): wallet events and refused attempts (each
+//! entry a count of refusals from one source for one reason), newest first,
+//! filtered by `userId`, `walletId`, `action`, `from`, `to` (RFC 3339).
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -55,6 +56,11 @@ async fn run(app: &App, req: &HttpRequest) -> Result<Value, JwtApiError> {
         from: time_bound("from", q.from)?,
         to: time_bound("to", q.to)?,
     };
+    // Refusals counted by this process so far are written first, so the
+    // answer includes them; other processes' follow within a flush interval.
+    if let Err(e) = app.refusals.flush(&app.db).await {
+        tracing::warn!(error = %e, "could not write refusal counts before an audit read");
+    }
     let result = audit_query::page(&app.db, &filter, page, per_page)
         .await
         .map_err(crate::service::ServiceError::from)?;

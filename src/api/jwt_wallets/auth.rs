@@ -1,12 +1,12 @@
-//! Bearer JWT authentication and role checks; every refusal is recorded in
-//! the security log.
+//! Bearer JWT authentication and role checks; every refusal is counted for
+//! the security log (written in batches, off the request path).
 
 use actix_web::HttpRequest;
 
 use super::JwtApiError;
 use crate::api::context::request_id;
 use crate::app::App;
-use crate::audit::{Refusal, SecurityLog};
+use crate::audit::Refusal;
 use crate::auth::jwt::{JwtUser, Rejection};
 use crate::auth::roles::Role;
 
@@ -47,16 +47,14 @@ pub(crate) async fn authorize(
     let user = match verified {
         Ok(u) => u,
         Err(why) => {
-            SecurityLog::record(&app.db, &refusal(req, action, 401, why.as_str(), None)).await;
+            app.refusals
+                .record(refusal(req, action, 401, why.as_str(), None));
             return Err(JwtApiError::unauthorized());
         }
     };
     if !user.role.at_least(min) {
-        SecurityLog::record(
-            &app.db,
-            &refusal(req, action, 403, "insufficient_role", Some(&user)),
-        )
-        .await;
+        app.refusals
+            .record(refusal(req, action, 403, "insufficient_role", Some(&user)));
         return Err(JwtApiError::forbidden());
     }
     Ok(user)
@@ -82,10 +80,12 @@ pub(crate) async fn refuse(
     err: JwtApiError,
     reason: &str,
 ) -> JwtApiError {
-    SecurityLog::record(
-        &app.db,
-        &refusal(req, action, err.status.as_u16(), reason, Some(user)),
-    )
-    .await;
+    app.refusals.record(refusal(
+        req,
+        action,
+        err.status.as_u16(),
+        reason,
+        Some(user),
+    ));
     err
 }

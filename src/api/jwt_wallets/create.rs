@@ -9,7 +9,8 @@ use super::auth::{authorize, refuse};
 use super::wallet_json;
 use super::JwtApiError;
 use crate::api::context::{command_meta, parse_json, read_optional_json_bytes};
-use crate::api::idempotency;
+use crate::api::idempotency::{self, recorded};
+use crate::api::rate_limit::Decision;
 use crate::app::App;
 use crate::auth::roles::Role;
 use crate::domain::wallet::WalletKind;
@@ -100,21 +101,46 @@ async fn work(
                 .into_string(),
         ),
     };
-    if let Err(retry_after) = app.create_limit.check(user.user_id.as_str()) {
-        let limit = app.settings.create_rate_per_minute;
-        let mut e = JwtApiError::new(
-            429,
-            format!("Too many requests: at most {limit} wallet creations per minute"),
-        );
-        e.retry_after = Some(retry_after);
-        return Err(refuse(app, req, ACTION, user, e, "rate_limited").await);
-    }
     let meta = command_meta(req, &user.principal);
-    match WalletService::new(app)
-        .create_custodial(owner, WalletKind::Custodial, label, &meta)
+    // A retry of a create that committed but never answered (crash, or a
+    // stored response since pruned) gets that create's wallet, and does not
+    // count against the rate limit again.
+    if let Some(w) = recorded::created_wallet(&app.db, &meta, &owner, label.as_deref()).await? {
+        return Ok(json!({ "wallet": wallet_json::from_created(&w) }));
+    }
+    let grant = match app
+        .create_limit
+        .take(&app.db, user.user_id.as_str())
         .await
+        .map_err(ServiceError::from)?
     {
+        Decision::Granted(g) => g,
+        Decision::Refused { retry_after_secs } => {
+            let limit = app.create_limit.limit();
+            let mut e = JwtApiError::new(
+                429,
+                format!("Too many requests: at most {limit} wallet creations per minute"),
+            );
+            e.retry_after = Some(retry_after_secs);
+            return Err(refuse(app, req, ACTION, user, e, "rate_limited").await);
+        }
+    };
+    let result = WalletService::new(app)
+        .create_custodial(owner.clone(), WalletKind::Custodial, label.clone(), &meta)
+        .await;
+    if result.is_err() {
+        app.create_limit.give_back(&app.db, grant).await;
+    }
+    match result {
         Ok(w) => Ok(json!({ "wallet": wallet_json::from_created(&w) })),
+        // Under an Idempotency-Key the wallet id derives from (caller, key): an
+        // attempt of the same request got there first.
+        Err(ServiceError::ServerWalletExists { .. }) if meta.idempotency_key.is_some() => {
+            match recorded::created_wallet(&app.db, &meta, &owner, label.as_deref()).await? {
+                Some(w) => Ok(json!({ "wallet": wallet_json::from_created(&w) })),
+                None => Err(JwtApiError::new(409, "Too many concurrent changes; retry")),
+            }
+        }
         Err(ServiceError::NotConfigured(detail)) => {
             tracing::error!(%detail, "server configuration error");
             Err(JwtApiError::new(500, "Server configuration error"))

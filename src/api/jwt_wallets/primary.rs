@@ -1,5 +1,6 @@
 //! `POST /api/wallet/primary` `{"walletId"}`: make a wallet its owner's primary.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -8,6 +9,7 @@ use walletd_projections::queries::{WalletLookup, WalletRow};
 use super::auth::authorize;
 use super::{wallet_json, JwtApiError};
 use crate::api::context::{command_meta, parse_json, read_json_bytes};
+use crate::api::idempotency::{self, recorded};
 use crate::app::App;
 use crate::auth::jwt::JwtUser;
 use crate::auth::ownership::Dialect;
@@ -28,9 +30,29 @@ pub async fn set_primary(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    match run(&app, &req, payload).await {
-        Ok(v) => HttpResponse::Ok().json(v),
-        Err(e) => e.response(),
+    let user = match authorize(&app, &req, ACTION, Role::Subscriber).await {
+        Ok(u) => u,
+        Err(e) => return e.response(),
+    };
+    let body = match read_json_bytes(&req, payload, app.settings.max_body).await {
+        Ok(b) => b,
+        Err(e) => return JwtApiError::from(e).response(),
+    };
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let hash = idempotency::request_hash(req.method().as_str(), req.path(), &body);
+    let result = idempotency::run(&app.db, &user.principal.actor, key, &hash, || async {
+        match run(&app, &req, &user, &body).await {
+            Ok(v) => (StatusCode::OK, v),
+            Err(e) => (e.status, e.body()),
+        }
+    })
+    .await;
+    match result {
+        Ok((status, body)) => HttpResponse::build(status).json(body),
+        Err(refusal) => JwtApiError::from(refusal).response(),
     }
 }
 
@@ -58,15 +80,18 @@ pub(crate) async fn visible_wallet(
 async fn run(
     app: &App,
     req: &HttpRequest,
-    payload: web::Payload,
+    user: &JwtUser,
+    body: &[u8],
 ) -> Result<serde_json::Value, JwtApiError> {
-    let user = authorize(app, req, ACTION, Role::Subscriber).await?;
-    let body = read_json_bytes(req, payload, app.settings.max_body).await?;
-    let request: PrimaryRequest = parse_json(&body)?;
-    let (wallet_id, _) = visible_wallet(app, &user, &request.wallet_id).await?;
+    let request: PrimaryRequest = parse_json(body)?;
+    let (wallet_id, _) = visible_wallet(app, user, &request.wallet_id).await?;
     let meta = command_meta(req, &user.principal);
     let service = WalletService::new(app);
-    service.set_default(wallet_id, &meta).await?;
+    // A retry of a request whose default was recorded (crash before the
+    // answer was stored) does not record it again.
+    if !recorded::default_set(&app.db, wallet_id, &meta).await? {
+        service.set_default(wallet_id, &meta).await?;
+    }
     let row = service
         .find(WalletLookup::WalletId(&wallet_id.to_string()))
         .await?

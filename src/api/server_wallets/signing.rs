@@ -9,6 +9,7 @@ use super::errors::ApiError;
 use super::get::resolve;
 use super::{authenticate, idempotent};
 use crate::api::context::{command_meta, read_json_bytes};
+use crate::api::idempotency::recorded;
 use crate::app::App;
 use crate::custody::SignPayload;
 use crate::domain::WalletId;
@@ -42,9 +43,16 @@ pub(super) async fn sign_with(
         let wallet_id =
             WalletId::parse(&row.wallet_id).ok_or_else(|| ApiError::new(500, "internal error"))?;
         let meta = command_meta(req, &principal);
-        let signed = WalletService::new(app)
-            .sign_payload(wallet_id, payload, &meta)
-            .await?;
+        // A retry whose first attempt signed and committed (crash before the
+        // answer was stored) gets that signature, not a second one.
+        let signed = match recorded::signature(&app.db, wallet_id, &meta, &payload).await? {
+            Some(signed) => signed,
+            None => {
+                WalletService::new(app)
+                    .sign_payload(wallet_id, payload, &meta)
+                    .await?
+            }
+        };
         let Value::Object(mut fields) = answer(&signed)? else {
             return Err(ApiError::new(500, "internal error"));
         };

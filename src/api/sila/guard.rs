@@ -18,7 +18,7 @@ use super::envelope::{self, Envelope, Header};
 use super::errors::SilaApiError;
 use crate::api::context::request_id;
 use crate::app::App;
-use crate::audit::{Refusal, SecurityLog};
+use crate::audit::Refusal;
 use crate::auth::jwt::SilaToken;
 use crate::auth::replay_guard;
 use crate::auth::request_signature::signer_of;
@@ -168,7 +168,7 @@ pub async fn accept(
                     request_id: request_id(req),
                     client_addr: req.peer_addr().map(|a| a.ip().to_string()),
                 };
-                SecurityLog::record(&app.db, &refusal).await;
+                app.refusals.record(refusal);
             }
             Err(e.respond(env.reference.as_deref()))
         }
