@@ -44,9 +44,7 @@ pub fn spawn(app: Weak<App>) {
 pub async fn prune(app: &App) {
     let retention = app.settings.refusal_retention_days;
     let refusals_before = (retention > 0).then(|| {
-        Timestamp::from_datetime(
-            chrono::Utc::now() - chrono::Duration::days(i64::from(retention)),
-        )
+        Timestamp::from_datetime(chrono::Utc::now() - chrono::Duration::days(i64::from(retention)))
     });
     for round in 0..PRUNE_ROUNDS {
         let mut deleted = 0;

@@ -35,7 +35,9 @@ pub struct Grant {
 pub enum Decision {
     Granted(Grant),
     /// Refused; the earliest grant leaves the window after this many seconds.
-    Refused { retry_after_secs: u64 },
+    Refused {
+        retry_after_secs: u64,
+    },
 }
 
 impl SharedLimit {

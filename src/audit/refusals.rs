@@ -119,7 +119,7 @@ impl RefusalRecorder {
                 request_id: t.request_id,
             })
             .collect();
-        out.sort_by(|a, b| a.first_at.cmp(&b.first_at));
+        out.sort_by_key(|t| t.first_at);
         out
     }
 
@@ -266,7 +266,10 @@ mod tests {
     fn keys_are_bounded_and_overflow_is_counted() {
         let r = RefusalRecorder::with_limit(100);
         for i in 0..10_000 {
-            r.record(refusal(&format!("10.0.{}.{}", i / 256, i % 256), "bad_signature"));
+            r.record(refusal(
+                &format!("10.0.{}.{}", i / 256, i % 256),
+                "bad_signature",
+            ));
         }
         let t = r.drain();
         assert_eq!(t.len(), 101, "100 sources and one overflow tally");

@@ -45,7 +45,11 @@ async fn events_of_type(app: &TestApp, event_type: &str) -> i64 {
 /// The first attempt committed, then its process died before storing the
 /// answer: no row at all.
 async fn lose_response(app: &TestApp, key: &str) {
-    sql(app, &format!("DELETE FROM idempotency_keys WHERE key = '{key}'")).await;
+    sql(
+        app,
+        &format!("DELETE FROM idempotency_keys WHERE key = '{key}'"),
+    )
+    .await;
 }
 
 /// The first attempt committed, then its process died while the claim was
@@ -86,7 +90,10 @@ async fn jwt_create_is_not_run_twice_under_one_key(b: Backend) {
     lose_response(&app, "ivy-1").await;
     let retry = jwt_post(&app, "/api/wallet/create", &t, &body, "ivy-1").await;
     assert_eq!(retry.status, 200, "{}", retry.body);
-    assert_eq!(retry.body, first.body, "the same wallet, answered the same way");
+    assert_eq!(
+        retry.body, first.body,
+        "the same wallet, answered the same way"
+    );
 
     leave_stale_claim(&app, "ivy-1").await;
     let retry = jwt_post(&app, "/api/wallet/create", &t, &body, "ivy-1").await;
@@ -101,7 +108,14 @@ async fn jwt_create_is_not_run_twice_under_one_key(b: Backend) {
 
     // The key names one request even after its stored answer is gone.
     lose_response(&app, "ivy-1").await;
-    let other = jwt_post(&app, "/api/wallet/create", &t, &json!({"label": "Other"}), "ivy-1").await;
+    let other = jwt_post(
+        &app,
+        "/api/wallet/create",
+        &t,
+        &json!({"label": "Other"}),
+        "ivy-1",
+    )
+    .await;
     assert_eq!(other.status, 422, "{}", other.body);
     assert_eq!(events_of_type(&app, "WalletCreated").await, 1);
 
@@ -117,9 +131,16 @@ async fn jwt_create_is_not_run_twice_under_one_key(b: Backend) {
     );
     let (won, lost) = match (a, b2) {
         (Ok(w), Err(e)) | (Err(e), Ok(w)) => (w, e),
-        (a, b2) => panic!("exactly one attempt creates: {:?} / {:?}", a.is_ok(), b2.is_ok()),
+        (a, b2) => panic!(
+            "exactly one attempt creates: {:?} / {:?}",
+            a.is_ok(),
+            b2.is_ok()
+        ),
     };
-    assert!(matches!(lost, ServiceError::ServerWalletExists { .. }), "{lost}");
+    assert!(
+        matches!(lost, ServiceError::ServerWalletExists { .. }),
+        "{lost}"
+    );
     // The HTTP retry of that request finds the wallet the winner created.
     let retry = jwt_post(&app, "/api/wallet/create", &t, &json!({}), "ivy-2").await;
     assert_eq!(retry.status, 200, "{}", retry.body);
@@ -162,11 +183,15 @@ async fn a_retried_sign_returns_the_recorded_signature(b: Backend) {
         let key = format!("sign-{i}");
         let h = [("Idempotency-Key", key.as_str())];
         let bytes = body.to_string().into_bytes();
-        let first = app.post_raw(path, "application/json", bytes.clone(), &h).await;
+        let first = app
+            .post_raw(path, "application/json", bytes.clone(), &h)
+            .await;
         assert_eq!(first.status, 200, "{path}: {}", first.body);
 
         lose_response(&app, &key).await;
-        let retry = app.post_raw(path, "application/json", bytes.clone(), &h).await;
+        let retry = app
+            .post_raw(path, "application/json", bytes.clone(), &h)
+            .await;
         assert_eq!(retry.status, 200, "{path}: {}", retry.body);
         assert_eq!(retry.body, first.body, "{path}: the recorded signature");
 
@@ -235,7 +260,14 @@ async fn jwt_primary_is_recorded_once_under_one_key(b: Backend) {
     );
     // The same key for another wallet: 422, nothing recorded.
     lose_response(&app, "prim-1").await;
-    let other = jwt_post(&app, "/api/wallet/primary", &t, &json!({"walletId": ids[0]}), "prim-1").await;
+    let other = jwt_post(
+        &app,
+        "/api/wallet/primary",
+        &t,
+        &json!({"walletId": ids[0]}),
+        "prim-1",
+    )
+    .await;
     assert_eq!(other.status, 422, "{}", other.body);
     assert_eq!(events_of_type(&app, "DefaultWalletSet").await, before + 1);
 }
@@ -246,7 +278,12 @@ async fn expired_rows_are_pruned(b: Backend) {
     };
     let h = [("Idempotency-Key", "fresh")];
     let r = app
-        .post_raw("/api/wallets", "application/json", br#"{"userId":"quinn"}"#.to_vec(), &h)
+        .post_raw(
+            "/api/wallets",
+            "application/json",
+            br#"{"userId":"quinn"}"#.to_vec(),
+            &h,
+        )
         .await;
     assert_eq!(r.status, 200);
     let old = (chrono::Utc::now() - chrono::Duration::hours(25))
@@ -268,17 +305,28 @@ async fn expired_rows_are_pruned(b: Backend) {
         ),
     )
     .await;
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM idempotency_keys").await, 3);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM idempotency_keys").await,
+        3
+    );
     walletd::api::housekeeping::prune(&app.app).await;
     assert_eq!(
         count(&app, "SELECT COUNT(*) FROM idempotency_keys").await,
         1,
         "only the fresh key is left"
     );
-    assert_eq!(count(&app, "SELECT COUNT(*) FROM rate_limit_grants").await, 0);
+    assert_eq!(
+        count(&app, "SELECT COUNT(*) FROM rate_limit_grants").await,
+        0
+    );
     // A fresh key still replays.
     let again = app
-        .post_raw("/api/wallets", "application/json", br#"{"userId":"quinn"}"#.to_vec(), &h)
+        .post_raw(
+            "/api/wallets",
+            "application/json",
+            br#"{"userId":"quinn"}"#.to_vec(),
+            &h,
+        )
         .await;
     assert_eq!(again.body, r.body);
 }

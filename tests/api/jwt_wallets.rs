@@ -283,7 +283,12 @@ async fn every_bad_token_is_unauthorized_and_recorded(b: Backend) {
     // The security log cannot be rewritten: refusals of a known principal
     // land there.
     let r = app
-        .jwt("POST", CREATE, Some(&token("v", "VISITOR")), Some(&json!({})))
+        .jwt(
+            "POST",
+            CREATE,
+            Some(&token("v", "VISITOR")),
+            Some(&json!({})),
+        )
         .await;
     assert_eq!(r.status, 403);
     assert_eq!(app.app.refusals.flush(&app.app.db).await.unwrap(), 1);
@@ -411,14 +416,29 @@ async fn rate_limit_holds_across_instances(b: Backend) {
             async move {
                 match i % 3 {
                     0 => app.jwt("POST", CREATE, Some(&t), Some(&body)).await,
-                    n => peers[n - 1].jwt("POST", CREATE, Some(&t), Some(&body)).await,
+                    n => {
+                        peers[n - 1]
+                            .jwt("POST", CREATE, Some(&t), Some(&body))
+                            .await
+                    }
                 }
             }
         });
         for r in join_all(requests).await {
             if r.status == 429 {
-                assert!(r.body["error"].as_str().unwrap().contains("10"), "{}", r.body);
-                let secs: u64 = r.headers.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+                assert!(
+                    r.body["error"].as_str().unwrap().contains("10"),
+                    "{}",
+                    r.body
+                );
+                let secs: u64 = r
+                    .headers
+                    .get("retry-after")
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
                 assert_eq!(r.body["retryAfter"], secs);
                 retry_after.push(secs);
             }
@@ -428,8 +448,15 @@ async fn rate_limit_holds_across_instances(b: Backend) {
     let ok = statuses.iter().filter(|s| **s == 200).count();
     let limited = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!((ok, limited), (10, 20), "{statuses:?}");
-    assert!(retry_after.iter().all(|s| (1..=60).contains(s)), "{retry_after:?}");
-    assert_eq!(event_count(&app).await, 10, "nothing written for the refused creates");
+    assert!(
+        retry_after.iter().all(|s| (1..=60).contains(s)),
+        "{retry_after:?}"
+    );
+    assert_eq!(
+        event_count(&app).await,
+        10,
+        "nothing written for the refused creates"
+    );
     let grants: i64 = walletd::projections::with_db!(&app.app.db, pool => {
         sqlx::query_scalar("SELECT COUNT(*) FROM rate_limit_grants")
             .fetch_one(pool)
@@ -439,7 +466,12 @@ async fn rate_limit_holds_across_instances(b: Backend) {
     assert_eq!(grants, 10);
     // Another user is not affected.
     let r = peers[1]
-        .jwt("POST", CREATE, Some(&token("calm", "SUBSCRIBER")), Some(&body))
+        .jwt(
+            "POST",
+            CREATE,
+            Some(&token("calm", "SUBSCRIBER")),
+            Some(&body),
+        )
         .await;
     assert_eq!(r.status, 200);
     for p in peers {

@@ -143,6 +143,19 @@ async fn a_flood_of_refusals_writes_a_bounded_number_of_rows(b: Backend) {
             "chunk {chunk}"
         );
     }
+    // The server-wallet API's refused keys are counted the same way.
+    for _ in 0..20 {
+        let r = send(
+            &app.client,
+            &app.base,
+            "GET",
+            "/api/wallets/someone",
+            Some("wd_wrong"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, 401);
+    }
     let elapsed = started.elapsed();
     // The admin audit writes what this process has counted before it reads.
     let creates = refusals_in_audit(&app.base, &app.client, "wallet.create").await;
@@ -155,15 +168,23 @@ async fn a_flood_of_refusals_writes_a_bounded_number_of_rows(b: Backend) {
         assert!(e["firstAt"].as_str().unwrap() <= e["at"].as_str().unwrap());
     }
     assert_eq!(creates[0]["reason"], "missing_token");
+    let keys = refusals_in_audit(&app.base, &app.client, "server_wallets").await;
+    assert_eq!(total(&keys), 20, "{keys:?}");
+    assert_eq!(keys[0]["reason"], "unknown_api_key");
+    assert_eq!(keys[0]["authMethod"], "api_key");
     // One row per kind per flush interval that passed, not one per request.
     let windows = (elapsed.as_secs_f64() / FLUSH_EVERY.as_secs_f64()).ceil() as i64 + 1;
     let rows = table_rows(&app.app, "refusal_counts").await;
     assert!(
-        rows <= 2 * windows,
+        rows <= 3 * windows,
         "{rows} rows for {} refusals in {elapsed:?}",
-        2 * EACH
+        2 * EACH + 20
     );
-    assert_eq!(table_rows(&app.app, "security_log").await, 0, "no known principal was refused");
+    assert_eq!(
+        table_rows(&app.app, "security_log").await,
+        0,
+        "no known principal was refused"
+    );
     assert_eq!(event_count(&app).await, 0);
 }
 
@@ -175,7 +196,12 @@ async fn a_refusal_shows_in_another_instances_admin_audit_within_the_flush_inter
     // Refused at the peer: an unauthenticated create and a known principal
     // whose role is too low.
     let r = peer
-        .jwt("POST", "/api/wallet/create", Some("not-a-jwt"), Some(&json!({})))
+        .jwt(
+            "POST",
+            "/api/wallet/create",
+            Some("not-a-jwt"),
+            Some(&json!({})),
+        )
         .await;
     assert_eq!(r.status, 401);
     let r = peer

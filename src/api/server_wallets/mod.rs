@@ -55,8 +55,22 @@ use crate::api::idempotency;
 use crate::app::App;
 use crate::auth::Principal;
 
-/// `Authorization: Bearer <api key>`.
+/// `Authorization: Bearer <api key>`; refusals are counted for the security log.
 pub(crate) async fn authenticate(app: &App, req: &HttpRequest) -> Result<Principal, ApiError> {
+    let refused = |reason: &str| {
+        app.refusals.record(crate::audit::Refusal {
+            subject: None,
+            role: None,
+            auth_method: "api_key",
+            action: "server_wallets",
+            status: 401,
+            reason: reason.to_string(),
+            path: req.path().to_string(),
+            request_id: crate::api::context::request_id(req),
+            client_addr: req.peer_addr().map(|a| a.ip().to_string()),
+        });
+        ApiError::unauthorized()
+    };
     let token = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
@@ -65,10 +79,10 @@ pub(crate) async fn authenticate(app: &App, req: &HttpRequest) -> Result<Princip
             let (scheme, rest) = v.split_once(' ')?;
             scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
         })
-        .ok_or_else(ApiError::unauthorized)?;
+        .ok_or_else(|| refused("missing_api_key"))?;
     match app.api_keys.authenticate(token).await {
         Ok(Some(p)) => Ok(p),
-        Ok(None) => Err(ApiError::unauthorized()),
+        Ok(None) => Err(refused("unknown_api_key")),
         Err(e) => {
             tracing::error!(error = %e, "api key lookup failed");
             Err(ApiError::new(503, "service temporarily unavailable"))

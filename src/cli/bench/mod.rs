@@ -12,6 +12,7 @@ use walletd_projections::{with_db, Db};
 use super::CliResult;
 use crate::config::Secret;
 
+mod noise;
 mod sila;
 
 #[derive(Args, Debug)]
@@ -53,6 +54,17 @@ pub struct BenchArgs {
     /// does not apply.
     #[arg(long, env = "WALLETD_BENCH_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<Secret>,
+
+    /// Instead of the phases above: creates for --noise-secs alone, then for
+    /// --noise-secs while this many unauthenticated requests per second hit
+    /// the JWT API; prints both create rates and their ratio (with
+    /// --store-url also the refusal rows written).
+    #[arg(long)]
+    pub noise_rate: Option<u32>,
+
+    /// Length of each --noise-rate phase, in seconds.
+    #[arg(long, default_value_t = 30)]
+    pub noise_secs: u64,
 }
 
 /// Generous, so a saturated server shows up as latency rather than as errors.
@@ -67,6 +79,10 @@ pub async fn run(args: BenchArgs) -> CliResult {
         "walletd bench: {} | concurrency {} | {} requests per operation | run {run_id}",
         args.url, args.concurrency, args.requests
     );
+
+    if let Some(rate) = args.noise_rate {
+        return Ok(noise::run(&args, rate, &run_id).await?);
+    }
 
     let sila = match (&args.store_url, args.sila) {
         (Some(url), true) => Some(sila::SilaBench::register(url, &run_id).await?),
