@@ -138,6 +138,29 @@ async fn read_bounded(
     Ok(body.freeze())
 }
 
+/// Reads and drops a body the handler refused before reading (at most
+/// `limit` bytes). actix closes a connection whose request body was left
+/// unread, so without this a client refused on every request (401 before the
+/// body) pays, and makes walletd pay, a new TCP connection each time.
+pub async fn discard_body(req: &HttpRequest, mut payload: web::Payload, limit: usize) {
+    let too_large = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok())
+        .is_some_and(|n| n > limit);
+    if too_large {
+        return;
+    }
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = payload.next().await {
+        seen += chunk.len();
+        if seen > limit {
+            return;
+        }
+    }
+}
+
 /// Parses a JSON object body. serde would also accept an array for a struct;
 /// every walletd request body is an object, so anything else is refused.
 /// Like [`read_json_bytes`], but a request with no body at all (and no

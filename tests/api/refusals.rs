@@ -20,6 +20,7 @@ backend_tests!(
     a_flood_of_refusals_writes_a_bounded_number_of_rows,
     a_refusal_shows_in_another_instances_admin_audit_within_the_flush_interval,
     noise_expires_and_evidence_stays,
+    refused_requests_keep_their_connection,
 );
 
 /// A second walletd on the same database, as another process would be.
@@ -309,4 +310,68 @@ async fn noise_expires_and_evidence_stays(b: Backend) {
         assert!(sqlx::query("UPDATE security_log SET count = 1").execute(pool).await.is_err());
         assert!(sqlx::query("DELETE FROM security_log").execute(pool).await.is_err());
     });
+}
+
+/// A request refused before its body is read still has the body read, so
+/// the connection stays open: a flood of refusals costs no TCP connection
+/// per request.
+async fn refused_requests_keep_their_connection(b: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut conn = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let requests = [
+        ("/api/wallet/create", ""),
+        ("/api/wallet/create", "Authorization: Bearer not-a-jwt\r\n"),
+        ("/api/wallet/primary", ""),
+        ("/api/wallets", "Authorization: Bearer wd_wrong\r\n"),
+    ];
+    for (path, auth) in requests {
+        let body = r#"{"label":"x"}"#;
+        let request = format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        conn.write_all(request.as_bytes()).await.unwrap();
+        let head = read_response(&mut conn).await;
+        assert!(head.starts_with("HTTP/1.1 401"), "{path}: {head}");
+        assert!(
+            !head.to_ascii_lowercase().contains("connection: close"),
+            "{path}: {head}"
+        );
+    }
+
+    async fn read_response(conn: &mut tokio::net::TcpStream) -> String {
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let deadline = Duration::from_secs(10);
+        loop {
+            let n = tokio::time::timeout(deadline, conn.read(&mut chunk))
+                .await
+                .expect("an answer")
+                .expect("read");
+            assert!(
+                n > 0,
+                "connection closed: {}",
+                String::from_utf8_lossy(&buf)
+            );
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some(end) = text.find("\r\n\r\n") {
+                let length: usize = text[..end]
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("content-length")
+                            .then(|| v.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                if buf.len() >= end + 4 + length {
+                    return text[..end].to_string();
+                }
+            }
+        }
+    }
 }

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::auth::{authorize, refuse};
 use super::wallet_json;
 use super::JwtApiError;
-use crate::api::context::{command_meta, parse_json, read_optional_json_bytes};
+use crate::api::context::{command_meta, discard_body, parse_json, read_optional_json_bytes};
 use crate::api::idempotency::{self, recorded};
 use crate::api::rate_limit::Decision;
 use crate::app::App;
@@ -31,7 +31,10 @@ struct CreateRequest {
 pub async fn create(app: web::Data<App>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let user = match authorize(&app, &req, ACTION, Role::Subscriber).await {
         Ok(u) => u,
-        Err(e) => return e.response(),
+        Err(e) => {
+            discard_body(&req, payload, app.settings.max_body).await;
+            return e.response();
+        }
     };
     let body = match read_optional_json_bytes(&req, payload, app.settings.max_body).await {
         Ok(b) => b,

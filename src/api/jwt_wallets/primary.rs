@@ -8,7 +8,7 @@ use walletd_projections::queries::{WalletLookup, WalletRow};
 
 use super::auth::authorize;
 use super::{wallet_json, JwtApiError};
-use crate::api::context::{command_meta, parse_json, read_json_bytes};
+use crate::api::context::{command_meta, discard_body, parse_json, read_json_bytes};
 use crate::api::idempotency::{self, recorded};
 use crate::app::App;
 use crate::auth::jwt::JwtUser;
@@ -32,7 +32,10 @@ pub async fn set_primary(
 ) -> HttpResponse {
     let user = match authorize(&app, &req, ACTION, Role::Subscriber).await {
         Ok(u) => u,
-        Err(e) => return e.response(),
+        Err(e) => {
+            discard_body(&req, payload, app.settings.max_body).await;
+            return e.response();
+        }
     };
     let body = match read_json_bytes(&req, payload, app.settings.max_body).await {
         Ok(b) => b,

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::errors::ApiError;
 use super::get::resolve;
 use super::{authenticate, idempotent};
-use crate::api::context::{command_meta, parse_json, read_json_bytes};
+use crate::api::context::{command_meta, discard_body, parse_json, read_json_bytes};
 use crate::app::App;
 use crate::domain::wallet::WalletKind;
 use crate::domain::UserId;
@@ -23,7 +23,10 @@ struct CreateRequest {
 pub async fn create(app: web::Data<App>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let principal = match authenticate(&app, &req).await {
         Ok(p) => p,
-        Err(e) => return e.response(),
+        Err(e) => {
+            discard_body(&req, payload, app.settings.max_body).await;
+            return e.response();
+        }
     };
     let body = match read_json_bytes(&req, payload, app.settings.max_body).await {
         Ok(b) => b,
