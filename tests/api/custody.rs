@@ -457,7 +457,11 @@ async fn restarts_reuse_the_pools_keys(b: Backend) {
             );
             wait_for_count(&db, POOLED_KEYS, local as i64).await;
             wait_for_count(&db, POOLED_SHARES, mpc as i64).await;
-            let res = awc::Client::default()
+            // A loaded machine (the whole suite at once) can take more than
+            // awc's default 5 s here.
+            let res = awc::Client::builder()
+                .timeout(std::time::Duration::from_secs(60))
+                .finish()
                 .post(format!("{}/api/wallets", server.base))
                 .insert_header(("Authorization", "Bearer crash-key"))
                 .send_json(&json!({"userId": "restart-crashed"}))
