@@ -73,6 +73,8 @@ pub struct App {
     pub api_keys: ApiKeys,
     pub key_source: KeySource,
     pub identities: IdentityCache,
+    /// Which custody key signs for a wallet (never changes once it exists).
+    pub signing_keys: crate::service::signing_keys::SigningKeys,
     /// `None` when neither WALLETD_JWT_SECRET nor WALLETD_JWT_PUBLIC_KEY is set:
     /// the JWT API then answers 401.
     pub jwt: Option<JwtVerifier>,
@@ -149,6 +151,7 @@ impl App {
             api_keys,
             key_source,
             identities: IdentityCache::new(200_000),
+            signing_keys: crate::service::signing_keys::SigningKeys::new(200_000),
             jwt,
             create_limit,
             custody_backends,

@@ -211,11 +211,18 @@ impl<'a> WalletService<'a> {
         payload: SignPayload,
         meta: &CommandMeta,
     ) -> Result<Signed, ServiceError> {
-        let (wallet, _) = self.app.wallets.load(&wallet_id.to_string()).await?;
-        let key = wallet.signing_key().map_err(|e| match e {
-            WalletError::NotFound => ServiceError::NotFound,
-            e => ServiceError::Rejected(e),
-        })?;
+        let key = match self.app.signing_keys.get(&wallet_id) {
+            Some(key) => key,
+            None => {
+                let (wallet, _) = self.app.wallets.load(&wallet_id.to_string()).await?;
+                let key = wallet.signing_key().map_err(|e| match e {
+                    WalletError::NotFound => ServiceError::NotFound,
+                    e => ServiceError::Rejected(e),
+                })?;
+                self.app.signing_keys.insert(key.clone());
+                key
+            }
+        };
         let custody = self.app.custody_of(key.key.custody).ok_or_else(|| {
             ServiceError::NotConfigured(format!("no {} custody backend", key.key.custody.as_str()))
         })?;
