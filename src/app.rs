@@ -119,7 +119,11 @@ impl App {
             ServerCustody::Mpc => settings.mpc_key_pool,
             ServerCustody::Local => 0,
         };
-        let mpc = Arc::new(mpc_custody(&settings, &db, keys.clone())?.with_pool(mpc_pool));
+        let mpc = Arc::new(
+            mpc_custody(&settings, &db, keys.clone())?
+                .with_pool(mpc_pool)
+                .with_key_wait(Duration::from_secs(settings.mpc_key_wait)),
+        );
         mpc.start_pool();
         let mpc: Arc<dyn Custody> = mpc;
         let server_custody = match settings.server_wallet_custody {

@@ -166,6 +166,17 @@ pub struct Settings {
     )]
     pub mpc_key_pool: usize,
 
+    /// Seconds a create of an MPC server wallet waits for a key when the
+    /// pool has none ready (it waits its turn; past this it gets 503 with
+    /// Retry-After and nothing is written).
+    #[arg(
+        long,
+        env = "WALLETD_MPC_KEY_WAIT",
+        default_value_t = 10,
+        global = true
+    )]
+    pub mpc_key_wait: u64,
+
     /// The in-process cosigner's own master key (development mode). With
     /// SQLite and none set, a separate key file beside the database.
     #[arg(

@@ -19,6 +19,7 @@ use crate::config::{Secret, Settings};
 use crate::custody::mpc::channel::{
     ChannelError, ChannelKey, CosignerChannel, PublicKey, MAX_BODY,
 };
+use crate::custody::mpc::cpu::{self, Lane};
 use crate::custody::mpc::{Cosigner, PayloadPolicy, ShareVault, PROTOCOL_PATH};
 
 struct State {
@@ -128,9 +129,18 @@ async fn exchange(state: web::Data<State>, mut payload: web::Payload) -> HttpRes
         }
         body.extend_from_slice(&chunk);
     }
-    let (request, reply) = match state.channel.open_request(&body) {
-        Ok(opened) => opened,
+    // The channel's crypto and the protocol run on the protocol threads
+    // (`custody::mpc::cpu`), never on this worker: it stays free to take
+    // other exchanges and health checks while they run.
+    let shared = state.clone().into_inner();
+    let opened = cpu::run(Lane::Sign, move || shared.channel.open_request(&body)).await;
+    let (request, reply) = match opened {
+        Ok(Ok(opened)) => opened,
         Err(e) => {
+            tracing::error!(error = %e, "cosigner: cannot open the channel message");
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "cannot open the message");
+        }
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "cosigner: channel message refused");
             return error(channel_status(&e), &e.to_string());
         }
@@ -143,7 +153,14 @@ async fn exchange(state: web::Data<State>, mut payload: web::Payload) -> HttpRes
         Ok(_) => StatusCode::OK,
         Err(_) => StatusCode::UNPROCESSABLE_ENTITY,
     };
-    match state.channel.seal_response(reply, &outcome) {
+    let shared = state.clone().into_inner();
+    let sealed = cpu::run(Lane::Sign, move || {
+        shared.channel.seal_response(reply, &outcome)
+    })
+    .await
+    .map_err(|e| ChannelError::Internal(e.to_string()))
+    .and_then(|sealed| sealed);
+    match sealed {
         Ok(sealed) => HttpResponse::build(status)
             .content_type("application/octet-stream")
             .body(sealed),

@@ -105,12 +105,39 @@ pub enum CustodyError {
     Mpc(String),
 }
 
+/// Why a create got no key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error(transparent)]
+    Custody(#[from] CustodyError),
+    /// Keys are made ahead by a pool and handed out in arrival order; none
+    /// became free for this create within the bound. Nothing was written.
+    #[error("no key became ready within {waited:?} ({waiting} creates waiting)")]
+    NotReady {
+        waited: std::time::Duration,
+        waiting: usize,
+        /// When a retry is likely to find a key (the queue ahead of it at
+        /// the pool's recent rate).
+        retry_after: std::time::Duration,
+    },
+}
+
 #[async_trait]
 pub trait Custody: Send + Sync {
     fn kind(&self) -> CustodyKind;
 
     /// Creates and stores a new key for `wallet_id`.
     async fn generate(&self, wallet_id: WalletId) -> Result<GeneratedKey, CustodyError>;
+
+    /// A key for a new wallet, as a create asks for one: [`generate`] by
+    /// default. A backend whose keys take long to make (2-of-2 MPC) hands out
+    /// keys its pool made ahead, and with none ready the create waits its
+    /// turn for the next one (first come, first served), up to a bound.
+    ///
+    /// [`generate`]: Custody::generate
+    async fn key_for(&self, wallet_id: WalletId) -> Result<GeneratedKey, KeyError> {
+        Ok(self.generate(wallet_id).await?)
+    }
 
     /// Signs `payload` with the key for `requested_by`; the signature is low-s
     /// with v in {27, 28}.

@@ -7,7 +7,7 @@ use walletd_projections::queries::{self, WalletLookup, WalletRow};
 use super::identity_cache::WalletIdentity;
 use crate::app::App;
 use crate::custody::eth;
-use crate::custody::{CustodyError, KeyOutcome, SignPayload, SignedTransaction};
+use crate::custody::{CustodyError, KeyError, KeyOutcome, SignPayload, SignedTransaction};
 use crate::domain::wallet::{WalletCommand, WalletError, WalletKind};
 use crate::domain::{Address, RecoverableSignature, UserId, WalletId};
 use crate::store::{CommandError, CommandMeta};
@@ -33,6 +33,10 @@ pub enum ServiceError {
     Unavailable(String),
     #[error("the signing cosigner is unavailable: {0}")]
     CosignerUnavailable(String),
+    /// No key became free for this create in time (MPC keys are made ahead
+    /// and handed out in turn); nothing was written.
+    #[error("no wallet key is ready yet; retry in {} s", retry_after.as_secs())]
+    NoKeyReady { retry_after: Duration },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -61,6 +65,15 @@ impl From<CustodyError> for ServiceError {
                 ServiceError::CosignerUnavailable(e.to_string())
             }
             _ => ServiceError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<KeyError> for ServiceError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Custody(e) => e.into(),
+            KeyError::NotReady { retry_after, .. } => ServiceError::NoKeyReady { retry_after },
         }
     }
 }
@@ -135,7 +148,7 @@ impl<'a> WalletService<'a> {
             WalletKind::Server => &self.app.server_custody,
             _ => &self.app.custody,
         };
-        let key = custody.generate(wallet_id).await?;
+        let key = custody.key_for(wallet_id).await?;
         tracing::debug!(
             keygen_us = started.elapsed().as_micros() as u64,
             "key generated"

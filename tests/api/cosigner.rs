@@ -22,6 +22,7 @@ backend_tests!(
     no_share_or_secret_in_either_process,
     signing_survives_the_cosigner_being_killed_under_load,
     the_sweeper_releases_unused_shares_at_the_cosigner,
+    the_cosigner_serves_key_generations_at_once_and_stays_healthy,
 );
 
 /// A running `walletd cosigner`.
@@ -33,13 +34,26 @@ struct CosignerProcess {
 impl CosignerProcess {
     /// Starts the binary on `bind` and waits until it prints its address.
     fn start(db: &TestDb, master_key: &str, keys: &Keys, bind: &str) -> CosignerProcess {
+        Self::start_with(db, master_key, keys, bind, &[])
+    }
+
+    /// Like [`start`](Self::start), with extra environment variables.
+    fn start_with(
+        db: &TestDb,
+        master_key: &str,
+        keys: &Keys,
+        bind: &str,
+        env: &[(&str, &str)],
+    ) -> CosignerProcess {
         let log_path = db.dir.path().join("cosigner.log");
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
             .expect("log file");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_walletd"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_walletd"));
+        command.envs(env.iter().copied());
+        let mut child = command
             .arg("cosigner")
             .env("DATABASE_URL", &db.url)
             .env("WALLETD_MASTER_KEY", master_key)
@@ -775,4 +789,95 @@ async fn the_sweeper_releases_unused_shares_at_the_cosigner(b: Backend) {
         .await
         .unwrap();
     remote.close().await;
+}
+
+/// Issue 9 item 12 on the cosigner's side: its protocol work runs on its
+/// protocol threads, not on its one HTTP worker here, so it takes several
+/// key generations at once and its `/healthz` answers promptly meanwhile.
+/// Before, each exchange ran its protocol steps on the worker, one at a
+/// time, and a health check waited behind all of them.
+async fn the_cosigner_serves_key_generations_at_once_and_stays_healthy(b: Backend) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+    let Some(cosigner_db) = TestDb::new(b).await else {
+        return;
+    };
+    let keys = Keys::new();
+    let cosigner = CosignerProcess::start_with(
+        &cosigner_db,
+        &random_master_key(),
+        &keys,
+        "127.0.0.1:0",
+        &[("WALLETD_WORKERS", "1")],
+    );
+    let (url, own, pinned) = (
+        cosigner.base.clone(),
+        keys.server.private_hex().to_string(),
+        keys.cosigner.public_hex(),
+    );
+    let Some(app) = spawn_app_with(b, move |s| {
+        s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+        s.mpc_key_pool = 0;
+        s.mpc_key_wait = 120;
+        s.cosigner_url = Some(url);
+        s.mpc_channel_key = Some(own);
+        s.cosigner_public_key = Some(pinned);
+    })
+    .await
+    else {
+        return;
+    };
+    const CREATES: usize = 8;
+    let done = Arc::new(AtomicUsize::new(0));
+    let creates: Vec<_> = (0..CREATES)
+        .map(|i| {
+            let (client, url, key, done) = (
+                app.client.clone(),
+                app.url("/api/wallets"),
+                app.api_key.clone(),
+                done.clone(),
+            );
+            actix_web::rt::spawn(async move {
+                let res = client
+                    .post(url)
+                    .insert_header(("Authorization", format!("Bearer {key}")))
+                    .send_json(&serde_json::json!({ "userId": format!("busy-{i}") }))
+                    .await
+                    .expect("request sent");
+                let r = into_resp(res).await;
+                done.fetch_add(1, Ordering::SeqCst);
+                r
+            })
+        })
+        .collect();
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    let client = awc::Client::default();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let t = Instant::now();
+        let res = client
+            .get(format!("{}/healthz", cosigner.base))
+            .send()
+            .await
+            .expect("healthz");
+        let r = into_resp(res).await;
+        slowest = slowest.max(t.elapsed());
+        assert_eq!(r.status, 200, "{}", r.body);
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let finished = done.load(Ordering::SeqCst);
+    for c in creates {
+        let r = c.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert!(
+        finished < CREATES,
+        "the probes ran while keys were being generated ({finished} of {CREATES} creates had finished)"
+    );
+    eprintln!("slowest cosigner health check during key generation: {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "the cosigner's health check waited {slowest:?} behind key generation"
+    );
 }

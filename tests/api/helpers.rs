@@ -172,6 +172,7 @@ pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Setti
         cosigner_channel_key: None,
         cosigner_peer_key: None,
         mpc_key_pool: 0,
+        mpc_key_wait: 10,
         signature_window: 300,
         db_pool: 8,
         max_body: 65_536,

@@ -24,6 +24,9 @@ backend_tests!(
     a_freeze_elsewhere_is_seen_before_the_next_use,
     racing_creates_of_one_server_wallet_take_one_key,
     an_unfinished_key_generation_is_released_at_the_cosigner,
+    request_workers_answer_while_keys_are_generated,
+    creates_wait_their_turn_for_pool_keys,
+    a_create_that_gets_no_key_in_time_is_503_with_retry_after,
 );
 
 struct Keccak;
@@ -633,11 +636,15 @@ async fn an_unfinished_key_generation_is_released_at_the_cosigner(b: Backend) {
         cosigner,
         sent: AtomicUsize::new(0),
     });
-    let custody = walletd::custody::mpc::MpcCustody::new(
-        link.clone(),
-        ShareVault::new(ours.clone(), keys(&random_master_key()), 1),
-    )
-    .with_pool(0);
+    let custody = Arc::new(
+        walletd::custody::mpc::MpcCustody::new(
+            link.clone(),
+            ShareVault::new(ours.clone(), keys(&random_master_key()), 1),
+        )
+        .with_pool(0),
+    );
+    // Creates wait for the pool's refill task, which runs the key generation.
+    custody.start_pool();
     use walletd::custody::Custody;
     let err = custody
         .generate(walletd::domain::WalletId::random())
@@ -694,4 +701,211 @@ async fn an_unfinished_key_generation_is_released_at_the_cosigner(b: Backend) {
     );
     ours.close().await;
     theirs.close().await;
+}
+
+/// MPC server wallets with the in-process cosigner and an empty pool that
+/// makes keys only for creates that wait.
+fn mpc_on_demand(s: &mut walletd::config::Settings) {
+    s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+    s.cosigner_master_key = Some(random_master_key());
+    s.mpc_key_pool = 0;
+    // Generous: the machine running the suite may be busy.
+    s.mpc_key_wait = 120;
+}
+
+/// Issue 9 item 12: key generation (both parties here, with the in-process
+/// cosigner) never runs on the request workers. With several creates
+/// waiting for key generation on a server with two workers, `/healthz` and
+/// a GET by id keep answering promptly. Before, the protocol ran inline on
+/// the workers and these probes waited behind it for seconds.
+async fn request_workers_answer_while_keys_are_generated(b: Backend) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::{Duration, Instant};
+    let Some(app) = spawn_app_with(b, mpc_on_demand).await else {
+        return;
+    };
+    let created = app.create_wallet("responsive-0").await;
+    let id = created["walletId"].as_str().unwrap().to_string();
+
+    const CREATES: usize = 8;
+    let done = Arc::new(AtomicUsize::new(0));
+    let creates: Vec<_> = (1..=CREATES)
+        .map(|i| {
+            let (client, url, key, done) = (
+                app.client.clone(),
+                app.url("/api/wallets"),
+                app.api_key.clone(),
+                done.clone(),
+            );
+            actix_web::rt::spawn(async move {
+                let res = client
+                    .post(url)
+                    .insert_header(("Authorization", format!("Bearer {key}")))
+                    .send_json(&serde_json::json!({ "userId": format!("responsive-{i}") }))
+                    .await
+                    .expect("request sent");
+                let r = crate::helpers::into_resp(res).await;
+                done.fetch_add(1, Ordering::SeqCst);
+                r
+            })
+        })
+        .collect();
+    // Let the key generations get going.
+    actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    let mut slowest = Duration::ZERO;
+    for probe in 0..12 {
+        let path = if probe % 2 == 0 {
+            "/healthz".to_string()
+        } else {
+            format!("/api/wallets/{id}")
+        };
+        let t = Instant::now();
+        let r = app.get(&path).await;
+        let took = t.elapsed();
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        slowest = slowest.max(took);
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let finished = done.load(Ordering::SeqCst);
+    for c in creates {
+        let r = c.await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert!(
+        finished < CREATES,
+        "the probes ran while keys were being generated ({finished} of {CREATES} creates had finished)"
+    );
+    eprintln!("slowest probe during key generation: {slowest:?}");
+    assert!(
+        slowest < Duration::from_millis(500),
+        "a request waited {slowest:?} behind MPC key generation"
+    );
+}
+
+/// Issue 11 item 5: with the pool empty, a create waits for the pool's next
+/// key instead of running key generation itself; the pool makes one key
+/// per waiting create, no more, and every create gets its own.
+async fn creates_wait_their_turn_for_pool_keys(b: Backend) {
+    let Some(app) = spawn_app_with(b, mpc_on_demand).await else {
+        return;
+    };
+    let creates: Vec<_> = (0..6)
+        .map(|i| {
+            let (client, url, key) = (
+                app.client.clone(),
+                app.url("/api/wallets"),
+                app.api_key.clone(),
+            );
+            async move {
+                let res = client
+                    .post(url)
+                    .insert_header(("Authorization", format!("Bearer {key}")))
+                    .send_json(&serde_json::json!({ "userId": format!("queued-{i}") }))
+                    .await
+                    .expect("request sent");
+                crate::helpers::into_resp(res).await
+            }
+        })
+        .collect();
+    let results = futures_util::future::join_all(creates).await;
+    let mut addresses = std::collections::HashSet::new();
+    for r in &results {
+        assert_eq!(r.status, 200, "{}", r.body);
+        addresses.insert(r.body["address"].as_str().unwrap().to_string());
+    }
+    assert_eq!(addresses.len(), 6, "each create got a key of its own");
+    for party in [1, 2] {
+        assert_eq!(
+            crate::custody::scalar(
+                &app.app.db,
+                &format!("SELECT COUNT(*) FROM mpc_shares WHERE party = {party}"),
+            )
+            .await,
+            6,
+            "party {party}: one key per create, none made on the side"
+        );
+    }
+    // Each wallet signs with its key.
+    let r = &results[0];
+    sign_and_check(
+        &app,
+        r.body["walletId"].as_str().unwrap(),
+        "queued",
+        r.body["address"].as_str().unwrap(),
+    )
+    .await;
+}
+
+/// Issue 11 item 5: a create that waits longer than `WALLETD_MPC_KEY_WAIT`
+/// for a key gets a clear 503 with Retry-After, and nothing is written. The
+/// cosigner here accepts connections and never answers, so no key is ever
+/// made.
+async fn a_create_that_gets_no_key_in_time_is_503_with_retry_after(b: Backend) {
+    use std::time::{Duration, Instant};
+    use walletd::custody::mpc::channel::ChannelKey;
+    // Accepted by the kernel, never answered.
+    let hole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", hole.local_addr().unwrap());
+    let (server_key, cosigner_key) = (
+        ChannelKey::generate().unwrap(),
+        ChannelKey::generate().unwrap(),
+    );
+    let (own, pinned) = (
+        server_key.private_hex().to_string(),
+        cosigner_key.public_hex(),
+    );
+    let Some(app) = spawn_app_with(b, move |s| {
+        s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+        s.mpc_key_pool = 0;
+        s.mpc_key_wait = 1;
+        s.cosigner_url = Some(url);
+        s.mpc_channel_key = Some(own);
+        s.cosigner_public_key = Some(pinned);
+    })
+    .await
+    else {
+        return;
+    };
+    for attempt in 0..2 {
+        let t = Instant::now();
+        let r = app
+            .post_raw(
+                "/api/wallets",
+                "application/json",
+                serde_json::json!({"userId": "impatient"})
+                    .to_string()
+                    .into_bytes(),
+                &[("Idempotency-Key", "impatient-1")],
+            )
+            .await;
+        let took = t.elapsed();
+        assert_eq!(r.status, 503, "attempt {attempt}: {}", r.body);
+        assert!(
+            took >= Duration::from_millis(900),
+            "it waited its bound: {took:?}"
+        );
+        assert!(took < Duration::from_secs(10), "and no longer: {took:?}");
+        let retry_after: u64 = r
+            .headers
+            .get("Retry-After")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .expect("a Retry-After header in seconds");
+        assert!((1..=60).contains(&retry_after), "{retry_after}");
+        assert_eq!(r.body["retryAfter"], retry_after, "{}", r.body);
+        assert_eq!(r.body["success"], false);
+        let message = r.body["error"].as_str().unwrap();
+        assert!(message.contains("no wallet key is ready"), "{message}");
+    }
+    // Nothing was written: no event, no wallet, no stored answer.
+    let events = walletd::projections::queries::dump_tables(&app.app.db, &["events"])
+        .await
+        .unwrap();
+    assert!(events.is_empty(), "{events:?}");
+    assert_eq!(app.get("/api/wallets/impatient").await.status, 404);
+    assert_eq!(
+        crate::custody::scalar(&app.app.db, "SELECT COUNT(*) FROM idempotency_keys").await,
+        0
+    );
+    drop(hole);
 }

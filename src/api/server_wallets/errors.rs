@@ -48,8 +48,23 @@ impl ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             b.insert_header(("WWW-Authenticate", "Bearer"));
         }
+        if let Some(secs) = self.extra.get("retryAfter").and_then(Value::as_u64) {
+            b.insert_header(("Retry-After", secs.to_string()));
+        }
         b.json(self.body())
     }
+}
+
+/// A JSON answer; a 503 whose body names `retryAfter` (seconds) also
+/// carries it as `Retry-After`.
+pub fn json_response(status: StatusCode, body: Value) -> HttpResponse {
+    let mut b = HttpResponse::build(status);
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        if let Some(secs) = body.get("retryAfter").and_then(Value::as_u64) {
+            b.insert_header(("Retry-After", secs.to_string()));
+        }
+    }
+    b.json(body)
 }
 
 impl From<BodyError> for ApiError {
@@ -109,6 +124,18 @@ impl From<ServiceError> for ApiError {
                     503,
                     "the signing cosigner is unavailable; nothing was signed, retry later",
                 )
+            }
+            ServiceError::NoKeyReady { retry_after } => {
+                let secs = retry_after.as_secs().max(1);
+                tracing::warn!(
+                    retry_after = secs,
+                    "a create found no MPC key ready in time"
+                );
+                ApiError::new(
+                    503,
+                    "no wallet key is ready yet; nothing was created, retry after the time in Retry-After",
+                )
+                .with("retryAfter", json!(secs))
             }
             ServiceError::Internal(detail) => {
                 tracing::error!(%detail, "internal error");

@@ -116,7 +116,7 @@ where
     })
     .await;
     match result {
-        Ok((status, body)) => HttpResponse::build(status).json(body),
+        Ok((status, body)) => errors::json_response(status, body),
         Err(refusal) => ApiError::from(refusal).response(),
     }
 }

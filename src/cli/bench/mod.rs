@@ -39,6 +39,12 @@ pub struct BenchArgs {
     #[arg(long)]
     pub wallets: Option<usize>,
 
+    /// Run the create phase for this many seconds instead of a number of
+    /// creates (sustained MPC key generation: start the server with an empty
+    /// key pool). Sign and get then use the wallets it created.
+    #[arg(long, value_name = "SECONDS")]
+    pub create_for: Option<u64>,
+
     /// DATABASE_URL of the same store: also measures single-row commits on it,
     /// the ceiling no write command can beat.
     #[arg(long)]
@@ -114,7 +120,10 @@ async fn run_http_phases(
     let base = args.url.trim_end_matches('/').to_string();
     let auth = format!("Bearer {}", args.api_key.expose());
     let (total, concurrency) = (args.requests, args.concurrency);
-    let wallets = args.wallets.unwrap_or(total).max(1);
+    let wallets = match args.create_for {
+        Some(secs) => Creates::For(Duration::from_secs(secs.max(1))),
+        None => Creates::Count(args.wallets.unwrap_or(total).max(1)),
+    };
     let jwt_secret = args.jwt_secret.as_ref().map(|s| s.expose().to_owned());
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
@@ -144,11 +153,19 @@ async fn run_http_phases(
         .map_err(|_| "the HTTP client thread panicked".to_string())?
 }
 
+/// How many wallets the create phase makes.
+#[derive(Clone, Copy)]
+enum Creates {
+    Count(usize),
+    /// As many as it can in this long.
+    For(Duration),
+}
+
 async fn http_phases(
     http: Rc<Http>,
     run_id: &str,
     total: usize,
-    wallet_count: usize,
+    wallet_count: Creates,
     concurrency: usize,
     jwt_secret: Option<String>,
 ) -> Result<Vec<Phase>, String> {
@@ -168,7 +185,7 @@ async fn http_phases(
     let (create, wallets) = {
         let http = http.clone();
         let prefix = format!("bench-{run_id}");
-        run_phase("create", wallet_count, concurrency, move |i| {
+        let create = move |i: usize| {
             let http = http.clone();
             let body = json!({ "userId": format!("{prefix}-{i}") });
             async move {
@@ -178,8 +195,11 @@ async fn http_phases(
                     .and_then(|v| v.get("walletId")?.as_str().map(str::to_owned))
                     .ok_or_else(|| format!("no walletId in {}", String::from_utf8_lossy(&body)))
             }
-        })
-        .await?
+        };
+        match wallet_count {
+            Creates::Count(n) => run_phase("create", n, concurrency, create).await?,
+            Creates::For(d) => run_phase_for("create", d, concurrency, create).await?,
+        }
     };
     create.print();
     phases.push(create);
@@ -365,6 +385,43 @@ where
             actix_web::rt::spawn(async move {
                 let mut out = WorkerOutput::default();
                 for i in (w..total).step_by(concurrency) {
+                    let t = Instant::now();
+                    let result = op(i).await;
+                    out.record(t, result);
+                }
+                out
+            })
+        })
+        .collect();
+    Ok(gather(name, workers).await?.finish(name, started.elapsed()))
+}
+
+/// Like [`run_phase`], for `duration` instead of a number of requests: each
+/// worker starts requests until the time is up (requests still running then
+/// are waited for and counted).
+async fn run_phase_for<T, F, Fut>(
+    name: &'static str,
+    duration: Duration,
+    concurrency: usize,
+    op: F,
+) -> Result<(Phase, Vec<T>), String>
+where
+    T: 'static,
+    F: Fn(usize) -> Fut + 'static,
+    Fut: Future<Output = Result<T, String>> + 'static,
+{
+    let op = Rc::new(op);
+    let next = Rc::new(std::cell::Cell::new(0usize));
+    let started = Instant::now();
+    let deadline = started + duration;
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (op, next) = (op.clone(), next.clone());
+            actix_web::rt::spawn(async move {
+                let mut out = WorkerOutput::default();
+                while Instant::now() < deadline {
+                    let i = next.get();
+                    next.set(i + 1);
                     let t = Instant::now();
                     let result = op(i).await;
                     out.record(t, result);

@@ -14,7 +14,8 @@ use crate::custody::claims::{self, ClaimTable};
 use crate::custody::key_pool::{self, KeyPool, PoolSource};
 use crate::custody::local::cutoff;
 use crate::custody::{
-    Custody, CustodyError, CustodyKind, GeneratedKey, KeyOutcome, KeyRef, SignPayload, SweepReport,
+    Custody, CustodyError, CustodyKind, GeneratedKey, KeyError, KeyOutcome, KeyRef, SignPayload,
+    SweepReport,
 };
 use crate::domain::{RecoverableSignature, WalletId};
 
@@ -45,8 +46,11 @@ pub struct MpcCustody {
     link: Arc<dyn CosignerLink>,
     shares: Arc<ShareVault>,
     /// Ready 2-of-2 keys: key generation takes about a second of CPU, far
-    /// more than a create may wait.
+    /// more than a create should wait; with none ready, creates queue here
+    /// for the next one.
     pool: Option<Arc<KeyPool>>,
+    /// How long a create waits in that queue before it is answered 503.
+    key_wait: Duration,
     /// Why this backend cannot work (a party has no master key), if it cannot.
     unconfigured: Option<String>,
 }
@@ -58,8 +62,15 @@ impl MpcCustody {
             link,
             shares: Arc::new(shares),
             pool: None,
+            key_wait: DEFAULT_KEY_WAIT,
             unconfigured: None,
         }
+    }
+
+    /// How long a create may wait for a key when none is ready.
+    pub fn with_key_wait(mut self, wait: Duration) -> Self {
+        self.key_wait = wait;
+        self
     }
 
     /// A backend that refuses to work, for `why` (answered as a configuration
@@ -70,7 +81,9 @@ impl MpcCustody {
     }
 
     /// Keeps up to `size` keys generated ahead of demand (0: none are made
-    /// ahead, but a key handed back by a refused create is kept for the next).
+    /// ahead, only for creates that wait; a key handed back by a refused
+    /// create is kept for the next). Creates take keys only from this pool,
+    /// whose refill task [`start_pool`](Self::start_pool) starts.
     pub fn with_pool(mut self, size: usize) -> Self {
         self.pool = Some(KeyPool::new(size));
         self
@@ -80,13 +93,16 @@ impl MpcCustody {
         self.pool.as_ref()
     }
 
-    /// Refills the pool on a thread of its own, one key at a time, so key
-    /// generation never occupies the threads that serve requests. The thread
-    /// ends once this custody is dropped.
+    /// Starts the pool's refill task on a thread of its own. It runs several
+    /// key generations at once ([`PoolSource::parallel_makes`]) so that both
+    /// parties' steps keep every core busy; the steps themselves run on the
+    /// protocol threads (`mpc::cpu`), never on the threads that serve
+    /// requests. The thread ends once this custody is dropped.
     pub fn start_pool(self: &Arc<Self>) {
         let Some(pool) = self.pool.clone().filter(|_| self.unconfigured.is_none()) else {
             return;
         };
+        pool.mark_started();
         let weak = Arc::downgrade(self);
         let spawned = std::thread::Builder::new()
             .name("mpc-key-pool".into())
@@ -223,7 +239,22 @@ impl PoolSource for MpcCustody {
         tracing::debug!(dkg_ms = t.elapsed().as_millis() as u64, "MPC pool key made");
         Ok(vec![key])
     }
+
+    fn per_make(&self) -> usize {
+        1
+    }
+
+    /// Two key generations per protocol thread: while one waits for the
+    /// other party (or the database), the other has a step to run, so both
+    /// parties keep every core busy. More would only lengthen each run.
+    fn parallel_makes(&self) -> usize {
+        2 * super::cpu::global().threads()
+    }
 }
+
+/// How long a create waits for a 2-of-2 key by default
+/// (`WALLETD_MPC_KEY_WAIT`).
+pub const DEFAULT_KEY_WAIT: Duration = Duration::from_secs(10);
 
 fn custody_error(e: MpcError) -> CustodyError {
     match e {
@@ -238,19 +269,29 @@ impl Custody for MpcCustody {
         CustodyKind::Mpc
     }
 
-    async fn generate(&self, _wallet_id: WalletId) -> Result<GeneratedKey, CustodyError> {
+    /// [`key_for`](Custody::key_for), with a create that waited in vain
+    /// reported as the cosigner being unavailable (retry later).
+    async fn generate(&self, wallet_id: WalletId) -> Result<GeneratedKey, CustodyError> {
+        match self.key_for(wallet_id).await {
+            Ok(key) => Ok(key),
+            Err(KeyError::Custody(e)) => Err(e),
+            Err(e @ KeyError::NotReady { .. }) => {
+                Err(CustodyError::CosignerUnavailable(e.to_string()))
+            }
+        }
+    }
+
+    /// A key from the pool; with none ready, the next one made, in arrival
+    /// order, within `key_wait`. The create never runs key generation itself.
+    async fn key_for(&self, _wallet_id: WalletId) -> Result<GeneratedKey, KeyError> {
         if self.unconfigured.is_some() {
-            return Err(CustodyError::NotConfigured);
+            return Err(CustodyError::NotConfigured.into());
         }
         let pool = self.pool.as_ref().ok_or(CustodyError::NotConfigured)?;
-        if let Some(key) = pool.take() {
-            return Ok(key);
+        if !pool.is_started() {
+            return Err(CustodyError::Mpc("the MPC key pool is not running".into()).into());
         }
-        // Pool empty (or off): generate inline.
-        let at = std::time::Instant::now();
-        let key = self.make_key(pool.owner()).await?;
-        pool.track(&key.key.key_id, at);
-        Ok(key)
+        pool.wait_for_key(self.key_wait).await
     }
 
     async fn sign(

@@ -17,6 +17,7 @@ use actix_web::web::Bytes;
 use tokio::sync::{mpsc, oneshot};
 
 use super::channel::{Party1Channel, MAX_BODY};
+use super::cpu::{self, Lane};
 use super::{CosignerLink, MpcError};
 
 /// How long one exchange may take, connection included. Key generation is
@@ -103,9 +104,11 @@ fn error_text(body: &[u8]) -> String {
 #[async_trait::async_trait]
 impl CosignerLink for HttpLink {
     async fn exchange(&self, request: Vec<u8>) -> Result<Vec<u8>, MpcError> {
-        let (body, pending) = self
-            .channel
-            .seal_request(&request)
+        // Sealing and opening (tens of kilobytes of ChaCha20-Poly1305, two
+        // X25519 operations) run on the protocol threads, like the protocol.
+        let channel = self.channel.clone();
+        let (body, pending) = cpu::run(Lane::Sign, move || channel.seal_request(&request))
+            .await?
             .map_err(|e| MpcError::Aborted(e.to_string()))?;
         let (answer, answered) = oneshot::channel();
         self.jobs
@@ -117,10 +120,12 @@ impl CosignerLink for HttpLink {
             .map_err(|e| MpcError::Unavailable(format!("cannot reach {}: {e}", self.url)))?;
         match status {
             // 200: the cosigner's answer; 422: its refusal. Both sealed.
-            200 | 422 => self
-                .channel
-                .open_response(pending, &bytes)
-                .map_err(|e| MpcError::Aborted(format!("cosigner answer not accepted: {e}")))?,
+            200 | 422 => {
+                let channel = self.channel.clone();
+                cpu::run(Lane::Sign, move || channel.open_response(pending, &bytes))
+                    .await?
+                    .map_err(|e| MpcError::Aborted(format!("cosigner answer not accepted: {e}")))?
+            }
             // The cosigner did not accept the channel message (wrong keys,
             // clocks apart, overload): unauthenticated, so never more than
             // "unavailable".

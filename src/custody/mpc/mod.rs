@@ -11,6 +11,7 @@
 //! aborts the run.
 
 pub mod channel;
+pub mod cpu;
 mod custody;
 mod error;
 mod http_link;
@@ -19,7 +20,7 @@ mod party2;
 mod share_vault;
 mod wire;
 
-pub use custody::{InProcessLink, MpcCustody, PayloadPolicy};
+pub use custody::{InProcessLink, MpcCustody, PayloadPolicy, DEFAULT_KEY_WAIT};
 pub use error::MpcError;
 pub use http_link::{HttpLink, PROTOCOL_PATH};
 pub use party1::{generate_key, release, sign, CosignerLink, KeyShare, SignRequest};

@@ -2,14 +2,20 @@
 //! is reached through a [`CosignerLink`].
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use dkls23::protocols::dkg::ProofCommitment;
+use dkls23::protocols::dkg::{
+    BroadcastDerivationPhase2to4, BroadcastDerivationPhase3to4, ProofCommitment,
+    TransmitInitZeroSharePhase2to4,
+};
 use dkls23::protocols::signing::SignData;
 use dkls23::protocols::{Parameters, PartyIndex};
 use dkls23::secp256k1::{compute_eth_address, Party};
-use dkls23::{DkgSession, SignSession};
+use dkls23::utilities::hashes::HashOutput;
+use dkls23::DkgSession;
 use zeroize::Zeroizing;
 
+use super::cpu::{self, Lane};
 use super::wire::{decode, encode, Curve, Request, Response};
 use super::MpcError;
 use crate::custody::eth;
@@ -93,79 +99,116 @@ fn unexpected() -> MpcError {
 /// Runs distributed key generation with the cosigner for `key_id`. The
 /// cosigner stores its share before it answers the last round; the returned
 /// share is ours, and both sides have confirmed the same joint address.
+///
+/// Every protocol step runs on the protocol threads ([`cpu`]); this future
+/// only carries messages.
 pub async fn generate_key(link: &dyn CosignerLink, key_id: &str) -> Result<KeyShare, MpcError> {
     let session_id = random_id();
-    let mut session = DkgSession::<Curve>::new(parameters(), party(1), session_id.to_vec());
-    let fragments = session.phase1();
-    let request = encode(&Request::DkgStart {
-        key_id: key_id.to_string(),
-        session_id,
-        fragment: fragments[1],
-    })?;
-    let Response::DkgStart {
-        fragment,
-        commitment: their_commitment,
-        zero2: their_zero2,
-        bip2: their_bip2,
-    } = decode(&link.exchange(request).await?)?
-    else {
-        return Err(unexpected());
-    };
-    let (own, zero2, bip2) = session
-        .phase2(&[fragments[0], fragment])
-        .map_err(MpcError::from_abort("key generation, round 2"))?;
-    let (zero3, mul3, bip3) = session
-        .phase3()
-        .map_err(MpcError::from_abort("key generation, round 3"))?;
-    let request = encode(&Request::DkgFinish {
-        key_id: key_id.to_string(),
-        session_id,
-        commitment: own.commitment,
-        zero2,
-        bip2: bip2.clone(),
-        proof: own.proof.clone(),
-        zero3,
-        mul3,
-        bip3: bip3.clone(),
-    })?;
-    let Response::DkgFinish {
-        proof,
-        zero3: their_zero3,
-        mul3: their_mul3,
-        bip3: their_bip3,
-        address,
-    } = decode(&link.exchange(request).await?)?
-    else {
-        return Err(unexpected());
-    };
-    // The opening must match the commitment of round 2, so the pair is
-    // rebuilt here rather than taken from one message.
-    let proofs = [
-        own,
-        ProofCommitment {
-            index: party(2),
-            proof,
+    let id = key_id.to_string();
+    let (session, fragments, request) = cpu::run(Lane::Keygen, move || {
+        let session = DkgSession::<Curve>::new(parameters(), party(1), session_id.to_vec());
+        let fragments = session.phase1();
+        let request = encode(&Request::DkgStart {
+            key_id: id,
+            session_id,
+            fragment: fragments[1],
+        })?;
+        Ok::<_, MpcError>((session, fragments, request))
+    })
+    .await??;
+    let answer = link.exchange(request).await?;
+    let id = key_id.to_string();
+    let (session, round2, request) = cpu::run(Lane::Keygen, move || {
+        let mut session = session;
+        let Response::DkgStart {
+            fragment,
             commitment: their_commitment,
-        },
-    ];
-    let (joint, _) = session
-        .phase4(
-            &proofs,
-            &their_zero2,
-            &their_zero3,
-            &their_mul3,
-            &BTreeMap::from([(party(1), bip2), (party(2), their_bip2)]),
-            &BTreeMap::from([(party(1), bip3), (party(2), their_bip3)]),
-            compute_eth_address,
-        )
-        .map_err(MpcError::from_abort("key generation, round 4"))?;
-    let share = KeyShare::new(joint)?;
-    if Address::parse(&address).ok() != Some(share.address()) {
-        return Err(MpcError::Aborted(
-            "key confirmation failed: the parties derived different keys".into(),
-        ));
-    }
-    Ok(share)
+            zero2: their_zero2,
+            bip2: their_bip2,
+        } = decode(&answer)?
+        else {
+            return Err(unexpected());
+        };
+        let (own, zero2, bip2) = session
+            .phase2(&[fragments[0], fragment])
+            .map_err(MpcError::from_abort("key generation, round 2"))?;
+        let (zero3, mul3, bip3) = session
+            .phase3()
+            .map_err(MpcError::from_abort("key generation, round 3"))?;
+        let request = encode(&Request::DkgFinish {
+            key_id: id,
+            session_id,
+            commitment: own.commitment,
+            zero2,
+            bip2: bip2.clone(),
+            proof: own.proof.clone(),
+            zero3,
+            mul3,
+            bip3: bip3.clone(),
+        })?;
+        let kept = DkgKept {
+            own,
+            bip2,
+            bip3,
+            their_commitment,
+            their_zero2,
+            their_bip2,
+        };
+        Ok((session, kept, request))
+    })
+    .await??;
+    let answer = link.exchange(request).await?;
+    cpu::run(Lane::Keygen, move || {
+        let Response::DkgFinish {
+            proof,
+            zero3: their_zero3,
+            mul3: their_mul3,
+            bip3: their_bip3,
+            address,
+        } = decode(&answer)?
+        else {
+            return Err(unexpected());
+        };
+        // The opening must match the commitment of round 2, so the pair is
+        // rebuilt here rather than taken from one message.
+        let proofs = [
+            round2.own,
+            ProofCommitment {
+                index: party(2),
+                proof,
+                commitment: round2.their_commitment,
+            },
+        ];
+        let (joint, _) = session
+            .phase4(
+                &proofs,
+                &round2.their_zero2,
+                &their_zero3,
+                &their_mul3,
+                &BTreeMap::from([(party(1), round2.bip2), (party(2), round2.their_bip2)]),
+                &BTreeMap::from([(party(1), round2.bip3), (party(2), their_bip3)]),
+                compute_eth_address,
+            )
+            .map_err(MpcError::from_abort("key generation, round 4"))?;
+        let share = KeyShare::new(joint)?;
+        if Address::parse(&address).ok() != Some(share.address()) {
+            return Err(MpcError::Aborted(
+                "key confirmation failed: the parties derived different keys".into(),
+            ));
+        }
+        Ok(share)
+    })
+    .await?
+}
+
+/// What party 1 keeps of key generation's round 2 for round 4.
+struct DkgKept {
+    own: ProofCommitment<Curve>,
+    bip2: BroadcastDerivationPhase2to4,
+    bip3: BroadcastDerivationPhase3to4,
+    their_commitment: HashOutput,
+    their_zero2: Vec<TransmitInitZeroSharePhase2to4>,
+    their_bip2: BroadcastDerivationPhase2to4,
 }
 
 /// What party 1 asks the cosigner to sign: the payload in the form the
@@ -179,81 +222,118 @@ pub struct SignRequest {
 }
 
 /// Signs `request.digest` with the cosigner. The result is checked against
-/// the joint key before it is returned: low-s, v ∈ {27, 28}.
+/// the joint key before it is returned: low-s, v ∈ {27, 28}. The protocol's
+/// steps run on the protocol threads ([`cpu`]), ahead of key generation's.
 pub async fn sign(
     link: &dyn CosignerLink,
     share: &KeyShare,
     request: SignRequest,
 ) -> Result<RecoverableSignature, MpcError> {
     let sign_id = random_id();
+    let party1 = Arc::new(share.party().clone());
+    let address = share.address();
+    let digest = request.digest;
+    let key_id = request.key_id.clone();
     let data = SignData {
         sign_id: sign_id.to_vec(),
         counterparties: vec![party(2)],
-        message_hash: request.digest,
+        message_hash: digest,
     };
-    let (mut session, m1) =
-        SignSession::new(share.party(), data).map_err(MpcError::from_abort("signing, round 1"))?;
-    let start = encode(&Request::SignStart {
-        key_id: request.key_id.clone(),
-        sign_id,
-        wallet_id: request.wallet_id,
-        requested_by: request.requested_by,
-        payload: request.payload,
-        digest: request.digest,
-        m1,
-    })?;
+    let p = party1.clone();
+    let (data, (unique, kept), start) = cpu::run(Lane::Sign, move || {
+        let (unique, kept, m1) = p
+            .sign_phase1(&data)
+            .map_err(MpcError::from_abort("signing, round 1"))?;
+        let start = encode(&Request::SignStart {
+            key_id: request.key_id,
+            sign_id,
+            wallet_id: request.wallet_id,
+            requested_by: request.requested_by,
+            payload: request.payload,
+            digest,
+            m1,
+        })?;
+        Ok::<_, MpcError>((data, (unique, kept), start))
+    })
+    .await??;
     let started = std::time::Instant::now();
     let mut sent = start.len();
     let answer = link.exchange(start).await?;
     let mut received = answer.len();
-    let Response::SignStart {
-        m1: their_m1,
-        m2: their_m2,
-    } = decode(&answer)?
-    else {
-        return Err(unexpected());
-    };
-    let m2 = session
-        .phase2(&their_m1)
-        .map_err(MpcError::from_abort("signing, round 2"))?;
-    let b3 = session
-        .phase3(&their_m2)
-        .map_err(MpcError::from_abort("signing, round 3"))?;
-    let finish = encode(&Request::SignFinish {
-        key_id: request.key_id,
-        sign_id,
-        m2,
-        b3: b3.clone(),
-    })?;
+    let p = party1.clone();
+    let (data, x, b3, finish) = cpu::run(Lane::Sign, move || {
+        let Response::SignStart {
+            m1: their_m1,
+            m2: their_m2,
+        } = decode(&answer)?
+        else {
+            return Err(unexpected());
+        };
+        let (unique, kept, m2) = p
+            .sign_phase2(&data, unique, kept, &their_m1)
+            .map_err(MpcError::from_abort("signing, round 2"))?;
+        let (x, b3) = p
+            .sign_phase3(&data, unique, kept, &their_m2)
+            .map_err(MpcError::from_abort("signing, round 3"))?;
+        let finish = encode(&Request::SignFinish {
+            key_id,
+            sign_id,
+            m2,
+            b3: b3.clone(),
+        })?;
+        Ok((data, x, b3, finish))
+    })
+    .await??;
     sent += finish.len();
     let answer = link.exchange(finish).await?;
     received += answer.len();
-    let Response::SignFinish { b3: their_b3 } = decode(&answer)? else {
-        return Err(unexpected());
-    };
     tracing::debug!(
         bytes_sent = sent,
         bytes_received = received,
         micros = started.elapsed().as_micros() as u64,
         "mpc signing exchanges"
     );
-    let signature = session
-        .phase4(&[b3, their_b3], true)
-        .map_err(MpcError::from_abort("signing, round 4"))?;
-    if signature.recovery_id > 1 {
+    cpu::run(Lane::Sign, move || {
+        let Response::SignFinish { b3: their_b3 } = decode(&answer)? else {
+            return Err(unexpected());
+        };
+        let (s, recovery_id) = party1
+            .sign_phase4(&data, &x, &[b3, their_b3], true)
+            .map_err(MpcError::from_abort("signing, round 4"))?;
+        finish_signature(&x, &s, recovery_id, &digest, address)
+    })
+    .await?
+}
+
+/// The joint signature from round 4's hex r and s, checked: an Ethereum
+/// recovery id, low-s, and it recovers to the wallet's address.
+fn finish_signature(
+    r_hex: &str,
+    s_hex: &str,
+    recovery_id: u8,
+    digest: &[u8; 32],
+    address: Address,
+) -> Result<RecoverableSignature, MpcError> {
+    let scalar = |hex_text: &str| -> Result<[u8; 32], MpcError> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(hex_text, &mut out)
+            .map_err(|e| MpcError::Aborted(format!("signature is not hex: {e}")))?;
+        Ok(out)
+    };
+    if recovery_id > 1 {
         // x ≥ n: not expressible as v = 27/28 (probability ~2^-128).
         return Err(MpcError::Aborted(
             "signature has no Ethereum recovery id".into(),
         ));
     }
-    let signature = RecoverableSignature::new(signature.r, signature.s, signature.recovery_id);
+    let signature = RecoverableSignature::new(scalar(r_hex)?, scalar(s_hex)?, recovery_id);
     let low_s = k256::ecdsa::Signature::from_slice(&signature.as_bytes()[..64])
         .map(|s| s.normalize_s().is_none())
         .unwrap_or(false);
     if !low_s {
         return Err(MpcError::Aborted("the joint signature is not low-s".into()));
     }
-    if eth::recover_address(&request.digest, &signature) != Some(share.address()) {
+    if eth::recover_address(digest, &signature) != Some(address) {
         return Err(MpcError::Aborted(
             "the joint signature does not verify against the wallet's key".into(),
         ));

@@ -19,8 +19,9 @@ use dkls23::protocols::signing::{KeepPhase2to3, SignData, UniqueKeep2to3};
 use dkls23::secp256k1::compute_eth_address;
 use dkls23::DkgSession;
 
+use super::cpu::{self, Lane};
 use super::party1::{parameters, party, KeyShare};
-use super::wire::{decode, encode, Curve, Request, Response};
+use super::wire::{decode, encode, is_keygen_request, Curve, Request, Response};
 use super::MpcError;
 use crate::domain::Timestamp;
 
@@ -157,9 +158,17 @@ impl Cosigner {
         result
     }
 
-    /// Answers one request from party 1.
+    /// Answers one request from party 1. Decoding, the protocol's steps
+    /// and encoding run on the protocol threads ([`cpu`]); storage runs here.
     pub async fn handle(&self, body: &[u8]) -> Result<Vec<u8>, MpcError> {
-        let response = match decode::<Request>(body)? {
+        let lane = if is_keygen_request(body) {
+            Lane::Keygen
+        } else {
+            Lane::Sign
+        };
+        let body = body.to_vec();
+        let request = cpu::run(lane, move || decode::<Request>(&body)).await??;
+        match request {
             Request::DkgStart {
                 key_id,
                 session_id,
@@ -168,18 +177,22 @@ impl Cosigner {
                 if self.store.get(&key_id).await?.is_some() {
                     return Err(MpcError::Refused(format!("key {key_id} already exists")));
                 }
-                let mut session =
-                    DkgSession::<Curve>::new(parameters(), party(2), session_id.to_vec());
-                let fragments = session.phase1();
-                let (own, zero2, bip2) = session
-                    .phase2(&[fragment, fragments[1]])
-                    .map_err(MpcError::from_abort("key generation, round 2"))?;
-                let response = Response::DkgStart {
-                    fragment: fragments[0],
-                    commitment: own.commitment,
-                    zero2,
-                    bip2: bip2.clone(),
-                };
+                let (session, own, bip2, answer) = cpu::run(Lane::Keygen, move || {
+                    let mut session =
+                        DkgSession::<Curve>::new(parameters(), party(2), session_id.to_vec());
+                    let fragments = session.phase1();
+                    let (own, zero2, bip2) = session
+                        .phase2(&[fragment, fragments[1]])
+                        .map_err(MpcError::from_abort("key generation, round 2"))?;
+                    let answer = encode(&Response::DkgStart {
+                        fragment: fragments[0],
+                        commitment: own.commitment,
+                        zero2,
+                        bip2: bip2.clone(),
+                    })?;
+                    Ok::<_, MpcError>((session, own, bip2, answer))
+                })
+                .await??;
                 self.dkg.insert(
                     session_id,
                     DkgState {
@@ -189,7 +202,7 @@ impl Cosigner {
                         own_bip2: bip2,
                     },
                 )?;
-                response
+                Ok(answer)
             }
             Request::DkgFinish {
                 key_id,
@@ -213,38 +226,43 @@ impl Cosigner {
                         "session belongs to another key".into(),
                     ));
                 }
-                let (own_zero3, own_mul3, own_bip3) = session
-                    .phase3()
-                    .map_err(MpcError::from_abort("key generation, round 3"))?;
-                let proofs = [
-                    ProofCommitment {
-                        index: party(1),
-                        proof,
-                        commitment,
-                    },
-                    own.clone(),
-                ];
-                let (joint, _) = session
-                    .phase4(
-                        &proofs,
-                        &zero2,
-                        &zero3,
-                        &mul3,
-                        &BTreeMap::from([(party(1), bip2), (party(2), own_bip2)]),
-                        &BTreeMap::from([(party(1), bip3), (party(2), own_bip3.clone())]),
-                        compute_eth_address,
-                    )
-                    .map_err(MpcError::from_abort("key generation, round 4"))?;
-                let share = KeyShare::new(joint)?;
+                let (share, answer) = cpu::run(Lane::Keygen, move || {
+                    let (own_zero3, own_mul3, own_bip3) = session
+                        .phase3()
+                        .map_err(MpcError::from_abort("key generation, round 3"))?;
+                    let proofs = [
+                        ProofCommitment {
+                            index: party(1),
+                            proof,
+                            commitment,
+                        },
+                        own.clone(),
+                    ];
+                    let (joint, _) = session
+                        .phase4(
+                            &proofs,
+                            &zero2,
+                            &zero3,
+                            &mul3,
+                            &BTreeMap::from([(party(1), bip2), (party(2), own_bip2)]),
+                            &BTreeMap::from([(party(1), bip3), (party(2), own_bip3.clone())]),
+                            compute_eth_address,
+                        )
+                        .map_err(MpcError::from_abort("key generation, round 4"))?;
+                    let share = KeyShare::new(joint)?;
+                    let answer = encode(&Response::DkgFinish {
+                        proof: own.proof,
+                        zero3: own_zero3,
+                        mul3: own_mul3,
+                        bip3: own_bip3,
+                        address: share.address().to_checksum(),
+                    })?;
+                    Ok::<_, MpcError>((share, answer))
+                })
+                .await??;
                 // Stored before answering: party 1 keeps its share only once ours is safe.
                 self.store.put(&key_id, &share).await?;
-                Response::DkgFinish {
-                    proof: own.proof,
-                    zero3: own_zero3,
-                    mul3: own_mul3,
-                    bip3: own_bip3,
-                    address: share.address().to_checksum(),
-                }
+                Ok(answer)
             }
             Request::SignStart {
                 key_id,
@@ -255,9 +273,10 @@ impl Cosigner {
                 digest,
                 m1,
             } => {
-                let own_digest = self
-                    .policy
-                    .digest(&wallet_id, &payload)
+                let policy = self.policy.clone();
+                let wallet = wallet_id.clone();
+                let own_digest = cpu::run(Lane::Sign, move || policy.digest(&wallet, &payload))
+                    .await?
                     .map_err(MpcError::Refused)?;
                 if own_digest != digest {
                     return Err(MpcError::Refused(
@@ -274,15 +293,23 @@ impl Cosigner {
                     counterparties: vec![party(1)],
                     message_hash: own_digest,
                 };
-                let (unique, kept, own_m1) = share
-                    .party()
-                    .sign_phase1(&data)
-                    .map_err(MpcError::from_abort("signing, round 1"))?;
-                let phase2 = share
-                    .party()
-                    .sign_phase2(&data, unique, kept, &m1)
-                    .map_err(MpcError::from_abort("signing, round 2"));
-                let (unique, kept, own_m2) = self.ban_on(&key_id, phase2).await?;
+                let rounds = cpu::run(Lane::Sign, move || {
+                    let (unique, kept, own_m1) = share
+                        .party()
+                        .sign_phase1(&data)
+                        .map_err(MpcError::from_abort("signing, round 1"))?;
+                    let (unique, kept, own_m2) = share
+                        .party()
+                        .sign_phase2(&data, unique, kept, &m1)
+                        .map_err(MpcError::from_abort("signing, round 2"))?;
+                    let answer = encode(&Response::SignStart {
+                        m1: own_m1,
+                        m2: own_m2,
+                    })?;
+                    Ok((data, unique, kept, answer))
+                })
+                .await?;
+                let (data, unique, kept, answer) = self.ban_on(&key_id, rounds).await?;
                 self.sign.insert(
                     sign_id,
                     SignState {
@@ -294,10 +321,7 @@ impl Cosigner {
                         kept,
                     },
                 )?;
-                Response::SignStart {
-                    m1: own_m1,
-                    m2: own_m2,
-                }
+                Ok(answer)
             }
             Request::SignFinish {
                 key_id,
@@ -312,38 +336,50 @@ impl Cosigner {
                     ));
                 }
                 let share = self.share(&key_id).await?;
-                let phase3 = share
-                    .party()
-                    .sign_phase3(&state.data, state.unique, state.kept, &m2)
-                    .map_err(MpcError::from_abort("signing, round 3"));
-                let (x, own_b3) = self.ban_on(&key_id, phase3).await?;
-                let phase4 = share
-                    .party()
-                    .sign_phase4(&state.data, &x, &[b3, own_b3.clone()], true)
-                    .map_err(MpcError::from_abort("signing, round 4"));
-                let (s, recovery_id) = self.ban_on(&key_id, phase4).await?;
+                let SignState {
+                    wallet_id,
+                    requested_by,
+                    data,
+                    unique,
+                    kept,
+                    ..
+                } = state;
+                let rounds = cpu::run(Lane::Sign, move || {
+                    let (x, own_b3) = share
+                        .party()
+                        .sign_phase3(&data, unique, kept, &m2)
+                        .map_err(MpcError::from_abort("signing, round 3"))?;
+                    let (s, recovery_id) = share
+                        .party()
+                        .sign_phase4(&data, &x, &[b3, own_b3.clone()], true)
+                        .map_err(MpcError::from_abort("signing, round 4"))?;
+                    let answer = encode(&Response::SignFinish { b3: own_b3 })?;
+                    let signature = format!("0x{x}{s}{:02x}", 27 + (recovery_id & 1));
+                    Ok((data.message_hash, signature, answer))
+                })
+                .await?;
+                let (digest, signature, answer) = self.ban_on(&key_id, rounds).await?;
                 // Logged before the last message leaves: party 1 cannot finish
                 // the signature without it.
                 self.store
                     .record(&CosignRecord {
                         sign_id: hex::encode(sign_id),
                         key_id,
-                        wallet_id: state.wallet_id,
-                        requested_by: state.requested_by,
-                        digest: format!("0x{}", hex::encode(state.data.message_hash)),
-                        signature: format!("0x{x}{s}{:02x}", 27 + (recovery_id & 1)),
+                        wallet_id,
+                        requested_by,
+                        digest: format!("0x{}", hex::encode(digest)),
+                        signature,
                         at: Timestamp::now(),
                     })
                     .await?;
-                Response::SignFinish { b3: own_b3 }
+                Ok(answer)
             }
             Request::Release { key_id } => {
                 self.store.release(&key_id).await?;
                 tracing::info!(%key_id, "released the share of a key no wallet uses");
-                Response::Released
+                Ok(encode(&Response::Released)?)
             }
-        };
-        encode(&response)
+        }
     }
 
     async fn share(&self, key_id: &str) -> Result<KeyShare, MpcError> {

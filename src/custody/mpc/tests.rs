@@ -375,28 +375,206 @@ async fn the_cosigner_freezes_a_key_when_party_1_cheats() {
     }
 }
 
-#[tokio::test]
+/// Where DKLs23 key generation spends its time, per party and phase, with
+/// the size of each message (`cargo test --lib -- --ignored
+/// profile_key_generation --nocapture`; the README's figures come from it).
+/// Both parties run on this one thread, one step after the other, exactly
+/// as `party1` and `party2` order them.
+#[test]
 #[ignore]
-async fn scratch_share_open_cost() {
-    let (store, cosigner) = setup();
-    let link = Link::new(cosigner);
-    let share = generate_key(&link, "k1").await.unwrap();
-    let bytes = share.to_bytes().unwrap();
-    let t = std::time::Instant::now();
-    for _ in 0..50 {
-        let s = KeyShare::from_bytes(&bytes).unwrap();
-        std::hint::black_box(s);
+fn profile_key_generation() {
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    use dkls23::protocols::dkg::ProofCommitment;
+    use dkls23::secp256k1::compute_eth_address;
+    use dkls23::DkgSession;
+
+    use super::party1::{parameters, party};
+    use super::wire::{decode, encode, Curve, Request, Response};
+
+    const RUNS: u32 = 20;
+    let mut t: BTreeMap<&str, Duration> = BTreeMap::new();
+    let mut bytes: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut time = |name: &'static str, f: &mut dyn FnMut()| {
+        let s = Instant::now();
+        f();
+        *t.entry(name).or_default() += s.elapsed();
+    };
+    for _ in 0..RUNS {
+        let sid = super::party1::random_id();
+        let mut p1 = DkgSession::<Curve>::new(parameters(), party(1), sid.to_vec());
+        let mut p2 = DkgSession::<Curve>::new(parameters(), party(2), sid.to_vec());
+        let (mut f1, mut f2) = (Vec::new(), Vec::new());
+        let mut wire1 = Vec::new();
+        time("p1 phase 1 (polynomial)", &mut || f1 = p1.phase1());
+        time("p1 encode DkgStart", &mut || {
+            wire1 = encode(&Request::DkgStart {
+                key_id: "k".into(),
+                session_id: sid,
+                fragment: f1[1],
+            })
+            .unwrap()
+        });
+        bytes.insert("DkgStart (p1 → p2)", wire1.len());
+        time("p2 decode", &mut || {
+            let _: Request = decode(&wire1).unwrap();
+        });
+        time("p2 phase 1 (polynomial)", &mut || f2 = p2.phase1());
+        let mut r2 = None;
+        time("p2 phase 2 (commitment, zero shares)", &mut || {
+            r2 = Some(p2.phase2(&[f1[1], f2[1]]).unwrap())
+        });
+        let (own2, zero2_2, bip2_2) = r2.unwrap();
+        let mut wire2 = Vec::new();
+        time("p2 encode", &mut || {
+            wire2 = encode(&Response::DkgStart {
+                fragment: f2[0],
+                commitment: own2.commitment,
+                zero2: zero2_2.clone(),
+                bip2: bip2_2.clone(),
+            })
+            .unwrap()
+        });
+        bytes.insert("DkgStart answer (p2 → p1)", wire2.len());
+        time("p1 decode", &mut || {
+            let _: Response = decode(&wire2).unwrap();
+        });
+        let mut r1 = None;
+        time("p1 phase 2 (commitment, zero shares)", &mut || {
+            r1 = Some(p1.phase2(&[f1[0], f2[0]]).unwrap())
+        });
+        let (own1, zero2_1, bip2_1) = r1.unwrap();
+        let mut r13 = None;
+        time("p1 phase 3 (base OT set-up)", &mut || {
+            r13 = Some(p1.phase3().unwrap())
+        });
+        let (zero3_1, mul3_1, bip3_1) = r13.unwrap();
+        let mut p1 = Some(p1);
+        let mut wire3 = Vec::new();
+        time("p1 encode", &mut || {
+            wire3 = encode(&Request::DkgFinish {
+                key_id: "k".into(),
+                session_id: sid,
+                commitment: own1.commitment,
+                zero2: zero2_1.clone(),
+                bip2: bip2_1.clone(),
+                proof: own1.proof.clone(),
+                zero3: zero3_1.clone(),
+                mul3: mul3_1.clone(),
+                bip3: bip3_1.clone(),
+            })
+            .unwrap()
+        });
+        bytes.insert("DkgFinish (p1 → p2)", wire3.len());
+        time("p2 decode", &mut || {
+            let _: Request = decode(&wire3).unwrap();
+        });
+        let mut r23 = None;
+        time("p2 phase 3 (base OT set-up)", &mut || {
+            r23 = Some(p2.phase3().unwrap())
+        });
+        let (zero3_2, mul3_2, bip3_2) = r23.unwrap();
+        let mut p2 = Some(p2);
+        let proofs = [own1.clone(), own2.clone()];
+        let mut joint2 = None;
+        time("p2 phase 4 (verify, finish OT, derive)", &mut || {
+            joint2 = Some(
+                p2.take()
+                    .unwrap()
+                    .phase4(
+                        &proofs,
+                        &zero2_1,
+                        &zero3_1,
+                        &mul3_1,
+                        &BTreeMap::from([(party(1), bip2_1.clone()), (party(2), bip2_2.clone())]),
+                        &BTreeMap::from([(party(1), bip3_1.clone()), (party(2), bip3_2.clone())]),
+                        compute_eth_address,
+                    )
+                    .unwrap(),
+            )
+        });
+        let mut share2 = None;
+        time("p2 serialize share", &mut || {
+            let s = KeyShare::new(joint2.take().unwrap().0).unwrap();
+            bytes.insert("share (serialized)", s.to_bytes().unwrap().len());
+            share2 = Some(s);
+        });
+        let mut wire4 = Vec::new();
+        time("p2 encode", &mut || {
+            wire4 = encode(&Response::DkgFinish {
+                proof: own2.proof.clone(),
+                zero3: zero3_2.clone(),
+                mul3: mul3_2.clone(),
+                bip3: bip3_2.clone(),
+                address: share2.as_ref().unwrap().address().to_checksum(),
+            })
+            .unwrap()
+        });
+        bytes.insert("DkgFinish answer (p2 → p1)", wire4.len());
+        time("p1 decode", &mut || {
+            let _: Response = decode(&wire4).unwrap();
+        });
+        let proofs = [
+            own1.clone(),
+            ProofCommitment {
+                index: party(2),
+                proof: own2.proof.clone(),
+                commitment: own2.commitment,
+            },
+        ];
+        time("p1 phase 4 (verify, finish OT, derive)", &mut || {
+            let (joint, _) = p1
+                .take()
+                .unwrap()
+                .phase4(
+                    &proofs,
+                    &zero2_2,
+                    &zero3_2,
+                    &mul3_2,
+                    &BTreeMap::from([(party(1), bip2_1.clone()), (party(2), bip2_2.clone())]),
+                    &BTreeMap::from([(party(1), bip3_1.clone()), (party(2), bip3_2.clone())]),
+                    compute_eth_address,
+                )
+                .unwrap();
+            assert_eq!(
+                KeyShare::new(joint).unwrap().address(),
+                share2.as_ref().unwrap().address()
+            );
+        });
     }
-    println!("from_bytes: {:?}", t.elapsed() / 50);
-    let t = std::time::Instant::now();
-    for _ in 0..50 {
-        std::hint::black_box(share.to_bytes().unwrap());
+    let per = |d: Duration| d.as_secs_f64() * 1000.0 / f64::from(RUNS);
+    let total: Duration = t.values().sum();
+    for party in ["p1", "p2"] {
+        let sum: Duration = t
+            .iter()
+            .filter(|(k, _)| k.starts_with(party))
+            .map(|(_, v)| *v)
+            .sum();
+        println!("{party}: {:.1} ms per key", per(sum));
+        for (k, v) in t.iter().filter(|(k, _)| k.starts_with(party)) {
+            println!("  {k:<45} {:>7.2} ms", per(*v));
+        }
     }
-    println!("to_bytes: {:?}", t.elapsed() / 50);
-    let t = std::time::Instant::now();
-    for _ in 0..50 {
-        std::hint::black_box(share.party().clone());
+    println!("both: {:.1} ms of CPU per key", per(total));
+    for (k, v) in &bytes {
+        println!("{k:<30} {v:>8} bytes");
     }
-    println!("clone: {:?}", t.elapsed() / 50);
-    let _ = store;
+}
+
+/// The cosigner decodes key generation's messages in the key generation
+/// lane, everything else in the signing lane.
+#[test]
+fn requests_are_told_apart_before_decoding() {
+    use super::wire::{encode, is_keygen_request, Request};
+    let dkg = encode(&Request::DkgStart {
+        key_id: "k".into(),
+        session_id: [0; 32],
+        fragment: super::wire::Scalar::ONE,
+    })
+    .unwrap();
+    assert!(is_keygen_request(&dkg));
+    let release = encode(&Request::Release { key_id: "k".into() }).unwrap();
+    assert!(!is_keygen_request(&release));
+    assert!(!is_keygen_request(&[]));
 }

@@ -104,6 +104,14 @@ pub(crate) fn encode<T: Serialize>(message: &T) -> Result<Vec<u8>, MpcError> {
     Ok(out)
 }
 
+/// Whether an encoded request belongs to key generation (its decoding, with
+/// hundreds of curve points to check, is key generation's work). Postcard
+/// writes the variant's position first, and the enums only ever grow at the
+/// end, so the position is read without decoding the rest.
+pub(crate) fn is_keygen_request(bytes: &[u8]) -> bool {
+    matches!(bytes, [VERSION, 0 | 1, ..])
+}
+
 pub(crate) fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, MpcError> {
     match bytes.split_first() {
         Some((&VERSION, rest)) => {
