@@ -42,8 +42,11 @@ pub(crate) fn random_id() -> [u8; 32] {
 }
 
 /// One party's share of a 2-of-2 key. Its serialized form is secret.
+/// Cloning is cheap (the share itself is shared), so a protocol step can
+/// take it to a protocol thread.
+#[derive(Clone)]
 pub struct KeyShare {
-    party: Party,
+    party: Arc<Party>,
     address: Address,
 }
 
@@ -51,7 +54,10 @@ impl KeyShare {
     pub(crate) fn new(party: Party) -> Result<Self, MpcError> {
         let address = Address::parse(&compute_eth_address(&party.pk))
             .map_err(|e| MpcError::Aborted(format!("joint key: {e}")))?;
-        Ok(Self { party, address })
+        Ok(Self {
+            party: Arc::new(party),
+            address,
+        })
     }
 
     pub(crate) fn party(&self) -> &Party {
@@ -80,7 +86,7 @@ impl KeyShare {
 
     /// The share's secret serialized form, for sealing at rest.
     pub fn to_bytes(&self) -> Result<Zeroizing<Vec<u8>>, MpcError> {
-        postcard::to_allocvec(&self.party)
+        postcard::to_allocvec(&*self.party)
             .map(Zeroizing::new)
             .map_err(|e| MpcError::Storage(e.to_string()))
     }
@@ -230,7 +236,7 @@ pub async fn sign(
     request: SignRequest,
 ) -> Result<RecoverableSignature, MpcError> {
     let sign_id = random_id();
-    let party1 = Arc::new(share.party().clone());
+    let party1 = share.clone();
     let address = share.address();
     let digest = request.digest;
     let key_id = request.key_id.clone();
@@ -242,6 +248,7 @@ pub async fn sign(
     let p = party1.clone();
     let (data, (unique, kept), start) = cpu::run(Lane::Sign, move || {
         let (unique, kept, m1) = p
+            .party()
             .sign_phase1(&data)
             .map_err(MpcError::from_abort("signing, round 1"))?;
         let start = encode(&Request::SignStart {
@@ -270,9 +277,11 @@ pub async fn sign(
             return Err(unexpected());
         };
         let (unique, kept, m2) = p
+            .party()
             .sign_phase2(&data, unique, kept, &their_m1)
             .map_err(MpcError::from_abort("signing, round 2"))?;
         let (x, b3) = p
+            .party()
             .sign_phase3(&data, unique, kept, &their_m2)
             .map_err(MpcError::from_abort("signing, round 3"))?;
         let finish = encode(&Request::SignFinish {
@@ -298,6 +307,7 @@ pub async fn sign(
             return Err(unexpected());
         };
         let (s, recovery_id) = party1
+            .party()
             .sign_phase4(&data, &x, &[b3, their_b3], true)
             .map_err(MpcError::from_abort("signing, round 4"))?;
         finish_signature(&x, &s, recovery_id, &digest, address)

@@ -15,6 +15,7 @@ use std::sync::Mutex;
 use sqlx::Row;
 use walletd_projections::{with_db, Db};
 
+use super::cpu::{self, Lane};
 use super::{CosignRecord, KeyShare, MpcError, ShareStore};
 use crate::custody::master_key::{MasterKey, MasterKeys};
 use crate::custody::vault::{open_bytes, random_dek, seal_bytes};
@@ -39,6 +40,37 @@ fn aad(part: &str, key_id: &str, party: u8, address: &str) -> Vec<u8> {
         address.to_ascii_lowercase()
     )
     .into_bytes()
+}
+
+/// Opens a sealed share with `master` and checks it is the row's key.
+fn unseal(
+    master: &MasterKey,
+    key_id: &str,
+    party: u8,
+    sealed: &SealedShare,
+) -> Result<KeyShare, MpcError> {
+    let integrity = || MpcError::Storage(format!("share of key {key_id} does not open"));
+    let dek = open_bytes(
+        master.bytes(),
+        &sealed.dek_nonce,
+        &sealed.wrapped_dek,
+        &aad("dek", key_id, party, &sealed.address),
+    )
+    .ok_or_else(integrity)?;
+    let dek: [u8; 32] = dek.as_slice().try_into().map_err(|_| integrity())?;
+    let dek = zeroize::Zeroizing::new(dek);
+    let plain = open_bytes(
+        &dek,
+        &sealed.share_nonce,
+        &sealed.sealed_share,
+        &aad("share", key_id, party, &sealed.address),
+    )
+    .ok_or_else(integrity)?;
+    let share = KeyShare::from_bytes(&plain)?;
+    if share.address().to_checksum() != sealed.address {
+        return Err(integrity());
+    }
+    Ok(share)
 }
 
 pub struct ShareVault {
@@ -98,17 +130,31 @@ impl ShareVault {
         share: &KeyShare,
         owner: Option<&str>,
     ) -> Result<(), MpcError> {
-        let master = &self.keys()?.current;
+        let master = self.keys()?.current.clone();
         let address = share.address().to_checksum();
-        let plain = share.to_bytes()?;
-        let dek = random_dek();
-        let (share_nonce, sealed_share) =
-            seal_bytes(&dek, &plain, &aad("share", key_id, self.party, &address));
-        let (dek_nonce, wrapped_dek) = seal_bytes(
-            master.bytes(),
-            dek.as_slice(),
-            &aad("dek", key_id, self.party, &address),
+        // Serializing and sealing ~53 KB: on the protocol threads, like the
+        // key generation that made the share.
+        let (share, id, party, addr) = (
+            share.clone(),
+            key_id.to_string(),
+            self.party,
+            address.clone(),
         );
+        let (share_nonce, sealed_share, dek_nonce, wrapped_dek) =
+            cpu::run(Lane::Keygen, move || {
+                let plain = share.to_bytes()?;
+                let dek = random_dek();
+                let (share_nonce, sealed_share) =
+                    seal_bytes(&dek, &plain, &aad("share", &id, party, &addr));
+                let (dek_nonce, wrapped_dek) = seal_bytes(
+                    master.bytes(),
+                    dek.as_slice(),
+                    &aad("dek", &id, party, &addr),
+                );
+                Ok::<_, MpcError>((share_nonce, sealed_share, dek_nonce, wrapped_dek))
+            })
+            .await??;
+        let master = &self.keys()?.current;
         let created_at = crate::domain::Timestamp::now().to_text();
         let claimed_at = match owner {
             Some(_) => crate::custody::claims::now(&self.db),
@@ -221,31 +267,15 @@ impl ShareVault {
                 "key {key_id} is frozen: {reason}"
             )));
         }
-        let integrity = || MpcError::Storage(format!("share of key {key_id} does not open"));
         let master = self
             .keys()?
             .by_id(&sealed.master_key_id)
-            .ok_or_else(integrity)?;
-        let dek = open_bytes(
-            master.bytes(),
-            &sealed.dek_nonce,
-            &sealed.wrapped_dek,
-            &aad("dek", key_id, self.party, &sealed.address),
-        )
-        .ok_or_else(integrity)?;
-        let dek: [u8; 32] = dek.as_slice().try_into().map_err(|_| integrity())?;
-        let dek = zeroize::Zeroizing::new(dek);
-        let plain = open_bytes(
-            &dek,
-            &sealed.share_nonce,
-            &sealed.sealed_share,
-            &aad("share", key_id, self.party, &sealed.address),
-        )
-        .ok_or_else(integrity)?;
-        let share = KeyShare::from_bytes(&plain)?;
-        if share.address().to_checksum() != sealed.address {
-            return Err(integrity());
-        }
+            .ok_or_else(|| MpcError::Storage(format!("share of key {key_id} does not open")))?
+            .clone();
+        // Opening and decoding a share (hundreds of curve points to check)
+        // takes milliseconds: on the protocol threads, ahead of key generation.
+        let (id, party) = (key_id.to_string(), self.party);
+        let share = cpu::run(Lane::Sign, move || unseal(&master, &id, party, &sealed)).await??;
         Ok(Some(share))
     }
 
