@@ -821,7 +821,7 @@ async fn the_cosigner_serves_key_generations_at_once_and_stays_healthy(b: Backen
         s.mpc_key_pool = 0;
         s.mpc_key_wait = 120;
         s.cosigner_url = Some(url);
-        s.mpc_channel_key = Some(own);
+        s.mpc_channel_key = Some(own.into());
         s.cosigner_public_key = Some(pinned);
     })
     .await

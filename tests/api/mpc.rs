@@ -707,7 +707,7 @@ async fn an_unfinished_key_generation_is_released_at_the_cosigner(b: Backend) {
 /// makes keys only for creates that wait.
 fn mpc_on_demand(s: &mut walletd::config::Settings) {
     s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
-    s.cosigner_master_key = Some(random_master_key());
+    s.cosigner_master_key = Some(random_master_key().into());
     s.mpc_key_pool = 0;
     // Generous: the machine running the suite may be busy.
     s.mpc_key_wait = 120;
@@ -859,7 +859,7 @@ async fn a_create_that_gets_no_key_in_time_is_503_with_retry_after(b: Backend) {
         s.mpc_key_pool = 0;
         s.mpc_key_wait = 1;
         s.cosigner_url = Some(url);
-        s.mpc_channel_key = Some(own);
+        s.mpc_channel_key = Some(own.into());
         s.cosigner_public_key = Some(pinned);
     })
     .await
