@@ -19,10 +19,9 @@
 //! Why two lanes: a key generation step runs for up to a few hundred
 //! milliseconds and cannot be cut. In one shared set of threads, a signature
 //! arriving while every thread is in such a step would wait for one to end.
-//! Signing has threads of its own instead, so its steps start at once. The
-//! key generation threads run at a lower priority (nice 10 on Linux): when
-//! the cores are busy, request workers, signing and the database on the
-//! same host go first; when they are idle, key generation has every core.
+//! Signing has threads of its own instead, so its steps start at once and
+//! share the cores with key generation through the operating system's
+//! scheduler; with no signing to do, key generation still has every core.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
@@ -69,12 +68,7 @@ impl Threads {
             let t = threads.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("{}-{i}", lane.name()))
-                .spawn(move || {
-                    if lane == Lane::Keygen {
-                        lower_priority();
-                    }
-                    t.work()
-                });
+                .spawn(move || t.work());
             if let Err(e) = spawned {
                 // Fewer threads still serve the lane.
                 tracing::error!(error = %e, "cannot start an MPC protocol thread");
@@ -106,33 +100,6 @@ impl Threads {
         self.ready.notify_one();
     }
 }
-
-/// How much nicer the key generation threads are than the process.
-const KEYGEN_NICE: i32 = 10;
-
-/// Lowers the calling thread's scheduling priority by [`KEYGEN_NICE`] (on
-/// Linux a thread has a nice value of its own). Best effort: without it key
-/// generation only competes on equal terms.
-#[cfg(target_os = "linux")]
-fn lower_priority() {
-    // SAFETY: gettid, getpriority and setpriority take plain integers and
-    // touch no memory of ours; PRIO_PROCESS with a thread id names this one
-    // thread.
-    let rc = unsafe {
-        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-        let current = libc::getpriority(libc::PRIO_PROCESS, tid);
-        libc::setpriority(libc::PRIO_PROCESS, tid, (current + KEYGEN_NICE).min(19))
-    };
-    if rc != 0 {
-        tracing::debug!(
-            error = %std::io::Error::last_os_error(),
-            "could not lower the priority of an MPC key generation thread"
-        );
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-fn lower_priority() {}
 
 /// The protocol threads: both lanes.
 pub struct Pool {
@@ -244,26 +211,6 @@ mod tests {
         assert!(matches!(err, MpcError::Aborted(_)), "{err}");
         // The pool still works after a panic.
         assert_eq!(run(Lane::Keygen, || 7).await.unwrap(), 7);
-    }
-
-    /// Key generation yields the cores to everything else.
-    #[cfg(target_os = "linux")]
-    #[tokio::test]
-    async fn key_generation_runs_at_a_lower_priority() {
-        fn nice() -> i32 {
-            // SAFETY: plain integer arguments (see `lower_priority`).
-            unsafe {
-                let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
-                libc::getpriority(libc::PRIO_PROCESS, tid)
-            }
-        }
-        let sign = run(Lane::Sign, nice).await.unwrap();
-        let keygen = run(Lane::Keygen, nice).await.unwrap();
-        assert_eq!(
-            keygen,
-            (sign + KEYGEN_NICE).min(19),
-            "sign {sign}, keygen {keygen}"
-        );
     }
 
     /// With every key generation thread busy and more key generation
