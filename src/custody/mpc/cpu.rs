@@ -22,6 +22,9 @@
 //! Signing has threads of its own instead, so its steps start at once and
 //! share the cores with key generation through the operating system's
 //! scheduler; with no signing to do, key generation still has every core.
+//! Key generation keeps the normal priority: at a lower one (nice +10 was
+//! tried) anything else busy on the host starved it, down to 0.3 keys/s
+//! here, and creates waiting for keys ran into their bound.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
