@@ -37,8 +37,9 @@ use super::MpcError;
 /// Which threads run a step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lane {
-    /// Signing, and what every exchange needs (decoding, the channel):
-    /// short steps whose latency matters.
+    /// Signing, and the short work of every exchange (the channel's
+    /// encryption, decoding signing messages, opening shares): steps whose
+    /// latency matters.
     Sign,
     /// Key generation: long steps; throughput matters.
     Keygen,
