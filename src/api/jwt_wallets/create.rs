@@ -9,7 +9,7 @@ use super::auth::{authorize, refuse};
 use super::wallet_json;
 use super::JwtApiError;
 use crate::api::context::{command_meta, discard_body, parse_json, read_optional_json_bytes};
-use crate::api::idempotency::{self, recorded};
+use crate::api::idempotency::recorded;
 use crate::api::rate_limit::Decision;
 use crate::app::App;
 use crate::auth::roles::Role;
@@ -40,16 +40,8 @@ pub async fn create(app: web::Data<App>, req: HttpRequest, payload: web::Payload
         Ok(b) => b,
         Err(e) => return JwtApiError::from(e).response(),
     };
-    let key = req
-        .headers()
-        .get("idempotency-key")
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let hash = idempotency::request_hash(req.method().as_str(), req.path(), &body);
-    let result = idempotency::run(&app.db, &user.principal.actor, key, &hash, || async {
-        match work(&app, &req, &user, &body).await {
-            Ok(v) => (StatusCode::OK, v),
-            Err(e) => (e.status, e.body()),
-        }
+    let result = super::idempotent(&app.db, &req, &user, &body, || {
+        work(&app, &req, &user, &body)
     })
     .await;
     match result {

@@ -13,6 +13,41 @@ mod wallet_json;
 use actix_web::web;
 
 pub(crate) use auth::authorize;
+
+use actix_web::http::StatusCode;
+use actix_web::HttpRequest;
+use serde_json::Value;
+
+use crate::api::idempotency::{self, IdempotencyRefusal};
+use crate::auth::jwt::JwtUser;
+use walletd_projections::Db;
+
+/// Runs a JWT POST under its `Idempotency-Key` (scoped to the caller): the
+/// first answer is stored and replayed to retries of the same request.
+pub(crate) async fn idempotent<F, Fut>(
+    db: &Db,
+    req: &HttpRequest,
+    user: &JwtUser,
+    body: &[u8],
+    work: F,
+) -> Result<(StatusCode, Value), IdempotencyRefusal>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<Value, JwtApiError>>,
+{
+    let key = req
+        .headers()
+        .get("idempotency-key")
+        .map(|v| v.to_str().unwrap_or("\u{0}"));
+    let hash = idempotency::request_hash(req.method().as_str(), req.path(), body);
+    idempotency::run(db, &user.principal.actor, key, &hash, || async {
+        match work().await {
+            Ok(v) => (StatusCode::OK, v),
+            Err(e) => (e.status, e.body()),
+        }
+    })
+    .await
+}
 pub use errors::JwtApiError;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

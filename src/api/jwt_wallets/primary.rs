@@ -1,6 +1,5 @@
 //! `POST /api/wallet/primary` `{"walletId"}`: make a wallet its owner's primary.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
@@ -9,7 +8,7 @@ use walletd_projections::queries::{WalletLookup, WalletRow};
 use super::auth::authorize;
 use super::{wallet_json, JwtApiError};
 use crate::api::context::{command_meta, discard_body, parse_json, read_json_bytes};
-use crate::api::idempotency::{self, recorded};
+use crate::api::idempotency::recorded;
 use crate::app::App;
 use crate::auth::jwt::JwtUser;
 use crate::auth::ownership::Dialect;
@@ -41,16 +40,8 @@ pub async fn set_primary(
         Ok(b) => b,
         Err(e) => return JwtApiError::from(e).response(),
     };
-    let key = req
-        .headers()
-        .get("idempotency-key")
-        .map(|v| v.to_str().unwrap_or("\u{0}"));
-    let hash = idempotency::request_hash(req.method().as_str(), req.path(), &body);
-    let result = idempotency::run(&app.db, &user.principal.actor, key, &hash, || async {
-        match run(&app, &req, &user, &body).await {
-            Ok(v) => (StatusCode::OK, v),
-            Err(e) => (e.status, e.body()),
-        }
+    let result = super::idempotent(&app.db, &req, &user, &body, || {
+        run(&app, &req, &user, &body)
     })
     .await;
     match result {
