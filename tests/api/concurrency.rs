@@ -91,24 +91,7 @@ async fn parallel_signs_on_one_wallet_are_all_recorded(b: Backend) {
     };
     let created = app.create_wallet("busy").await;
     let signed_before = app.app.server_custody.signatures_made();
-    let results = join_all((0..64).map(|i| {
-        let app = &app;
-        async move {
-            app.post_json(
-                "/api/wallets/busy/sign",
-                &json!({"message": format!("m{i}")}),
-            )
-            .await
-        }
-    }))
-    .await;
-    for (i, r) in results.iter().enumerate() {
-        assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(
-            recover(&format!("m{i}"), r.body["signature"].as_str().unwrap()),
-            created["address"].as_str().unwrap().to_lowercase()
-        );
-    }
+    sign_64_at_once(&app, "busy", &created).await;
     assert_eq!(app.app.server_custody.signatures_made() - signed_before, 64);
     assert_eq!(event_count(&app).await, 65);
     let row = walletd::projections::queries::find_wallet(
@@ -122,6 +105,26 @@ async fn parallel_signs_on_one_wallet_are_all_recorded(b: Backend) {
         .await
         .unwrap();
     assert_eq!(signed, 64);
+}
+
+/// 64 concurrent signs of distinct messages on `user`'s wallet: each one
+/// succeeds and recovers (by alloy) to the wallet's address.
+async fn sign_64_at_once(app: &crate::helpers::TestApp, user: &str, created: &serde_json::Value) {
+    let results = join_all((0..64).map(|i| async move {
+        app.post_json(
+            &format!("/api/wallets/{user}/sign"),
+            &json!({"message": format!("m{i}")}),
+        )
+        .await
+    }))
+    .await;
+    for (i, r) in results.iter().enumerate() {
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(
+            recover(&format!("m{i}"), r.body["signature"].as_str().unwrap()),
+            created["address"].as_str().unwrap().to_lowercase()
+        );
+    }
 }
 
 /// The signer of an EIP-191 signature, by alloy.
@@ -146,24 +149,7 @@ async fn sixty_four_signs_on_one_mpc_wallet_sign_once_each(b: Backend) {
         return;
     };
     let created = app.create_wallet("hot-mpc").await;
-    let results = join_all((0..64).map(|i| {
-        let app = &app;
-        async move {
-            app.post_json(
-                "/api/wallets/hot-mpc/sign",
-                &json!({"message": format!("m{i}")}),
-            )
-            .await
-        }
-    }))
-    .await;
-    for (i, r) in results.iter().enumerate() {
-        assert_eq!(r.status, 200, "{}", r.body);
-        assert_eq!(
-            recover(&format!("m{i}"), r.body["signature"].as_str().unwrap()),
-            created["address"].as_str().unwrap().to_lowercase()
-        );
-    }
+    sign_64_at_once(&app, "hot-mpc", &created).await;
     let cosigned = walletd::projections::queries::dump_tables(&app.app.db, &["cosign_log"])
         .await
         .unwrap();
