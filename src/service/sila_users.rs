@@ -9,11 +9,8 @@ use crate::domain::user::{Kyc, NewUserWallet, SilaUser, UserCommand, UserError, 
 use crate::domain::wallet::{OwnershipProof, WalletCommand, WalletError, WalletKind};
 use crate::domain::{Address, Handle, Nickname, UserId, WalletId};
 use crate::service::whitelist_policy;
+use crate::store::retry::{self, Attempt as RetryAttempt};
 use crate::store::{CommandError, CommandMeta, CommitError, UnitOfWork};
-
-use super::wallets::backoff;
-
-const RETRIES: usize = 12;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SilaError {
@@ -36,10 +33,7 @@ pub enum SilaError {
 }
 
 /// A failed attempt: either final, or a lost race worth retrying.
-enum Attempt {
-    Retry,
-    Fail(SilaError),
-}
+type Attempt = RetryAttempt<SilaError>;
 
 impl From<CommandError<UserError>> for Attempt {
     fn from(e: CommandError<UserError>) -> Self {
@@ -52,23 +46,19 @@ impl From<CommandError<UserError>> for Attempt {
 
 impl From<CommitError> for Attempt {
     fn from(e: CommitError) -> Self {
-        match e {
-            CommitError::Conflict => Attempt::Retry,
-            CommitError::Replayed => Attempt::Fail(SilaError::Replayed),
-            CommitError::Unavailable(m) => Attempt::Fail(SilaError::Unavailable(m)),
-            CommitError::Store(m) => Attempt::Fail(SilaError::Internal(m)),
-            CommitError::AddressClaimed => {
-                Attempt::Fail(SilaError::Internal("unexpected address claim".into()))
-            }
-        }
+        store_failure(e)
     }
 }
 
 fn store_failure<E: std::error::Error>(e: CommandError<E>) -> Attempt {
     match e {
         CommandError::Conflict => Attempt::Retry,
+        CommandError::Replayed => Attempt::Fail(SilaError::Replayed),
         CommandError::Unavailable(m) => Attempt::Fail(SilaError::Unavailable(m)),
         CommandError::Store(m) => Attempt::Fail(SilaError::Internal(m)),
+        CommandError::AddressClaimed => {
+            Attempt::Fail(SilaError::Internal("unexpected address claim".into()))
+        }
         CommandError::Domain(e) => Attempt::Fail(SilaError::Internal(e.to_string())),
     }
 }
@@ -105,19 +95,12 @@ fn key_outcome<T>(result: &Result<T, SilaError>) -> KeyOutcome {
 }
 
 /// Runs `attempt` until it succeeds, fails for good, or keeps losing races.
-async fn retrying<T, F, Fut>(mut attempt: F) -> Result<T, SilaError>
+async fn retrying<T, F, Fut>(attempt: F) -> Result<T, SilaError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, Attempt>>,
 {
-    for n in 0..RETRIES {
-        match attempt().await {
-            Ok(v) => return Ok(v),
-            Err(Attempt::Fail(e)) => return Err(e),
-            Err(Attempt::Retry) => backoff(n).await,
-        }
-    }
-    Err(SilaError::Contended)
+    retry::retrying(attempt, || SilaError::Contended).await
 }
 
 /// The new wallet of `register_wallet`.

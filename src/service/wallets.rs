@@ -12,10 +12,6 @@ use crate::domain::wallet::{WalletCommand, WalletError, WalletKind};
 use crate::domain::{Address, RecoverableSignature, UserId, WalletId};
 use crate::store::{CommandError, CommandMeta};
 
-/// How often a command that lost an optimistic-concurrency race is retried
-/// when retrying is safe (signing, setting the default).
-const RETRIES: usize = 12;
-
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("a server wallet already exists for this user")]
@@ -51,6 +47,11 @@ impl From<CommandError> for ServiceError {
             CommandError::Domain(e) => ServiceError::Rejected(e),
             CommandError::Conflict => ServiceError::Contended,
             CommandError::Unavailable(e) => ServiceError::Unavailable(e),
+            // Neither applies to a wallet's own commands: no once-only keys,
+            // and a freshly generated key's address is nobody else's.
+            e @ (CommandError::Replayed | CommandError::AddressClaimed) => {
+                ServiceError::Internal(e.to_string())
+            }
             CommandError::Store(e) => ServiceError::Internal(e),
         }
     }
@@ -164,7 +165,7 @@ impl<'a> WalletService<'a> {
         let result = self
             .app
             .wallets
-            .execute(
+            .execute_new(
                 wallet_id,
                 WalletCommand::Create {
                     wallet_id,
@@ -250,35 +251,27 @@ impl<'a> WalletService<'a> {
                 key.wallet_id
             )));
         }
-        for attempt in 0..RETRIES {
-            let result = self
-                .app
-                .wallets
-                .execute(
-                    wallet_id,
-                    WalletCommand::RecordSignature {
-                        payload: Box::new(payload.clone()),
-                        signature,
-                        requested_by: meta.actor.clone(),
-                        at: meta.at,
-                    },
-                    meta,
-                )
-                .await;
-            match result {
-                Ok(()) => {
-                    let transaction = payload.signed_transaction(&signature);
-                    return Ok(Signed {
-                        signature,
-                        digest,
-                        transaction,
-                    });
-                }
-                Err(CommandError::Conflict) => backoff(attempt).await,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::Contended)
+        // A race lost to another process is decided again inside the store,
+        // on fresh state: the record is retried, never the signing.
+        self.app
+            .wallets
+            .execute(
+                wallet_id,
+                WalletCommand::RecordSignature {
+                    payload: Box::new(payload.clone()),
+                    signature,
+                    requested_by: meta.actor.clone(),
+                    at: meta.at,
+                },
+                meta,
+            )
+            .await?;
+        let transaction = payload.signed_transaction(&signature);
+        Ok(Signed {
+            signature,
+            digest,
+            transaction,
+        })
     }
 
     /// Makes `wallet_id` its owner's default (primary) wallet.
@@ -287,19 +280,11 @@ impl<'a> WalletService<'a> {
         wallet_id: WalletId,
         meta: &CommandMeta,
     ) -> Result<(), ServiceError> {
-        for attempt in 0..RETRIES {
-            match self
-                .app
-                .wallets
-                .execute(wallet_id, WalletCommand::SetDefault { at: meta.at }, meta)
-                .await
-            {
-                Ok(()) => return Ok(()),
-                Err(CommandError::Conflict) => backoff(attempt).await,
-                Err(e) => return Err(e.into()),
-            }
-        }
-        Err(ServiceError::Contended)
+        Ok(self
+            .app
+            .wallets
+            .execute(wallet_id, WalletCommand::SetDefault { at: meta.at }, meta)
+            .await?)
     }
 
     pub async fn find(&self, lookup: WalletLookup<'_>) -> Result<Option<WalletRow>, ServiceError> {
@@ -344,7 +329,12 @@ pub(crate) fn create_outcome<E: std::error::Error>(
 ) -> KeyOutcome {
     match result {
         Ok(()) => KeyOutcome::Assigned,
-        Err(CommandError::Domain(_) | CommandError::Conflict) => KeyOutcome::Refused,
+        Err(
+            CommandError::Domain(_)
+            | CommandError::Conflict
+            | CommandError::Replayed
+            | CommandError::AddressClaimed,
+        ) => KeyOutcome::Refused,
         Err(CommandError::Unavailable(_) | CommandError::Store(_)) => KeyOutcome::Unknown,
     }
 }
@@ -397,12 +387,4 @@ impl Drop for Turn<'_> {
             turns.remove(&self.wallet_id);
         }
     }
-}
-
-pub(crate) async fn backoff(attempt: usize) {
-    // Jitter so that the racers do not collide again in lockstep.
-    let mut b = [0u8; 1];
-    let _ = getrandom::getrandom(&mut b);
-    let ms = (1u64 << attempt.min(5)) + u64::from(b[0] % 8);
-    tokio::time::sleep(Duration::from_millis(ms)).await;
 }

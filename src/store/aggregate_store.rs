@@ -1,182 +1,203 @@
-//! Executing an aggregate's commands on either backend, then waiting for the
+//! Running an aggregate's commands on either backend, then waiting for the
 //! read side.
+//!
+//! cqrs-es provides the aggregate model (`Aggregate`, its test framework)
+//! and loading (postgres-es / sqlite-es repositories, snapshots included).
+//! Appending is ours ([`super::append`]): the crates' repositories cannot
+//! return an event's global position from the INSERT, nor put several
+//! aggregates, once-only keys or several queued commands into one append.
 
 use std::fmt::Display;
+use std::sync::{Arc, Weak};
 
 use cqrs_es::persist::PersistedEventStore;
-use cqrs_es::{Aggregate, AggregateError, CqrsFramework, EventStore};
+use cqrs_es::{Aggregate, EventStore};
 use postgres_es::PostgresEventRepository;
+use serde_json::Value;
 use sqlite_es::SqliteEventRepository;
 use sqlx::Row;
+use tokio::sync::oneshot;
 use walletd_projections::{with_db, Db, LogPosition, ProjectorHandle};
 
+use super::append::Append;
+use super::command_queue::CommandQueue;
+use super::error::CommandError;
+use super::staging::{decide, snapshot_if_due};
+use super::state_cache::StateCache;
 use super::CommandMeta;
-use crate::domain::wallet::{Wallet, WalletError};
+use crate::domain::wallet::Wallet;
 
 /// Snapshot every this many events, so a much-used aggregate loads quickly.
-const SNAPSHOT_EVERY: usize = 50;
+pub(crate) const SNAPSHOT_EVERY: usize = 50;
+/// At most this many queued commands of one aggregate go into one append.
+const MAX_BATCH: usize = 256;
+/// How many times a batch is decided again after another process won the
+/// race for the aggregate's next sequence number.
+const RETRIES: usize = 12;
+/// Aggregates whose state is kept between commands, per store.
+const CACHED_STATES: usize = 4096;
 
-enum Cqrs<A: Aggregate> {
-    Postgres(CqrsFramework<A, PersistedEventStore<PostgresEventRepository, A>>),
-    Sqlite(CqrsFramework<A, PersistedEventStore<SqliteEventRepository, A>>),
+/// What the store needs of an aggregate: queued commands are kept for a
+/// retry and cross tasks; states are cached.
+pub trait StoredAggregate:
+    Aggregate<Command: Clone + Send + Sync, Error: Send + Sync + 'static> + Clone + 'static
+{
+}
+
+impl<A> StoredAggregate for A where
+    A: Aggregate<Command: Clone + Send + Sync, Error: Send + Sync + 'static> + Clone + 'static
+{
 }
 
 /// The wallet aggregate's store.
 pub type WalletStore = AggregateStore<Wallet>;
 
-#[derive(Debug, thiserror::Error)]
-pub enum CommandError<E: std::error::Error = WalletError> {
-    #[error(transparent)]
-    Domain(#[from] E),
-    /// Another command on the same aggregate committed first.
-    #[error("a concurrent change to the same aggregate won; retry")]
-    Conflict,
-    #[error("event store unavailable: {0}")]
-    Unavailable(String),
-    #[error("event store error: {0}")]
-    Store(String),
-}
-
-/// Loads aggregates outside the framework, for units of work.
+/// Loads aggregates (events after the newest snapshot) through cqrs-es.
 enum Loader<A: Aggregate> {
     Postgres(PersistedEventStore<PostgresEventRepository, A>),
     Sqlite(PersistedEventStore<SqliteEventRepository, A>),
 }
 
+type Reply<E> = Result<Option<LogPosition>, CommandError<E>>;
+
+/// A command waiting in its aggregate's queue.
+struct Pending<A: Aggregate> {
+    command: A::Command,
+    metadata: Value,
+    nonces: Vec<super::Nonce>,
+    /// The command starts the aggregate: decide it without loading.
+    expect_new: bool,
+    reply: oneshot::Sender<Reply<A::Error>>,
+}
+
 pub struct AggregateStore<A: Aggregate> {
-    cqrs: Cqrs<A>,
+    inner: Arc<Inner<A>>,
+}
+
+struct Inner<A: Aggregate> {
     loader: Loader<A>,
     services: A::Services,
     db: Db,
     projector: ProjectorHandle,
-    turns: super::turns::Turns,
+    queue: CommandQueue<Pending<A>>,
+    states: StateCache<A>,
 }
 
-impl<A> AggregateStore<A>
-where
-    A: Aggregate + 'static,
-    A::Error: Send + Sync + 'static,
-{
-    pub fn new(db: Db, services: A::Services, projector: ProjectorHandle) -> Self
-    where
-        A::Services: Clone,
-    {
-        let (cqrs, loader) = match &db {
-            Db::Postgres(pool) => {
-                let repo = || PostgresEventRepository::new(pool.clone());
-                (
-                    Cqrs::Postgres(CqrsFramework::new(
-                        PersistedEventStore::new_snapshot_store(repo(), SNAPSHOT_EVERY),
-                        vec![],
-                        services.clone(),
-                    )),
-                    Loader::Postgres(PersistedEventStore::new_snapshot_store(
-                        repo(),
-                        SNAPSHOT_EVERY,
-                    )),
-                )
-            }
-            Db::Sqlite(pool) => {
-                let repo = || SqliteEventRepository::new(pool.clone());
-                (
-                    Cqrs::Sqlite(CqrsFramework::new(
-                        PersistedEventStore::new_snapshot_store(repo(), SNAPSHOT_EVERY),
-                        vec![],
-                        services.clone(),
-                    )),
-                    Loader::Sqlite(PersistedEventStore::new_snapshot_store(
-                        repo(),
-                        SNAPSHOT_EVERY,
-                    )),
-                )
-            }
+impl<A: StoredAggregate> AggregateStore<A> {
+    pub fn new(db: Db, services: A::Services, projector: ProjectorHandle) -> Self {
+        let loader = match &db {
+            Db::Postgres(pool) => Loader::Postgres(PersistedEventStore::new_snapshot_store(
+                PostgresEventRepository::new(pool.clone()),
+                SNAPSHOT_EVERY,
+            )),
+            Db::Sqlite(pool) => Loader::Sqlite(PersistedEventStore::new_snapshot_store(
+                SqliteEventRepository::new(pool.clone()),
+                SNAPSHOT_EVERY,
+            )),
         };
         Self {
-            cqrs,
-            loader,
-            services,
-            db,
-            projector,
-            turns: Default::default(),
+            inner: Arc::new(Inner {
+                loader,
+                services,
+                db,
+                projector,
+                queue: CommandQueue::default(),
+                states: StateCache::new(CACHED_STATES),
+            }),
         }
     }
 
     pub(crate) fn services(&self) -> &A::Services {
-        &self.services
+        &self.inner.services
     }
 
-    /// The aggregate's current state and its newest sequence number.
+    /// The aggregate's current state and its newest sequence number, read
+    /// from the store.
     pub async fn load(&self, aggregate_id: &str) -> Result<(A, usize), CommandError<A::Error>> {
-        let context = match &self.loader {
-            Loader::Postgres(s) => s.load_aggregate(aggregate_id).await,
-            Loader::Sqlite(s) => s.load_aggregate(aggregate_id).await,
-        }
-        .map_err(map_error)?;
-        Ok((context.aggregate, context.current_sequence))
+        self.inner.load(aggregate_id).await
     }
 
     pub fn projector(&self) -> &ProjectorHandle {
-        &self.projector
+        &self.inner.projector
     }
 
     pub fn db(&self) -> &Db {
-        &self.db
+        &self.inner.db
     }
 
-    /// Runs `command` against aggregate `id`. On success the events are durably
-    /// stored and every projection has applied them, so the caller may read its
-    /// own write at once.
+    /// This process's cached state of `id` may be older than what a unit of
+    /// work is about to store.
+    pub(crate) fn forget(&self, aggregate_id: &str) {
+        self.inner.states.forget(aggregate_id);
+    }
+
+    /// Runs `command` against aggregate `id`. On success its events are
+    /// durably stored and every projection has applied them, so the caller
+    /// may read its own write at once. A race lost to another process is
+    /// decided again on fresh state here; `Conflict` means every retry lost.
     pub async fn execute(
         &self,
         id: impl Display,
         command: A::Command,
         meta: &CommandMeta,
     ) -> Result<(), CommandError<A::Error>> {
-        let aggregate_id = id.to_string();
-        let t0 = std::time::Instant::now();
-        // Load, decide and append while no other command of this process is
-        // on this aggregate; the read-your-writes wait needs no turn.
-        let turn = self.turns.take(&aggregate_id).await;
-        let result = match &self.cqrs {
-            Cqrs::Postgres(c) => {
-                c.execute_with_metadata(&aggregate_id, command, meta.to_map())
-                    .await
-            }
-            Cqrs::Sqlite(c) => {
-                c.execute_with_metadata(&aggregate_id, command, meta.to_map())
-                    .await
-            }
+        self.submit(id.to_string(), command, meta, false).await
+    }
+
+    /// [`Self::execute`] for a command that starts a new aggregate (a
+    /// create): it is decided on the empty state without loading anything.
+    /// Should the aggregate exist after all, the append finds its sequence
+    /// number taken and the command is decided again on the stored state,
+    /// so the answer is the same as `execute`'s, one round trip cheaper.
+    pub async fn execute_new(
+        &self,
+        id: impl Display,
+        command: A::Command,
+        meta: &CommandMeta,
+    ) -> Result<(), CommandError<A::Error>> {
+        self.submit(id.to_string(), command, meta, true).await
+    }
+
+    async fn submit(
+        &self,
+        aggregate_id: String,
+        command: A::Command,
+        meta: &CommandMeta,
+        expect_new: bool,
+    ) -> Result<(), CommandError<A::Error>> {
+        let metadata =
+            serde_json::to_value(meta.to_map()).map_err(|e| CommandError::Store(e.to_string()))?;
+        let (reply, answer) = oneshot::channel();
+        let pending = Pending {
+            command,
+            metadata,
+            nonces: meta.nonces.clone(),
+            expect_new,
+            reply,
         };
-        drop(turn);
-        result.map_err(map_error)?;
-        let t1 = t0.elapsed();
-        self.projector.nudge();
-        let pos = self.position_of(&aggregate_id).await;
-        let t2 = t0.elapsed();
-        match pos {
-            Ok(Some(at)) => super::read_side::wait(&self.projector, at).await,
-            Ok(None) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "could not read the position of a committed event")
-            }
+        if self.inner.queue.push(&aggregate_id, pending) {
+            // A task of its own, so that a caller that goes away (a client
+            // that hung up) cannot strand the commands queued behind it.
+            // It holds the store only while it runs a batch, so that dropping
+            // the store (a CLI command ending) stops its projector at once.
+            let inner = Arc::downgrade(&self.inner);
+            tokio::spawn(drain(inner, aggregate_id));
         }
-        let t3 = t0.elapsed();
-        tracing::debug!(
-            aggregate_id = %aggregate_id,
-            execute_us = t1.as_micros() as u64,
-            position_us = (t2 - t1).as_micros() as u64,
-            read_side_us = (t3 - t2).as_micros() as u64,
-            "command timings"
-        );
+        let at = answer
+            .await
+            .map_err(|_| CommandError::Store("the command queue stopped".into()))??;
+        if let Some(at) = at {
+            super::read_side::wait(&self.inner.projector, at).await;
+        }
         Ok(())
     }
 
-    /// Metadata of a wallet's first event (its creation), if it exists.
+    /// Metadata of an aggregate's first event (its creation), if it exists.
     pub async fn first_event_metadata(
         &self,
         id: impl Display,
     ) -> Result<Option<serde_json::Value>, sqlx::Error> {
-        let sql = match &self.db {
+        let sql = match &self.inner.db {
             Db::Postgres(_) => {
                 "SELECT metadata::text AS m FROM events
                   WHERE aggregate_type = $2 AND aggregate_id = $1 AND sequence = 1"
@@ -186,7 +207,7 @@ where
                   WHERE aggregate_type = $2 AND aggregate_id = $1 AND sequence = 1"
             }
         };
-        let text: Option<String> = with_db!(&self.db, pool => {
+        let text: Option<String> = with_db!(&self.inner.db, pool => {
             match sqlx::query(sql).bind(id.to_string()).bind(A::TYPE).fetch_optional(pool).await? {
                 Some(row) => Some(row.try_get("m")?),
                 None => None,
@@ -194,55 +215,185 @@ where
         });
         Ok(text.and_then(|t| serde_json::from_str(&t).ok()))
     }
+}
 
-    /// Global position of the newest event of a wallet.
-    async fn position_of(&self, aggregate_id: &str) -> Result<Option<LogPosition>, sqlx::Error> {
-        let sql = match &self.db {
-            Db::Postgres(_) => {
-                "SELECT tx_id, position FROM events
-                  WHERE aggregate_type = $2 AND aggregate_id = $1
-                  ORDER BY sequence DESC LIMIT 1"
-            }
-            Db::Sqlite(_) => {
-                "SELECT 0 AS tx_id, position FROM events
-                  WHERE aggregate_type = $2 AND aggregate_id = $1
-                  ORDER BY sequence DESC LIMIT 1"
-            }
+/// Runs the batches queued for `aggregate_id` until its queue is empty.
+async fn drain<A: StoredAggregate>(inner: Weak<Inner<A>>, aggregate_id: String) {
+    loop {
+        // Gone: the store was dropped, and with it every queued reply, so
+        // each waiting caller hears that the queue stopped.
+        let Some(inner) = inner.upgrade() else { return };
+        let Some(batch) = inner.queue.next_batch(&aggregate_id, MAX_BATCH) else {
+            return;
         };
-        Ok(with_db!(&self.db, pool => {
-            match sqlx::query(sql).bind(aggregate_id).bind(A::TYPE).fetch_optional(pool).await? {
-                Some(row) => Some(LogPosition {
-                    tx_id: row.try_get("tx_id")?,
-                    position: row.try_get("position")?,
-                }),
-                None => None,
+        if let Err(batch) = inner.run(&aggregate_id, batch).await {
+            // The batch's append failed for one of its commands (an address
+            // already claimed, a replayed nonce): each alone, so only that
+            // one fails. A batch of one always answers.
+            for pending in batch {
+                let _ = inner.run(&aggregate_id, vec![pending]).await;
             }
-        }))
+        }
     }
 }
 
-fn map_error<E: std::error::Error>(e: AggregateError<E>) -> CommandError<E> {
-    match e {
-        AggregateError::UserError(e) => CommandError::Domain(e),
-        AggregateError::AggregateConflict => CommandError::Conflict,
-        AggregateError::DatabaseConnectionError(e) => CommandError::Unavailable(e.to_string()),
-        AggregateError::DeserializationError(e) => CommandError::Store(e.to_string()),
-        AggregateError::UnexpectedError(e) => {
-            // sqlite-es recognises only primary-key violations as conflicts; our
-            // SQLite event table enforces (aggregate, sequence) with a UNIQUE
-            // constraint (the primary key is the global position), so a lost
-            // race arrives here.
-            if let Some(sqlx::Error::Database(db)) = e.downcast_ref::<sqlx::Error>() {
-                if db.is_unique_violation() {
-                    return CommandError::Conflict;
+/// What became of one command in a batch.
+enum Decided<E: std::error::Error> {
+    /// Its events are staged in the batch's append.
+    Appends,
+    /// Refused, or accepted without events: answered without appending.
+    Answered(Reply<E>),
+}
+
+impl<A: StoredAggregate> Inner<A> {
+    async fn load(&self, aggregate_id: &str) -> Result<(A, usize), CommandError<A::Error>> {
+        let context = match &self.loader {
+            Loader::Postgres(s) => s.load_aggregate(aggregate_id).await,
+            Loader::Sqlite(s) => s.load_aggregate(aggregate_id).await,
+        }
+        .map_err(CommandError::from_load)?;
+        Ok((context.aggregate, context.current_sequence))
+    }
+
+    /// Decides every command of `batch` in turn on the aggregate's state and
+    /// appends all their events at once, retrying on fresh state when
+    /// another process won the race. Answers each command, except when the
+    /// append failed for a reason other than a race and the batch has more
+    /// than one command: then the batch comes back to be run one by one.
+    async fn run(&self, aggregate_id: &str, batch: Vec<Pending<A>>) -> Result<(), Vec<Pending<A>>> {
+        let mut fresh_only = false;
+        for attempt in 0..RETRIES {
+            // A new aggregate's state is known without loading: empty. Like
+            // a cached state it may be wrong (it exists after all), and is
+            // treated the same way.
+            let cached = if fresh_only {
+                None
+            } else {
+                self.states
+                    .get(aggregate_id)
+                    .or_else(|| batch[0].expect_new.then(|| (A::default(), 0)))
+            };
+            let from_cache = cached.is_some();
+            let (mut state, loaded_sequence) = match cached {
+                Some(hit) => hit,
+                None => match self.load(aggregate_id).await {
+                    Ok(loaded) => loaded,
+                    Err(e) => {
+                        answer_all(batch, |_| Err(copy_error(&e)));
+                        return Ok(());
+                    }
+                },
+            };
+            let mut sequence = loaded_sequence;
+            let mut append = Append::default();
+            let mut decided = Vec::with_capacity(batch.len());
+            for p in &batch {
+                let outcome = decide(
+                    &state,
+                    sequence,
+                    p.command.clone(),
+                    &self.services,
+                    aggregate_id,
+                    &p.metadata,
+                    &mut append.events,
+                )
+                .await;
+                decided.push(match outcome {
+                    Ok(Some((next, next_sequence))) => {
+                        state = next;
+                        sequence = next_sequence;
+                        append.nonces.extend(p.nonces.iter().cloned());
+                        Decided::Appends
+                    }
+                    Ok(None) => Decided::Answered(Ok(None)),
+                    Err(e) => Decided::Answered(Err(e)),
+                });
+            }
+            // An answer that appends nothing is given on state read from the
+            // store, never on a cached state that may be stale.
+            if from_cache && decided.iter().any(|d| matches!(d, Decided::Answered(_))) {
+                self.states.forget(aggregate_id);
+                fresh_only = true;
+                continue;
+            }
+            snapshot_if_due(&mut append, aggregate_id, loaded_sequence, sequence, &state);
+            let committed = append.commit(&self.db).await;
+            match committed {
+                Ok(at) => {
+                    if sequence > loaded_sequence {
+                        self.states.put(aggregate_id, state, sequence);
+                        self.projector.nudge();
+                    }
+                    answer(batch, decided, at);
+                    return Ok(());
+                }
+                Err(CommandError::Conflict) => {
+                    self.states.forget(aggregate_id);
+                    fresh_only = true;
+                    if attempt > 0 {
+                        super::retry::backoff(attempt).await;
+                    }
+                }
+                Err(e) => {
+                    self.states.forget(aggregate_id);
+                    let appending = decided
+                        .iter()
+                        .filter(|d| matches!(d, Decided::Appends))
+                        .count();
+                    if appending > 1 && !matches!(e, CommandError::Unavailable(_)) {
+                        return Err(batch);
+                    }
+                    let e = e.widen::<A::Error>();
+                    answer_each(batch, decided, |_| Err(copy_error(&e)));
+                    return Ok(());
                 }
             }
-            if e.downcast_ref::<sqlx::Error>()
-                .is_some_and(super::connect::is_unavailable)
-            {
-                return CommandError::Unavailable(e.to_string());
-            }
-            CommandError::Store(e.to_string())
         }
+        answer_all(batch, |_| Err(CommandError::Conflict));
+        Ok(())
+    }
+}
+
+fn answer<A: Aggregate>(
+    batch: Vec<Pending<A>>,
+    decided: Vec<Decided<A::Error>>,
+    at: Option<LogPosition>,
+) {
+    answer_each(batch, decided, |_| Ok(at));
+}
+
+/// Answers each command: the ones answered while deciding with that answer,
+/// the appending ones with `appended`.
+fn answer_each<A: Aggregate>(
+    batch: Vec<Pending<A>>,
+    decided: Vec<Decided<A::Error>>,
+    appended: impl Fn(usize) -> Reply<A::Error>,
+) {
+    for (i, (p, d)) in batch.into_iter().zip(decided).enumerate() {
+        let reply = match d {
+            Decided::Appends => appended(i),
+            Decided::Answered(reply) => reply,
+        };
+        // The caller may have gone; its write stands regardless.
+        let _ = p.reply.send(reply);
+    }
+}
+
+fn answer_all<A: Aggregate>(batch: Vec<Pending<A>>, reply: impl Fn(usize) -> Reply<A::Error>) {
+    for (i, p) in batch.into_iter().enumerate() {
+        let _ = p.reply.send(reply(i));
+    }
+}
+
+/// The same store failure for each command of a batch (a domain error is
+/// never shared: it is each command's own).
+fn copy_error<E: std::error::Error>(e: &CommandError<E>) -> CommandError<E> {
+    match e {
+        CommandError::Conflict => CommandError::Conflict,
+        CommandError::Replayed => CommandError::Replayed,
+        CommandError::AddressClaimed => CommandError::AddressClaimed,
+        CommandError::Unavailable(m) => CommandError::Unavailable(m.clone()),
+        CommandError::Store(m) => CommandError::Store(m.clone()),
+        CommandError::Domain(d) => CommandError::Store(d.to_string()),
     }
 }

@@ -651,7 +651,8 @@ pub(crate) async fn vault_address(
 
 /// A TCP proxy in front of PostgreSQL that can cut a connection in the middle
 /// of a commit: it forwards the `COMMIT` of a transaction that inserted into
-/// `events`, waits for PostgreSQL's answer (so the commit has happened),
+/// `events` (or, for an INSERT that is its own transaction, the `Sync` that
+/// ends it), waits for PostgreSQL's answer (so the commit has happened),
 /// drops that answer and closes both sides. walletd then sees an I/O error
 /// for a commit that landed: the ambiguous case.
 struct CommitCutter {
@@ -768,6 +769,15 @@ fn proxy_connection(
     }
     let mut event_statements = std::collections::HashSet::<Vec<u8>>::new();
     let mut inserted_events = false;
+    let mut in_transaction = false;
+    let arm_cut = |inserted: &mut bool| {
+        let cut = *inserted
+            && armed
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |a| a.checked_sub(1))
+                .is_ok();
+        *inserted = false;
+        cut
+    };
     let cstr = |b: &[u8]| -> (Vec<u8>, usize) {
         let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
         (b[..end].to_vec(), (end + 1).min(b.len()))
@@ -804,15 +814,16 @@ fn proxy_connection(
                 let (query, _) = cstr(&body);
                 let query = String::from_utf8_lossy(&query).trim().to_ascii_uppercase();
                 if query == "COMMIT" {
-                    cut_now = inserted_events
-                        && armed
-                            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |a| a.checked_sub(1))
-                            .is_ok();
-                    inserted_events = false;
+                    cut_now = arm_cut(&mut inserted_events);
+                    in_transaction = false;
                 } else if query == "ROLLBACK" || query == "BEGIN" {
                     inserted_events = false;
+                    in_transaction = query == "BEGIN";
                 }
             }
+            // Outside a transaction, PostgreSQL commits an INSERT at the Sync
+            // that ends its extended-protocol exchange.
+            b'S' if !in_transaction => cut_now = arm_cut(&mut inserted_events),
             _ => {}
         }
         if cut_now {

@@ -14,6 +14,7 @@ use crate::config::Secret;
 
 mod noise;
 mod sila;
+mod xacts;
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
@@ -125,12 +126,17 @@ async fn run_http_phases(
         None => Creates::Count(args.wallets.unwrap_or(total).max(1)),
     };
     let jwt_secret = args.jwt_secret.as_ref().map(|s| s.expose().to_owned());
+    let store_url = args.store_url.clone();
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("bench-http".into())
         .spawn(move || {
             let result = actix_web::rt::System::new().block_on(async move {
                 let http = Rc::new(Http::new(base, auth, concurrency));
+                let xacts = match store_url {
+                    Some(url) => xacts::Counter::open(&url).await?,
+                    None => None,
+                };
                 let mut phases = http_phases(
                     http.clone(),
                     &run_id,
@@ -138,6 +144,7 @@ async fn run_http_phases(
                     wallets,
                     concurrency,
                     jwt_secret,
+                    xacts.as_ref(),
                 )
                 .await?;
                 if let Some(sila) = sila {
@@ -168,6 +175,7 @@ async fn http_phases(
     wallet_count: Creates,
     concurrency: usize,
     jwt_secret: Option<String>,
+    xacts: Option<&xacts::Counter>,
 ) -> Result<Vec<Phase>, String> {
     preflight(&http, run_id).await?;
     // Unmeasured: opens the client's connections and lets the server fill its
@@ -196,10 +204,13 @@ async fn http_phases(
                     .ok_or_else(|| format!("no walletId in {}", String::from_utf8_lossy(&body)))
             }
         };
-        match wallet_count {
+        let before = xacts::sample(xacts).await;
+        let (mut phase, wallets) = match wallet_count {
             Creates::Count(n) => run_phase("create", n, concurrency, create).await?,
             Creates::For(d) => run_phase_for("create", d, concurrency, create).await?,
-        }
+        };
+        phase.xacts = xacts::per_request(xacts, before, phase.latencies.len()).await;
+        (phase, wallets)
     };
     create.print();
     phases.push(create);
@@ -208,18 +219,22 @@ async fn http_phases(
     }
     let wallets: Rc<[String]> = wallets.into();
 
-    let (sign, _) = {
+    // Spread over every wallet, then all on one: a hot wallet's commands
+    // queue behind each other instead of spreading over the store.
+    for (name, spread) in [("sign", wallets.len()), ("sign-hot", 1)] {
         let (http, wallets) = (http.clone(), wallets.clone());
-        run_phase("sign", total, concurrency, move |i| {
+        let before = xacts::sample(xacts).await;
+        let (mut sign, _) = run_phase(name, total, concurrency, move |i| {
             let http = http.clone();
-            let path = format!("/api/wallets/{}/sign", wallets[i % wallets.len()]);
+            let path = format!("/api/wallets/{}/sign", wallets[i % spread]);
             let body = json!({ "message": format!("bench {i}") });
             async move { http.post(&path, &body).await.map(drop) }
         })
-        .await?
-    };
-    sign.print();
-    phases.push(sign);
+        .await?;
+        sign.xacts = xacts::per_request(xacts, before, sign.latencies.len()).await;
+        sign.print();
+        phases.push(sign);
+    }
 
     let (get, _) = {
         let (http, wallets) = (http.clone(), wallets.clone());
@@ -500,6 +515,7 @@ impl<T> WorkerOutput<T> {
             errors: self.errors,
             first_error: self.first_error.map(|(_, e)| e),
             wall,
+            xacts: None,
         };
         (phase, self.values)
     }
@@ -512,6 +528,9 @@ struct Phase {
     errors: usize,
     first_error: Option<String>,
     wall: Duration,
+    /// Database transactions committed per request while the phase ran
+    /// (with --store-url on PostgreSQL).
+    xacts: Option<f64>,
 }
 
 impl Phase {
@@ -542,6 +561,9 @@ impl Phase {
             self.percentile_ms(0.99),
             self.percentile_ms(1.0),
         );
+        if let Some(x) = self.xacts {
+            println!("  database transactions per request: {x:.2}");
+        }
         if let Some(e) = &self.first_error {
             println!("  first error: {e}");
         }

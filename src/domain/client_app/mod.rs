@@ -10,7 +10,7 @@ use crate::domain::{Address, Handle, Timestamp};
 #[cfg(test)]
 mod tests;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum AppCommand {
     /// Registers the app with its first address, or adds an address to it.
     AddAddress {

@@ -12,7 +12,7 @@ pub struct NewUserWallet {
     pub statements_enabled: bool,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum UserCommand {
     /// Creates the user with its first wallet, which becomes the default.
     Register {

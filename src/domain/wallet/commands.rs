@@ -3,7 +3,7 @@ use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
 
 use super::WalletKind;
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum WalletCommand {
     /// A custodial wallet whose key custody has just generated.
     Create {

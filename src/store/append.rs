@@ -1,0 +1,224 @@
+//! The one way events reach the log.
+//!
+//! Every write — one command on one aggregate, a batch of queued commands on
+//! a hot aggregate, a unit of work spanning several aggregates — ends here as
+//! one `Append`: its events go in with a single multi-row INSERT that returns
+//! their global positions, so nobody has to look them up afterwards. A plain
+//! append is that one statement and nothing else (one round trip, one
+//! commit); an append that also records once-only keys or a snapshot wraps
+//! them in one transaction, so all of it is stored or none.
+//!
+//! Optimistic concurrency is the event table's key (aggregate, sequence): an
+//! append whose sequence numbers someone else took fails whole with
+//! `Conflict`, and its caller decides again on fresh state.
+
+use futures_util::future::BoxFuture;
+use serde_json::Value;
+use sqlx::Row;
+use walletd_projections::{with_db, Db, LogPosition};
+
+use super::error::CommitError;
+use super::nonces::{self, Nonce};
+
+/// An event decided by an aggregate, not yet stored.
+pub(crate) struct StagedEvent {
+    pub aggregate_type: &'static str,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    pub payload: Value,
+    pub metadata: Value,
+}
+
+/// An aggregate's state as of `last_sequence`, so that loading it later
+/// reads only the events after it (cqrs-es's snapshot table and format).
+pub(crate) struct StagedSnapshot {
+    pub aggregate_type: &'static str,
+    pub aggregate_id: String,
+    pub last_sequence: i64,
+    pub payload: Value,
+}
+
+#[derive(Default)]
+pub(crate) struct Append {
+    pub events: Vec<StagedEvent>,
+    pub snapshots: Vec<StagedSnapshot>,
+    pub nonces: Vec<Nonce>,
+}
+
+/// PostgreSQL: one statement however many events, so its plan is prepared
+/// once; ORDER BY keeps each aggregate's positions in sequence order.
+const INSERT_PG: &str = "INSERT INTO events
+   (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+ SELECT t, i, s, et, ev, p, m
+   FROM UNNEST($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::jsonb[], $7::jsonb[])
+        WITH ORDINALITY AS e(t, i, s, et, ev, p, m, n)
+  ORDER BY n
+ RETURNING tx_id, position";
+
+/// A newer snapshot replaces an older one, never the other way round (two
+/// processes may write snapshots of one aggregate).
+const SNAPSHOT_SQL: &str = "INSERT INTO snapshots
+   (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload)
+ VALUES ($1, $2, $3, 1, $4)
+ ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+   SET last_sequence = excluded.last_sequence,
+       current_snapshot = snapshots.current_snapshot + 1,
+       payload = excluded.payload
+ WHERE snapshots.last_sequence < excluded.last_sequence";
+
+impl Append {
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty() && self.nonces.is_empty()
+    }
+
+    /// Stores everything or nothing; returns the newest stored event's
+    /// position (`None` when only nonces were recorded).
+    pub async fn commit(&self, db: &Db) -> Result<Option<LogPosition>, CommitError> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let newest = if self.nonces.is_empty() && self.snapshots.is_empty() {
+            self.insert_alone(db).await?
+        } else {
+            self.insert_in_transaction(db).await?
+        };
+        if let Some(n) = self.nonces.first() {
+            if let Err(e) = nonces::prune_now_and_then(db, n.now).await {
+                tracing::warn!(error = %e, "could not prune expired nonces");
+            }
+        }
+        Ok(newest)
+    }
+
+    /// The common case: the INSERT is its own transaction.
+    async fn insert_alone(&self, db: &Db) -> Result<Option<LogPosition>, CommitError> {
+        with_db!(db, pool => {
+            let mut conn = pool.acquire().await.map_err(CommitError::from_sqlx)?;
+            conn.insert_events(&self.events).await
+        })
+    }
+
+    async fn insert_in_transaction(&self, db: &Db) -> Result<Option<LogPosition>, CommitError> {
+        with_db!(db, pool => {
+            let mut tx = pool.begin().await.map_err(CommitError::from_sqlx)?;
+            for n in &self.nonces {
+                let admitted = sqlx::query(nonces::ADMIT)
+                    .bind(&n.scope)
+                    .bind(&n.key)
+                    .bind(n.expires_at)
+                    .bind(n.now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(CommitError::from_sqlx)?
+                    .rows_affected()
+                    == 1;
+                if !admitted {
+                    // Dropping the transaction rolls it back.
+                    return Err(CommitError::Replayed);
+                }
+            }
+            let newest = tx.insert_events(&self.events).await?;
+            for s in &self.snapshots {
+                sqlx::query(SNAPSHOT_SQL)
+                    .bind(s.aggregate_type)
+                    .bind(&s.aggregate_id)
+                    .bind(s.last_sequence)
+                    .bind(&s.payload)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(CommitError::from_sqlx)?;
+            }
+            tx.commit().await.map_err(CommitError::from_sqlx)?;
+            Ok(newest)
+        })
+    }
+}
+
+/// The multi-row INSERT, in each backend's dialect.
+trait InsertEvents {
+    fn insert_events<'a>(
+        &'a mut self,
+        events: &'a [StagedEvent],
+    ) -> BoxFuture<'a, Result<Option<LogPosition>, CommitError>>;
+}
+
+impl InsertEvents for sqlx::PgConnection {
+    fn insert_events<'a>(
+        &'a mut self,
+        events: &'a [StagedEvent],
+    ) -> BoxFuture<'a, Result<Option<LogPosition>, CommitError>> {
+        Box::pin(async move {
+            if events.is_empty() {
+                return Ok(None);
+            }
+            let column = |f: fn(&StagedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+            let rows = sqlx::query(INSERT_PG)
+                .bind(column(|e| e.aggregate_type.to_string()))
+                .bind(column(|e| e.aggregate_id.clone()))
+                .bind(events.iter().map(|e| e.sequence).collect::<Vec<_>>())
+                .bind(column(|e| e.event_type.clone()))
+                .bind(column(|e| e.event_version.clone()))
+                .bind(events.iter().map(|e| &e.payload).collect::<Vec<_>>())
+                .bind(events.iter().map(|e| &e.metadata).collect::<Vec<_>>())
+                .fetch_all(self)
+                .await
+                .map_err(CommitError::from_sqlx)?;
+            newest(&rows)
+        })
+    }
+}
+
+impl InsertEvents for sqlx::SqliteConnection {
+    fn insert_events<'a>(
+        &'a mut self,
+        events: &'a [StagedEvent],
+    ) -> BoxFuture<'a, Result<Option<LogPosition>, CommitError>> {
+        Box::pin(async move {
+            if events.is_empty() {
+                return Ok(None);
+            }
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO events
+                   (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) ",
+            );
+            q.push_values(events, |mut row, e| {
+                row.push_bind(e.aggregate_type)
+                    .push_bind(&e.aggregate_id)
+                    .push_bind(e.sequence)
+                    .push_bind(&e.event_type)
+                    .push_bind(&e.event_version)
+                    .push_bind(&e.payload)
+                    .push_bind(&e.metadata);
+            });
+            // SQLite has no transaction ids; its positions are commit-ordered.
+            q.push(" RETURNING 0 AS tx_id, position");
+            let rows = q
+                .build()
+                .fetch_all(self)
+                .await
+                .map_err(CommitError::from_sqlx)?;
+            newest(&rows)
+        })
+    }
+}
+
+fn newest<R: Row>(rows: &[R]) -> Result<Option<LogPosition>, CommitError>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut newest: Option<LogPosition> = None;
+    for row in rows {
+        let at = LogPosition {
+            tx_id: row.try_get("tx_id").map_err(CommitError::from_sqlx)?,
+            position: row.try_get("position").map_err(CommitError::from_sqlx)?,
+        };
+        newest = match newest {
+            Some(n) if n > at => Some(n),
+            _ => Some(at),
+        };
+    }
+    Ok(newest)
+}
