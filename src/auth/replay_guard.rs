@@ -10,7 +10,7 @@
 //! `update_wallet` cannot be re-sent to `delete_wallet`. Its reference stays
 //! free, so a corrected request (new bytes, new signatures) may reuse it.
 
-use crate::custody::eth;
+use crate::domain::eth;
 use crate::store::Nonce;
 
 /// The once-only key of this exact body from `app`, valid until its

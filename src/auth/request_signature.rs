@@ -3,7 +3,7 @@
 //! sent as 130 hex digits r‖s‖v (a `0x` prefix and v = 0/1 are accepted too).
 //! Verification always hashes the raw bytes, never a re-serialisation.
 
-use crate::custody::eth;
+use crate::domain::eth;
 use crate::domain::{Address, RecoverableSignature};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -14,9 +14,9 @@ use super::claims::{self, ClaimTable};
 use super::key_pool::{self, KeyPool, PoolSource};
 use super::vault::{KeyVault, SealedKey};
 use super::{
-    eth, Custody, CustodyError, CustodyKind, GeneratedKey, KeyOutcome, KeyRef, MasterKeys,
-    SignPayload, SweepReport,
+    Custody, CustodyError, CustodyKind, GeneratedKey, KeyOutcome, KeyRef, MasterKeys, SweepReport,
 };
+use crate::domain::eth::{self, SignPayload};
 use crate::domain::{RecoverableSignature, WalletId};
 
 pub struct LocalCustody {

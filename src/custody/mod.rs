@@ -1,68 +1,29 @@
-//! Custody: where private keys live and how they sign.
+//! Custody: where private keys live, and signing with them.
 //!
 //! The rest of walletd sees only [`Custody`]: generate a key for a wallet, sign a
-//! payload with it. The payload is passed whole (not a pre-computed hash) so that
-//! a custody backend that involves another party — 2-of-2 MPC — can recompute
-//! and check the digest itself before taking part.
+//! payload with it. What a payload is and which digest it has belongs to the
+//! domain (`domain::eth`); custody signs that digest. The payload is passed
+//! whole (not a pre-computed hash) so that a custody backend that involves
+//! another party — 2-of-2 MPC — can recompute and check the digest itself
+//! before taking part.
 
 pub mod claims;
-pub mod eth;
 pub mod key_pool;
 pub mod local;
 pub mod master_key;
 pub mod mpc;
-pub mod payload;
 pub mod sweeper;
 pub mod vault;
 
 use async_trait::async_trait;
-use serde::{Deserialize, Serialize};
 
-use crate::domain::{Address, RecoverableSignature, WalletId};
+use crate::domain::eth::SignPayload;
+use crate::domain::{RecoverableSignature, WalletId};
 
+// The write side records which key a wallet has; custody makes and names them.
+pub use crate::domain::key::{CustodyKind, GeneratedKey, KeyRef};
 pub use local::LocalCustody;
 pub use master_key::{MasterKey, MasterKeys};
-pub use payload::{PayloadError, SignPayload, SignedTransaction};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum CustodyKind {
-    /// A single secp256k1 key, envelope-encrypted in the key vault.
-    Local,
-    /// A 2-of-2 threshold key: one share here, one with the cosigner.
-    Mpc,
-}
-
-impl CustodyKind {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            CustodyKind::Local => "local",
-            CustodyKind::Mpc => "mpc",
-        }
-    }
-}
-
-/// Names a key held by a custody backend. Carries no key material.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct KeyRef {
-    pub key_id: String,
-    pub custody: CustodyKind,
-}
-
-#[derive(Clone, Debug)]
-pub struct GeneratedKey {
-    pub key: KeyRef,
-    pub address: Address,
-    /// Uncompressed SEC1 public key (0x04 ‖ x ‖ y).
-    pub public_key: [u8; 65],
-}
-
-impl GeneratedKey {
-    /// The public key as 0x-hex, the form events and responses carry.
-    pub fn public_key_hex(&self) -> String {
-        format!("0x{}", hex::encode(self.public_key))
-    }
-}
 
 /// What became of a key handed to a create.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,20 +1,20 @@
-//! The write side's vocabulary: validated value types and the wallet aggregate.
+//! The write side's vocabulary: validated value types, Ethereum's encodings
+//! (`eth`) and the aggregates. Pure: no I/O, no custody handle.
 
-pub mod address;
 pub mod client_app;
+pub mod eth;
 pub mod handle;
 pub mod ids;
+pub mod key;
 pub mod label;
 pub mod nickname;
-pub mod signature;
 pub mod time;
 pub mod user;
 pub mod wallet;
 
-pub use address::{Address, AddressError};
+pub use eth::{Address, AddressError, RecoverableSignature};
 pub use handle::{Handle, HandleError};
 pub use ids::{UserId, WalletId};
 pub use label::Label;
 pub use nickname::{Nickname, NicknameError};
-pub use signature::RecoverableSignature;
 pub use time::Timestamp;

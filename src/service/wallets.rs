@@ -6,8 +6,8 @@ use walletd_projections::queries::{self, WalletLookup, WalletRow};
 
 use super::identity_cache::WalletIdentity;
 use crate::app::App;
-use crate::custody::eth;
-use crate::custody::{CustodyError, KeyError, KeyOutcome, SignPayload, SignedTransaction};
+use crate::custody::{CustodyError, KeyError, KeyOutcome};
+use crate::domain::eth::{self, SignPayload, SignedTransaction};
 use crate::domain::wallet::{WalletCommand, WalletError, WalletKind};
 use crate::domain::{Address, RecoverableSignature, UserId, WalletId};
 use crate::store::{CommandError, CommandMeta};

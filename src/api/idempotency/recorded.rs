@@ -12,7 +12,7 @@ use sqlx::Row;
 use walletd_projections::{with_db, Db};
 
 use super::IdempotencyRefusal;
-use crate::custody::SignPayload;
+use crate::domain::eth::SignPayload;
 use crate::domain::wallet::WalletEvent;
 use crate::domain::{UserId, WalletId};
 use crate::service::wallets::{CreatedWallet, Signed};

@@ -6,7 +6,7 @@ use serde_json::{json, Map, Value};
 
 use crate::api::context::BodyError;
 use crate::api::idempotency::IdempotencyRefusal;
-use crate::custody::PayloadError;
+use crate::domain::eth::PayloadError;
 use crate::domain::wallet::WalletError;
 use crate::service::ServiceError;
 

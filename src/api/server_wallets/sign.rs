@@ -8,7 +8,7 @@ use super::errors::ApiError;
 use super::signing::{hex0x, sign_with};
 use crate::api::context::parse_json;
 use crate::app::App;
-use crate::custody::SignPayload;
+use crate::domain::eth::SignPayload;
 use crate::service::wallets::Signed;
 
 #[derive(Deserialize)]

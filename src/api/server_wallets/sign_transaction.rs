@@ -9,8 +9,7 @@ use super::errors::ApiError;
 use super::signing::{hex0x, sign_with};
 use crate::api::context::parse_json;
 use crate::app::App;
-use crate::custody::payload::TransactionPayload;
-use crate::custody::SignPayload;
+use crate::domain::eth::{SignPayload, TransactionPayload};
 use crate::service::wallets::Signed;
 
 #[derive(Deserialize)]

@@ -8,8 +8,7 @@ use serde_json::{json, Value};
 use super::signing::{hex0x, sign_with};
 use crate::api::context::parse_json;
 use crate::app::App;
-use crate::custody::payload::TypedDataPayload;
-use crate::custody::SignPayload;
+use crate::domain::eth::{SignPayload, TypedDataPayload};
 use crate::service::wallets::Signed;
 
 #[derive(Deserialize)]

@@ -11,7 +11,7 @@ use super::{authenticate, idempotent};
 use crate::api::context::{command_meta, read_json_bytes};
 use crate::api::idempotency::recorded;
 use crate::app::App;
-use crate::custody::SignPayload;
+use crate::domain::eth::SignPayload;
 use crate::domain::WalletId;
 use crate::service::wallets::Signed;
 use crate::service::WalletService;

@@ -10,7 +10,7 @@ use k256::ecdsa::SigningKey;
 use serde_json::json;
 
 use super::{run_phase, Http, Phase};
-use crate::custody::eth;
+use crate::domain::eth;
 use crate::domain::Address;
 
 /// The bench's own app, registered in the store before the HTTP phases.

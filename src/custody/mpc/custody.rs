@@ -14,9 +14,9 @@ use crate::custody::claims::{self, ClaimTable};
 use crate::custody::key_pool::{self, KeyPool, PoolSource};
 use crate::custody::local::cutoff;
 use crate::custody::{
-    Custody, CustodyError, CustodyKind, GeneratedKey, KeyError, KeyOutcome, KeyRef, SignPayload,
-    SweepReport,
+    Custody, CustodyError, CustodyKind, GeneratedKey, KeyError, KeyOutcome, KeyRef, SweepReport,
 };
+use crate::domain::eth::SignPayload;
 use crate::domain::{RecoverableSignature, WalletId};
 
 /// The cosigner's policy for walletd's own payloads: the payload travels in

@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use super::cpu::{self, Lane};
 use super::wire::{decode, encode, Curve, Request, Response};
 use super::MpcError;
-use crate::custody::eth;
+use crate::domain::eth;
 use crate::domain::{Address, RecoverableSignature};
 
 /// One request/response exchange with the cosigner.

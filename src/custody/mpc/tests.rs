@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::*;
-use crate::custody::eth;
+use crate::domain::eth;
 
 #[derive(Default)]
 struct MemoryStore {

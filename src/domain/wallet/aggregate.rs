@@ -2,7 +2,8 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use crate::custody::{eth, KeyRef};
+use crate::domain::eth;
+use crate::domain::key::KeyRef;
 use crate::domain::{Address, Timestamp, UserId, WalletId};
 
 use super::{WalletCommand, WalletEvent, WalletKind};

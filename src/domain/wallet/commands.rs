@@ -1,4 +1,5 @@
-use crate::custody::{GeneratedKey, SignPayload};
+use crate::domain::eth::SignPayload;
+use crate::domain::key::GeneratedKey;
 use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
 
 use super::WalletKind;

@@ -4,7 +4,7 @@
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::custody::CustodyKind;
+use crate::domain::key::CustodyKind;
 use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

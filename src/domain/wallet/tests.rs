@@ -5,8 +5,8 @@ use cqrs_es::Aggregate;
 use k256::ecdsa::SigningKey;
 
 use super::*;
-use crate::custody::payload::{TransactionPayload, TypedDataPayload};
-use crate::custody::{eth, CustodyKind, GeneratedKey, KeyRef, SignPayload};
+use crate::domain::eth::{self, SignPayload, TransactionPayload, TypedDataPayload};
+use crate::domain::key::{CustodyKind, GeneratedKey, KeyRef};
 use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
 
 fn signing_key(seed: u8) -> SigningKey {

@@ -4,6 +4,7 @@ use k256::ecdsa::SigningKey;
 use serde_json::{json, Value};
 
 use super::*;
+use crate::domain::eth;
 
 /// The example of EIP-712 itself ("Ether Mail").
 pub(crate) fn mail() -> Value {

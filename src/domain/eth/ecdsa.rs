@@ -1,33 +1,13 @@
-//! Ethereum's secp256k1 conventions, on k256 and sha3.
+//! Ethereum's ECDSA conventions on secp256k1: a signature of a 32-byte digest
+//! is low-s (EIP-2) with v in {27, 28}, and names its signer by recovery.
+//!
+//! Signing is a pure function of a key and a digest; holding the key is
+//! custody's job, which calls it.
 
 use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
-use sha3::{Digest, Keccak256};
 
-use crate::domain::{Address, RecoverableSignature};
-
-pub fn keccak256(data: &[u8]) -> [u8; 32] {
-    Keccak256::digest(data).into()
-}
-
-/// EIP-191 version 0x45: keccak256("\x19Ethereum Signed Message:\n" ‖ len ‖ message).
-pub fn eip191_hash(message: &[u8]) -> [u8; 32] {
-    let mut h = Keccak256::new();
-    h.update(b"\x19Ethereum Signed Message:\n");
-    h.update(message.len().to_string().as_bytes());
-    h.update(message);
-    h.finalize().into()
-}
-
-pub fn uncompressed_public_key(key: &VerifyingKey) -> [u8; 65] {
-    let point = key.to_encoded_point(false);
-    let mut out = [0u8; 65];
-    out.copy_from_slice(point.as_bytes());
-    out
-}
-
-pub fn address_of(key: &VerifyingKey) -> Address {
-    Address::from_uncompressed_pubkey(&uncompressed_public_key(key))
-}
+use super::public_key::address_of;
+use super::{Address, RecoverableSignature};
 
 /// Signs a 32-byte digest. RFC 6979 deterministic nonce; s is normalised to the
 /// lower half of the curve order (EIP-2) and v adjusted to match.
@@ -62,19 +42,8 @@ pub fn recover_address(digest: &[u8; 32], sig: &RecoverableSignature) -> Option<
 
 #[cfg(test)]
 mod tests {
+    use super::super::eip191::eip191_hash;
     use super::*;
-
-    #[test]
-    fn known_key_address() {
-        // Private key 1 has a well-known address.
-        let mut sk = [0u8; 32];
-        sk[31] = 1;
-        let key = SigningKey::from_slice(&sk).unwrap();
-        assert_eq!(
-            address_of(key.verifying_key()).to_checksum(),
-            "0x7E5F4552091A69125d5DfCb7b8C2659029395Bdf"
-        );
-    }
 
     #[test]
     fn sign_then_recover_low_s() {

@@ -1,14 +1,12 @@
 //! Ethereum addresses: 20 bytes, shown EIP-55 checksummed.
-//!
-//! EIP-55 is written here rather than taken from alloy so that the tests can
-//! check our addresses and signatures against alloy as an independent
-//! implementation.
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha3::{Digest, Keccak256};
+
+use super::eip55;
+use super::keccak::keccak256;
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Address([u8; 20]);
@@ -27,7 +25,7 @@ impl Address {
     /// Address of an uncompressed SEC1 public key (65 bytes, 0x04 prefix):
     /// the last 20 bytes of keccak256 of the 64 coordinate bytes.
     pub fn from_uncompressed_pubkey(pubkey: &[u8; 65]) -> Self {
-        let hash = Keccak256::digest(&pubkey[1..]);
+        let hash = keccak256(&pubkey[1..]);
         let mut out = [0u8; 20];
         out.copy_from_slice(&hash[12..]);
         Self(out)
@@ -58,19 +56,7 @@ impl Address {
 
     /// EIP-55 mixed-case checksum encoding.
     pub fn to_checksum(&self) -> String {
-        let lower = hex::encode(self.0);
-        let hash = Keccak256::digest(lower.as_bytes());
-        let mut out = String::with_capacity(42);
-        out.push_str("0x");
-        for (i, c) in lower.chars().enumerate() {
-            let nibble = (hash[i / 2] >> (if i % 2 == 0 { 4 } else { 0 })) & 0x0f;
-            if c.is_ascii_alphabetic() && nibble >= 8 {
-                out.push(c.to_ascii_uppercase());
-            } else {
-                out.push(c);
-            }
-        }
-        out
+        eip55::checksum(&self.0)
     }
 }
 
