@@ -14,6 +14,7 @@ pub mod replay;
 pub mod sila_queries;
 pub mod stmt;
 pub mod views;
+pub mod wakeup;
 
 pub use db::{Backend, Db};
 pub use log::{LogPosition, StoredEvent};

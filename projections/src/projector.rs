@@ -20,6 +20,7 @@ use crate::db::Db;
 use crate::lag::{self, Lag};
 use crate::log::{self, LogPosition};
 use crate::views::Projection;
+use crate::wakeup::{self, announce_sql, instance_name, Listening};
 use crate::ProjectionError;
 
 /// Reads all checkpoints on a connection of either backend.
@@ -49,6 +50,8 @@ pub struct Projector {
     db: Db,
     projections: Vec<Box<dyn Projection>>,
     batch: i64,
+    /// Names this process in its announcements, so it ignores its own.
+    instance: String,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +66,8 @@ pub struct PassOutcome {
     pub applied: usize,
     /// Lowest checkpoint over all projections after the pass.
     pub caught_up_to: LogPosition,
+    /// Events the slowest projection has applied since it was (re)built.
+    pub applied_total: i64,
 }
 
 impl Projector {
@@ -71,6 +76,7 @@ impl Projector {
             db,
             projections,
             batch: 500,
+            instance: instance_name(),
         }
     }
 
@@ -103,15 +109,21 @@ impl Projector {
         Ok(())
     }
 
-    /// One pass over at most one batch.
+    /// One pass over at most one (live-sized) batch.
     pub async fn pass(&self) -> Result<PassOutcome, ProjectionError> {
+        self.pass_up_to(self.batch).await
+    }
+
+    /// One pass over at most `batch` events: the one way events reach the
+    /// projections, whether live, catching up after downtime or rebuilding.
+    pub async fn pass_up_to(&self, batch: i64) -> Result<PassOutcome, ProjectionError> {
         let db = &self.db;
         crate::with_db!(db, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(lock_sql(db)).execute(&mut *tx).await?;
             let mut checkpoints = read_checkpoints!(&mut *tx);
             let low = self.lowest(&checkpoints);
-            let events = log::decode_all(crate::fetch_log!(&mut *tx, log::read_sql(db), low, self.batch))?;
+            let events = log::decode_all(crate::fetch_log!(&mut *tx, log::read_sql(db), low, batch))?;
             // Projection by projection, so that each one's row inserts for the
             // whole batch go out as a few multi-row statements.
             let mut changed = false;
@@ -131,6 +143,12 @@ impl Projector {
                 crate::exec_stmts!(tx, stmts)?;
             }
             if changed {
+                if let Some(sql) = announce_sql(db) {
+                    // Inside the pass: the pass lock already serialises these
+                    // transactions, so NOTIFY's own commit-time lock costs nothing
+                    // extra, and other processes hear of it only once it is durable.
+                    sqlx::query(sql).bind(&self.instance).execute(&mut *tx).await?;
+                }
                 for p in &self.projections {
                     let cp = checkpoints[p.name()];
                     sqlx::query(
@@ -149,25 +167,69 @@ impl Projector {
             Ok(PassOutcome {
                 applied: events.len(),
                 caught_up_to: self.lowest(&checkpoints),
+                applied_total: self
+                    .projections
+                    .iter()
+                    .map(|p| checkpoints.get(p.name()).map(|c| c.applied).unwrap_or_default())
+                    .min()
+                    .unwrap_or_default(),
             })
         })
     }
 
     /// Passes until the log has nothing more below its horizon.
     pub async fn catch_up(&self) -> Result<LogPosition, ProjectionError> {
-        Ok(self.catch_up_counting().await?.0)
+        Ok(self.catch_up_with(|_| {}).await?.caught_up_to)
     }
 
-    /// Like [`catch_up`](Self::catch_up), also returning how many events it applied.
-    async fn catch_up_counting(&self) -> Result<(LogPosition, usize), ProjectionError> {
-        let mut total = 0;
+    /// Like [`catch_up`](Self::catch_up), in catch-up-sized batches, telling
+    /// `progress` after each one; returns the last pass's outcome.
+    pub async fn catch_up_with(
+        &self,
+        mut progress: impl FnMut(&PassOutcome),
+    ) -> Result<PassOutcome, ProjectionError> {
         loop {
-            let outcome = self.pass().await?;
-            total += outcome.applied;
-            if outcome.applied < self.batch as usize {
-                return Ok((outcome.caught_up_to, total));
+            let outcome = self.pass_up_to(CATCH_UP_BATCH).await?;
+            progress(&outcome);
+            if outcome.applied < CATCH_UP_BATCH as usize {
+                return Ok(outcome);
             }
         }
+    }
+
+    /// Empties every projection's tables and sets its checkpoint back to the
+    /// start of the log, in one short transaction under the pass lock; the
+    /// next passes (this process's or any other's) rebuild them.
+    pub async fn reset(&self) -> Result<(), ProjectionError> {
+        let db = &self.db;
+        crate::with_db!(db, pool => {
+            let mut tx = pool.begin().await?;
+            sqlx::query(lock_sql(db)).execute(&mut *tx).await?;
+            let tables: Vec<&str> = self.projections.iter().flat_map(|p| p.tables().iter().copied()).collect();
+            // TRUNCATE on PostgreSQL: a DELETE would leave every old row behind
+            // as a dead tuple for the rebuild's inserts to wade through.
+            match db {
+                Db::Postgres(_) => {
+                    sqlx::query(&format!("TRUNCATE {}", tables.join(", "))).execute(&mut *tx).await?;
+                }
+                Db::Sqlite(_) => {
+                    for table in &tables {
+                        sqlx::query(&format!("DELETE FROM {table}")).execute(&mut *tx).await?;
+                    }
+                }
+            }
+            for p in &self.projections {
+                sqlx::query(
+                    "UPDATE projection_checkpoints SET tx_id = 0, position = 0, applied = 0
+                      WHERE name = $1",
+                )
+                .bind(p.name())
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     fn lowest(&self, checkpoints: &HashMap<String, Checkpoint>) -> LogPosition {
@@ -179,7 +241,8 @@ impl Projector {
     }
 
     /// Runs the projector in the background for the life of the process, with
-    /// a monitor beside it that measures the lag and spots a stall.
+    /// a monitor beside it that measures the lag and spots a stall, and (on
+    /// PostgreSQL) a listener that wakes it when another process projected.
     pub fn spawn(self) -> ProjectorHandle {
         let (progress_tx, progress_rx) = watch::channel(LogPosition::START);
         let shared = Arc::new(Shared {
@@ -189,24 +252,47 @@ impl Projector {
             stall: watch::channel(None).0,
             idle_passes: AtomicU64::new(0),
             warned_at: Mutex::new(None),
+            active_at: Mutex::new(Instant::now()),
+            listening: Arc::new(Listening::default()),
         });
         let monitor = tokio::spawn(monitor(
             self.db.clone(),
             shared.clone(),
             progress_rx.clone(),
         ));
+        let listener = match &self.db {
+            Db::Postgres(pool) => {
+                let wake_shared = shared.clone();
+                Some(Arc::new(AbortOnDrop(tokio::spawn(wakeup::listen(
+                    pool.clone(),
+                    self.instance.clone(),
+                    shared.listening.clone(),
+                    move || wake_shared.wake(),
+                )))))
+            }
+            Db::Sqlite(_) => None,
+        };
         let task_shared = shared.clone();
         let task = tokio::spawn(async move {
+            let mut batch = self.batch;
             loop {
                 let mut applied = 0;
                 // Pass by pass, not a whole catch-up at once, so that waiters and
                 // the stall monitor see every step of a long catch-up.
-                match self.pass().await {
+                match self.pass_up_to(batch).await {
                     Ok(PassOutcome {
                         applied: n,
                         caught_up_to: pos,
+                        ..
                     }) => {
                         applied = n;
+                        // Behind (after downtime, or a reset by `walletd
+                        // replay`): larger passes until caught up.
+                        batch = if n >= batch as usize {
+                            CATCH_UP_BATCH
+                        } else {
+                            self.batch
+                        };
                         let moved = progress_tx.send_if_modified(|cur| {
                             let moved = pos > *cur;
                             if moved {
@@ -217,6 +303,7 @@ impl Projector {
                         if moved {
                             task_shared.idle_passes.store(0, Ordering::Relaxed);
                             task_shared.clear_stall();
+                            task_shared.touch();
                         } else {
                             task_shared.idle_passes.fetch_add(1, Ordering::Relaxed);
                         }
@@ -236,13 +323,15 @@ impl Projector {
                 // A full batch: more is queued, go on at once. Someone waits for an
                 // event that may sit behind a transaction that has not ended yet:
                 // look again soon rather than idle. Right after a productive pass,
-                // look again at once (more is likely queued).
+                // look again at once (more is likely queued). Otherwise sleep until
+                // a commit here or a notification from elsewhere wakes the
+                // projector; the fallback only guards against a lost wake-up.
                 let waiting = task_shared.waiters.load(Ordering::Relaxed) > 0;
                 let idle = match (waiting, applied > 0) {
-                    _ if applied >= self.batch as usize => Duration::ZERO,
+                    _ if batch == CATCH_UP_BATCH => Duration::ZERO,
                     (true, true) => Duration::ZERO,
                     (true, false) => Duration::from_millis(3),
-                    (false, _) => Duration::from_millis(250),
+                    (false, _) => self.fallback(&task_shared),
                 };
                 if idle.is_zero() {
                     tokio::task::yield_now().await;
@@ -259,12 +348,39 @@ impl Projector {
             progress: progress_rx,
             task: Arc::new(AbortOnDrop(task)),
             _monitor: Arc::new(AbortOnDrop(monitor)),
+            _listener: listener,
+        }
+    }
+
+    /// How long an idle projector sleeps when nothing wakes it.
+    fn fallback(&self, shared: &Shared) -> Duration {
+        match &self.db {
+            Db::Postgres(_) if shared.listening.is_on() => IDLE_LISTENING,
+            Db::Postgres(_) => IDLE_DEAF,
+            Db::Sqlite(_) => IDLE_SQLITE,
         }
     }
 }
 
+/// Events per pass while a projector is behind: large enough that each
+/// commit carries many rows, small enough that a pass stays short (it holds
+/// the pass lock and a snapshot) and memory stays flat whatever the log size.
+pub const CATCH_UP_BATCH: i64 = 5000;
+
+/// Idle poll while notifications arrive: only a safety net.
+const IDLE_LISTENING: Duration = Duration::from_secs(10);
+/// Idle poll while the listener is reconnecting.
+const IDLE_DEAF: Duration = Duration::from_millis(250);
+/// Idle poll on SQLite, which has no notifications: picks up what one-shot
+/// CLI commands wrote.
+const IDLE_SQLITE: Duration = Duration::from_secs(1);
+
 /// How often the monitor measures the lag.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// With nothing happening for this long, the monitor probes only every
+/// [`QUIET_PROBE_EVERY`].
+const QUIET_AFTER: Duration = Duration::from_secs(5);
+const QUIET_PROBE_EVERY: Duration = Duration::from_secs(30);
 /// The projector counts as stalled when the oldest unprojected event is this
 /// old, the projector has not moved for this long either, and its passes
 /// succeed without moving it: a projector that is merely busy keeps moving (it
@@ -289,12 +405,26 @@ async fn monitor(db: Db, shared: Arc<Shared>, progress: watch::Receiver<LogPosit
     let mut previous: Option<LogPosition> = None;
     let mut moved_at = Instant::now();
     let mut lagging_since: Option<Instant> = None;
+    let mut quiet_since = Instant::now();
     loop {
         tokio::time::sleep(PROBE_EVERY).await;
         let at = *progress.borrow();
         if previous != Some(at) {
             previous = Some(at);
             moved_at = Instant::now();
+        }
+        // Idle costs nothing: with no commit, wake-up or waiter for a while,
+        // and no lag at the last probe, probe only now and then.
+        let quiet = lagging_since.is_none()
+            && shared.stall.borrow().is_none()
+            && shared.waiters.load(Ordering::Relaxed) == 0
+            && shared.quiet_for() >= QUIET_AFTER;
+        if !quiet {
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() < QUIET_PROBE_EVERY {
+            continue;
+        } else {
+            quiet_since = Instant::now();
         }
         let lag = match lag::measure(&db, at).await {
             Ok(lag) => lag,
@@ -374,9 +504,32 @@ struct Shared {
     idle_passes: AtomicU64,
     /// When the last lag warning was logged (rate limit).
     warned_at: Mutex<Option<Instant>>,
+    /// When the projector was last woken or moved: the monitor probes often
+    /// only while something happens.
+    active_at: Mutex<Instant>,
+    /// Whether other processes' notifications reach this one.
+    listening: Arc<Listening>,
 }
 
 impl Shared {
+    fn wake(&self) {
+        self.touch();
+        self.nudge.notify_one();
+    }
+
+    fn touch(&self) {
+        if let Ok(mut at) = self.active_at.lock() {
+            *at = Instant::now();
+        }
+    }
+
+    fn quiet_for(&self) -> Duration {
+        self.active_at
+            .lock()
+            .map(|at| at.elapsed())
+            .unwrap_or_default()
+    }
+
     fn set_error(&self, e: Option<String>) {
         if let Ok(mut guard) = self.last_error.lock() {
             *guard = e;
@@ -437,12 +590,19 @@ pub struct ProjectorHandle {
     progress: watch::Receiver<LogPosition>,
     task: Arc<AbortOnDrop>,
     _monitor: Arc<AbortOnDrop>,
+    _listener: Option<Arc<AbortOnDrop>>,
 }
 
 impl ProjectorHandle {
     /// Tells the projector that new events were committed.
     pub fn nudge(&self) {
-        self.shared.nudge.notify_one();
+        self.shared.wake();
+    }
+
+    /// Follows the projections' progress: it changes whenever this process's
+    /// projector saw them move (also by another process's pass).
+    pub fn progress(&self) -> watch::Receiver<LogPosition> {
+        self.progress.clone()
     }
 
     pub fn position(&self) -> LogPosition {

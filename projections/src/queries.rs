@@ -300,6 +300,16 @@ pub async fn due_for_whitelist(db: &Db, now: &str, limit: i64) -> Result<Vec<Str
     }))
 }
 
+/// When the next queued wallet becomes due, if any is queued.
+pub async fn next_whitelist_due(db: &Db) -> Result<Option<String>, sqlx::Error> {
+    Ok(with_db!(db, pool => {
+        sqlx::query("SELECT MIN(eligible_at) AS due FROM whitelist_queue WHERE status = 'queued'")
+            .fetch_one(pool)
+            .await?
+            .try_get::<Option<String>, _>("due")?
+    }))
+}
+
 /// Every app with its signing addresses (EIP-55), by handle.
 pub async fn apps(db: &Db) -> Result<Vec<(String, Vec<String>)>, sqlx::Error> {
     let rows: Vec<(String, String)> = with_db!(db, pool => {

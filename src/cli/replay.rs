@@ -5,7 +5,8 @@ use super::CliResult;
 use crate::config::Settings;
 
 pub async fn run(settings: Settings) -> CliResult {
-    // One long transaction over the whole log: no statement timeout.
+    // Maintenance limits: emptying large views may take longer than a
+    // service statement may.
     let db = crate::store::connect_with(
         &settings.database_url,
         4,

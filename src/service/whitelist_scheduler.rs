@@ -18,22 +18,83 @@ use crate::domain::wallet::{WalletCommand, WalletError};
 use crate::domain::{Timestamp, WalletId};
 use crate::store::{CommandError, CommandMeta};
 
-const TICK: Duration = Duration::from_millis(200);
+/// Rounds are at least this far apart, however busy the log is.
+const MIN_GAP: Duration = Duration::from_millis(200);
+/// With nothing queued and nothing projected, look again after this long (a
+/// safety net: new queue entries arrive through the projections' progress).
+const FALLBACK: Duration = Duration::from_secs(60);
+/// Pause when due wallets remain that this round could not complete.
+const BUSY_ELSEWHERE: Duration = Duration::from_secs(1);
 const BATCH: i64 = 200;
 /// Key of the advisory lock that elects the acting scheduler for a tick.
 const LOCK_SQL: &str = "SELECT pg_try_advisory_xact_lock(131520861219189) AS got";
 
-/// Runs until the app is dropped.
+/// Runs until the app is dropped. It sleeps until the next queued wallet is
+/// due, and wakes early only when the projections move (a wallet may have been
+/// queued), so an idle service costs the database nothing here.
 pub fn spawn(app: Weak<App>) {
+    let Some(mut progress) = app.upgrade().map(|a| a.wallets.projector().progress()) else {
+        return;
+    };
     tokio::spawn(async move {
         loop {
-            tokio::time::sleep(TICK).await;
-            let Some(app) = app.upgrade() else { return };
-            if let Err(e) = tick(&app).await {
-                tracing::warn!(error = %e, "whitelist scheduler tick failed; retrying");
+            let wait = {
+                let Some(app) = app.upgrade() else { return };
+                match round(&app).await {
+                    Ok(wait) => wait,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "whitelist scheduler round failed; retrying");
+                        Duration::from_secs(1)
+                    }
+                }
+            };
+            progress.borrow_and_update();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                changed = progress.changed() => {
+                    if changed.is_err() {
+                        // The projector has stopped: nothing will wake us early.
+                        tokio::time::sleep(wait).await;
+                    }
+                }
             }
+            tokio::time::sleep(MIN_GAP).await;
         }
     });
+}
+
+/// Completes what is due, then says how long to sleep until the next wallet
+/// is due.
+async fn round(app: &App) -> Result<Duration, sqlx::Error> {
+    let mut next = queries::next_whitelist_due(&app.db).await?;
+    if next
+        .as_deref()
+        .is_some_and(|due| is_due(due, Timestamp::now()))
+    {
+        let done = tick(app).await?;
+        next = queries::next_whitelist_due(&app.db).await?;
+        // Another process is at it, or an entry cannot be completed yet: do
+        // not spin on it.
+        if done == 0
+            && next
+                .as_deref()
+                .is_some_and(|due| is_due(due, Timestamp::now()))
+        {
+            return Ok(BUSY_ELSEWHERE);
+        }
+    }
+    let Some(due) = next.as_deref().and_then(Timestamp::parse) else {
+        return Ok(FALLBACK);
+    };
+    let until = (due.datetime() - Timestamp::now().datetime())
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    Ok(until.min(FALLBACK))
+}
+
+fn is_due(eligible_at: &str, now: Timestamp) -> bool {
+    // An unreadable entry is handed to the tick, which reports it.
+    Timestamp::parse(eligible_at).is_none_or(|t| t <= now)
 }
 
 /// One round: whitelist every wallet that is due. Returns how many it whitelisted.

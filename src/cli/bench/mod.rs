@@ -12,7 +12,9 @@ use walletd_projections::{with_db, Db};
 use super::CliResult;
 use crate::config::Secret;
 
+mod idle;
 mod noise;
+mod replay;
 mod sila;
 mod xacts;
 
@@ -22,9 +24,9 @@ pub struct BenchArgs {
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     pub url: String,
 
-    /// API key for the server-wallet API.
+    /// API key for the server-wallet API (every measurement over HTTP).
     #[arg(long, env = "WALLETD_BENCH_API_KEY", hide_env_values = true)]
-    pub api_key: Secret,
+    pub api_key: Option<Secret>,
 
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64)]
@@ -69,9 +71,30 @@ pub struct BenchArgs {
     #[arg(long)]
     pub noise_rate: Option<u32>,
 
+    /// With --store-url: after the phases, count the store's transactions for
+    /// this many seconds without requests (0: skip).
+    #[arg(long, default_value_t = 15)]
+    pub idle_secs: u64,
+
     /// Length of each --noise-rate phase, in seconds.
     #[arg(long, default_value_t = 30)]
     pub noise_secs: u64,
+
+    /// Instead of the phases above: seed a scratch database beside
+    /// --store-url (PostgreSQL) with this many events, rebuild the
+    /// projections from it as `walletd replay` does, print events per second
+    /// beside the rate the log alone can be read at, and drop it.
+    #[arg(long, value_name = "EVENTS", requires = "store_url")]
+    pub replay: Option<u64>,
+}
+
+impl BenchArgs {
+    fn bearer(&self) -> Result<String, String> {
+        match &self.api_key {
+            Some(key) => Ok(format!("Bearer {}", key.expose())),
+            None => Err("set --api-key or WALLETD_BENCH_API_KEY to measure over HTTP".into()),
+        }
+    }
 }
 
 /// Generous, so a saturated server shows up as latency rather than as errors.
@@ -87,6 +110,9 @@ pub async fn run(args: BenchArgs) -> CliResult {
         args.url, args.concurrency, args.requests
     );
 
+    if let (Some(events), Some(store_url)) = (args.replay, &args.store_url) {
+        return Ok(replay::run(store_url, events.max(1), &run_id).await?);
+    }
     if let Some(rate) = args.noise_rate {
         return Ok(noise::run(&args, rate, &run_id).await?);
     }
@@ -97,6 +123,10 @@ pub async fn run(args: BenchArgs) -> CliResult {
     };
     let phases = run_http_phases(&args, run_id.clone(), sila).await?;
 
+    if let (Some(store_url), true) = (&args.store_url, args.idle_secs > 0) {
+        println!();
+        idle::measure(store_url, args.idle_secs).await?;
+    }
     if let Some(store_url) = &args.store_url {
         let store = store_limit(store_url, &run_id, args.requests, args.concurrency).await?;
         println!();
@@ -119,7 +149,7 @@ async fn run_http_phases(
     sila: Option<sila::SilaBench>,
 ) -> Result<Vec<Phase>, String> {
     let base = args.url.trim_end_matches('/').to_string();
-    let auth = format!("Bearer {}", args.api_key.expose());
+    let auth = args.bearer()?;
     let (total, concurrency) = (args.requests, args.concurrency);
     let wallets = match args.create_for {
         Some(secs) => Creates::For(Duration::from_secs(secs.max(1))),

@@ -45,7 +45,7 @@ pub async fn run(args: &BenchArgs, rate: u32, run_id: &str) -> Result<(), String
     let rows_before = refusal_rows(store.as_ref()).await?;
 
     let base = args.url.trim_end_matches('/').to_string();
-    let auth = format!("Bearer {}", args.api_key.expose());
+    let auth = args.bearer()?;
     let (concurrency, run_id) = (args.concurrency, run_id.to_string());
     let (tx, rx) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()

@@ -24,6 +24,11 @@ impl Counter {
         }
     }
 
+    /// The counter now, after letting the last published figures arrive.
+    pub async fn sample(&self) -> Option<i64> {
+        self.read().await
+    }
+
     async fn read(&self) -> Option<i64> {
         tokio::time::sleep(SETTLE).await;
         sqlx::query_scalar(
