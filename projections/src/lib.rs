@@ -31,6 +31,8 @@ pub enum ProjectionError {
         version: String,
         reason: String,
     },
+    #[error("a projection statement cannot be sent: {0}")]
+    BadStatement(String),
     #[error("timed out waiting for projections to reach the log position")]
     Timeout,
 }

@@ -19,6 +19,7 @@ use tokio::sync::{watch, Notify};
 use crate::db::Db;
 use crate::lag::{self, Lag};
 use crate::log::{self, LogPosition};
+use crate::stmt::Stmt;
 use crate::views::Projection;
 use crate::wakeup::{self, announce_sql, instance_name, Listening};
 use crate::ProjectionError;
@@ -126,13 +127,13 @@ impl Projector {
             let events = log::decode_all(crate::fetch_log!(&mut *tx, log::read_sql(db), low, batch))?;
             // Projection by projection, so that each one's row inserts for the
             // whole batch go out as a few multi-row statements.
+            let mut stmts = Vec::new();
             let mut changed = false;
             for p in &self.projections {
                 let cp = checkpoints.entry(p.name().to_string()).or_insert(Checkpoint {
                     at: LogPosition::START,
                     applied: 0,
                 });
-                let mut stmts = Vec::new();
                 let seen = cp.at;
                 for event in events.iter().filter(|e| e.at > seen) {
                     stmts.extend(p.apply(event, cp.applied + 1)?);
@@ -140,28 +141,32 @@ impl Projector {
                     cp.applied += 1;
                     changed = true;
                 }
-                crate::exec_stmts!(tx, stmts)?;
             }
             if changed {
+                for p in &self.projections {
+                    let cp = checkpoints[p.name()];
+                    stmts.push(Stmt::new(
+                        "UPDATE projection_checkpoints SET tx_id = $2, position = $3, applied = $4
+                          WHERE name = $1",
+                        vec![p.name().into(), cp.at.tx_id.into(), cp.at.position.into(), cp.applied.into()],
+                    ));
+                }
                 if let Some(sql) = announce_sql(db) {
                     // Inside the pass: the pass lock already serialises these
                     // transactions, so NOTIFY's own commit-time lock costs nothing
                     // extra, and other processes hear of it only once it is durable.
-                    sqlx::query(sql).bind(&self.instance).execute(&mut *tx).await?;
+                    stmts.push(Stmt::new(sql, vec![self.instance.clone().into()]));
                 }
-                for p in &self.projections {
-                    let cp = checkpoints[p.name()];
-                    sqlx::query(
-                        "UPDATE projection_checkpoints SET tx_id = $2, position = $3, applied = $4
-                          WHERE name = $1",
-                    )
-                    .bind(p.name())
-                    .bind(cp.at.tx_id)
-                    .bind(cp.at.position)
-                    .bind(cp.applied)
-                    .execute(&mut *tx)
-                    .await?;
+            }
+            match db {
+                // A few round trips for the whole batch, whatever its size.
+                Db::Postgres(_) => {
+                    for script in crate::stmt::pg_scripts(stmts)? {
+                        sqlx::Executor::execute(&mut *tx, script.as_str()).await?;
+                    }
                 }
+                // In-process: a statement costs no round trip.
+                Db::Sqlite(_) => crate::exec_stmts!(tx, stmts)?,
             }
             tx.commit().await?;
             Ok(PassOutcome {

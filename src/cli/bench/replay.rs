@@ -98,9 +98,9 @@ async fn measure(url: &str, events: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Server wallets (created, then three signatures) and custodial wallets
-/// (created, made default, queued and whitelisted), interleaved, until
-/// `events` are written.
+/// Wallets of every kind, interleaved, until `events` are written: server
+/// wallets with three signatures each (half the wallets), JWT custodial
+/// wallets made default, and registered addresses queued and whitelisted.
 async fn seed(db: &Db, events: u64) -> Result<u64, String> {
     let meta = serde_json::to_value(CommandMeta::system("bench-replay").to_map())
         .map_err(|e| e.to_string())?;
@@ -117,56 +117,70 @@ async fn seed(db: &Db, events: u64) -> Result<u64, String> {
         bytes[..8].copy_from_slice(&wallet.to_be_bytes());
         bytes[8..16].copy_from_slice(&id.as_uuid().as_bytes()[..8]);
         let address = Address::from_bytes(bytes);
-        let server = wallet.is_multiple_of(2);
         let user = UserId::parse(&format!("replay-user-{wallet}")).map_err(|e| e.to_string())?;
-        let mut stream = vec![WalletEvent::WalletCreated {
+        let created = |kind| WalletEvent::WalletCreated {
             wallet_id: id,
             user_id: user.clone(),
-            kind: if server {
-                WalletKind::Server
-            } else {
-                WalletKind::Custodial
-            },
+            kind,
             custody: CustodyKind::Local,
             key_id: format!("bench-{wallet}"),
             address,
             public_key: format!("0x04{}", "ab".repeat(64)),
             label: None,
             created_at: at,
-        }];
-        if server {
-            for n in 0..3u64 {
-                stream.push(WalletEvent::MessageSigned {
-                    wallet_id: id,
-                    scheme: "eip191".into(),
-                    digest: format!("0x{:064x}", wallet * 4 + n),
-                    message_len: 12,
-                    signature,
-                    requested_by: "apikey:bench".into(),
-                    at,
-                    chain_id: None,
-                    primary_type: None,
-                    domain_name: None,
-                    verifying_contract: None,
-                    tx_nonce: None,
-                    tx_to: None,
-                    tx_value: None,
-                    tx_hash: None,
-                });
+        };
+        let stream = match wallet % 4 {
+            // Server wallets, signing.
+            0 | 1 => {
+                let mut s = vec![created(WalletKind::Server)];
+                for n in 0..3u64 {
+                    s.push(WalletEvent::MessageSigned {
+                        wallet_id: id,
+                        scheme: "eip191".into(),
+                        digest: format!("0x{:064x}", wallet * 4 + n),
+                        message_len: 12,
+                        signature,
+                        requested_by: "apikey:bench".into(),
+                        at,
+                        chain_id: None,
+                        primary_type: None,
+                        domain_name: None,
+                        verifying_contract: None,
+                        tx_nonce: None,
+                        tx_to: None,
+                        tx_value: None,
+                        tx_hash: None,
+                    });
+                }
+                s
             }
-        } else {
-            stream.push(WalletEvent::DefaultWalletSet {
-                wallet_id: id,
-                user_id: user,
-                at,
-            });
-            stream.push(WalletEvent::WhitelistQueued {
-                wallet_id: id,
-                queued_at: at,
-                eligible_at: at,
-            });
-            stream.push(WalletEvent::WalletWhitelisted { wallet_id: id, at });
-        }
+            // A JWT user's custodial wallet, made their default.
+            2 => vec![
+                created(WalletKind::Custodial),
+                WalletEvent::DefaultWalletSet {
+                    wallet_id: id,
+                    user_id: user.clone(),
+                    at,
+                },
+            ],
+            // A registered (Sila) address, queued and then whitelisted.
+            _ => vec![
+                WalletEvent::WalletRegistered {
+                    wallet_id: id,
+                    user_id: user.clone(),
+                    address,
+                    nickname: Some(format!("n{wallet}")),
+                    ownership_proof: None,
+                    registered_at: at,
+                },
+                WalletEvent::WhitelistQueued {
+                    wallet_id: id,
+                    queued_at: at,
+                    eligible_at: at,
+                },
+                WalletEvent::WalletWhitelisted { wallet_id: id, at },
+            ],
+        };
         for (seq, event) in stream.into_iter().enumerate() {
             if written >= events {
                 break;
