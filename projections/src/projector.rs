@@ -373,7 +373,7 @@ impl Projector {
 pub const CATCH_UP_BATCH: i64 = 5000;
 
 /// Idle poll while notifications arrive: only a safety net.
-const IDLE_LISTENING: Duration = Duration::from_secs(10);
+pub const IDLE_LISTENING: Duration = Duration::from_secs(10);
 /// Idle poll while the listener is reconnecting.
 const IDLE_DEAF: Duration = Duration::from_millis(250);
 /// Idle poll on SQLite, which has no notifications: picks up what one-shot

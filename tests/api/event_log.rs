@@ -110,3 +110,34 @@ async fn sqlite_reads_in_position_order() {
         ["c"]
     );
 }
+
+/// An idle projector sleeps until woken: a second process on the same
+/// PostgreSQL hears of the first one's projected events through
+/// LISTEN/NOTIFY, long before its 10 s safety-net pass would have run.
+#[actix_web::test]
+async fn another_process_hears_of_new_projections_at_once() {
+    use std::time::{Duration, Instant};
+    let Some(db) = TestDb::new(Backend::Postgres).await else {
+        return;
+    };
+    let key = crate::helpers::random_master_key();
+    let first = crate::helpers::spawn_app_custom(db, Some(key.clone()), |_| {}).await;
+    let second = walletd::app::App::build(crate::helpers::settings(&first.db, Some(key), "second"))
+        .await
+        .unwrap();
+    let mut progress = second.wallets.projector().progress();
+    // Let both go idle: their start-up passes are done, their listeners up.
+    actix_web::rt::time::sleep(Duration::from_secs(2)).await;
+    for round in 0..3 {
+        let before = *progress.borrow_and_update();
+        let started = Instant::now();
+        first.create_wallet(&format!("wake-{round}")).await;
+        let target = first.app.wallets.projector().position();
+        assert!(target > before);
+        actix_web::rt::time::timeout(Duration::from_secs(6), progress.wait_for(|p| *p >= target))
+            .await
+            .expect("the idle second process saw the new projections well before its fallback pass")
+            .unwrap();
+        assert!(started.elapsed() < walletd::projections::projector::IDLE_LISTENING);
+    }
+}
