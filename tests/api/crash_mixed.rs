@@ -18,14 +18,19 @@ use futures_util::StreamExt;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{open_db, random_master_key, run_cli, Backend, BinaryServer, TestDb};
+use crate::helpers::{
+    open_db, random_master_key, run_cli, spawn_app, Backend, BinaryServer, TestDb,
+};
 use crate::instances::{
     assert_live_equals_rebuild, assert_no_panic, bearer, check_store, client, events, execute,
     send, signer_of, text, wait_quiet, Answer,
 };
 use crate::sila_client::{Key, SilaClient};
 
-backend_tests!(kill_nine_cycles_lose_no_acknowledged_write_and_retries_answer_the_same);
+backend_tests!(
+    kill_nine_cycles_lose_no_acknowledged_write_and_retries_answer_the_same,
+    a_retried_create_is_answered_from_the_log_while_the_read_side_trails,
+);
 
 const KEY: &str = "crash-mixed-key";
 const APP: &str = "crashmixed.app";
@@ -749,4 +754,45 @@ async fn final_checks(
     assert_live_equals_rebuild(&db, &tdb.url).await;
     db.close().await;
     eprintln!("crash_mixed: done in {:?}", started.elapsed());
+}
+
+/// Found by the kill cycles under a loaded cluster: a create whose first
+/// attempt committed and whose answer was lost, retried under its
+/// Idempotency-Key on a process whose read side has not applied that commit
+/// yet (another process's commit; or the projector held back by a long
+/// transaction anywhere in the PostgreSQL cluster), answered 404 "wallet not
+/// found", and that 404 was stored as the key's answer for good. The lag is
+/// made here by taking the wallet's rows out of the read side.
+async fn a_retried_create_is_answered_from_the_log_while_the_read_side_trails(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let mut req = create_request("trailing", "trailing-create");
+    req.headers[0] = bearer(&app.api_key);
+    let client = client();
+    let (status, first) = issue(&client, &app.base, &req, "first").await.unwrap();
+    assert_eq!(status, 200, "{first}");
+    let wallet_id = text(&first["walletId"]);
+    // The answer is lost (no stored response) and the read side does not
+    // show the wallet yet.
+    for sql in [
+        "DELETE FROM idempotency_keys WHERE key = 'trailing-create'".to_string(),
+        format!("DELETE FROM wallet_directory WHERE wallet_id = '{wallet_id}'"),
+        format!("DELETE FROM user_wallets WHERE wallet_id = '{wallet_id}'"),
+    ] {
+        execute(&app.app.db, &sql).await;
+    }
+    for attempt in ["retry0", "retry1"] {
+        let (status, again) = issue(&client, &app.base, &req, attempt).await.unwrap();
+        assert_eq!(status, 200, "{attempt}: {again}");
+        for field in ["userId", "walletId", "address", "publicKey"] {
+            assert_eq!(again[field], first[field], "{attempt}: {field}");
+        }
+    }
+    let created = crate::instances::scalar(
+        &app.app.db,
+        "SELECT COUNT(*) FROM events WHERE event_type = 'WalletCreated'",
+    )
+    .await;
+    assert_eq!(created, 1);
 }

@@ -6,12 +6,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::errors::ApiError;
-use super::get::resolve;
 use super::{authenticate, idempotent};
 use crate::api::context::{command_meta, discard_body, parse_json, read_json_bytes};
+use crate::api::idempotency::recorded;
 use crate::app::App;
 use crate::domain::wallet::WalletKind;
 use crate::domain::UserId;
+use crate::service::wallets::CreatedWallet;
 use crate::service::{ServiceError, WalletService};
 
 #[derive(Deserialize)]
@@ -39,27 +40,22 @@ pub async fn create(app: web::Data<App>, req: HttpRequest, payload: web::Payload
         let meta = command_meta(&req, &principal);
         let service = WalletService::new(&app);
         let body = match service
-            .create_custodial(user_id, WalletKind::Server, None, &meta)
+            .create_custodial(user_id.clone(), WalletKind::Server, None, &meta)
             .await
         {
-            Ok(w) => created_body(
-                w.user_id.as_str(),
-                &w.address.to_checksum(),
-                &w.wallet_id.to_string(),
-                Some(&w.public_key),
-            ),
+            Ok(w) => created_body(&w),
             // A retry of a create whose first attempt committed but never answered
-            // (crash) gets that attempt's answer.
+            // (crash) gets that attempt's answer, from the event log: the read
+            // side may not show the wallet yet (another process committed it,
+            // or the projector trails), and a 404 here would be stored as the
+            // key's answer for good.
             Err(ServiceError::ServerWalletExists { wallet_id })
                 if service.created_by(wallet_id, &meta).await? =>
             {
-                let w = resolve(&app, &wallet_id.to_string()).await?;
-                created_body(
-                    &w.user_id,
-                    &w.address,
-                    &w.wallet_id,
-                    w.public_key.as_deref(),
-                )
+                match recorded::created_wallet(&app.db, &meta, &user_id, None).await? {
+                    Some(w) => created_body(&w),
+                    None => return Err(ServiceError::ServerWalletExists { wallet_id }.into()),
+                }
             }
             Err(e) => return Err(e.into()),
         };
@@ -69,12 +65,12 @@ pub async fn create(app: web::Data<App>, req: HttpRequest, payload: web::Payload
 }
 
 /// The create answer of the API document.
-fn created_body(user_id: &str, address: &str, wallet_id: &str, public_key: Option<&str>) -> Value {
+fn created_body(w: &CreatedWallet) -> Value {
     json!({
         "success": true,
-        "userId": user_id,
-        "address": address,
-        "walletId": wallet_id,
-        "publicKey": public_key,
+        "userId": w.user_id.as_str(),
+        "address": w.address.to_checksum(),
+        "walletId": w.wallet_id.to_string(),
+        "publicKey": w.public_key,
     })
 }
