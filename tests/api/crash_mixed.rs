@@ -8,6 +8,13 @@
 //! same signature, and nothing is ever recorded twice. At the end every
 //! acknowledged write is there, exactly once, and the live projections equal
 //! a rebuild.
+//!
+//! Sila requests carry no Idempotency-Key (the Sila API reads none): a
+//! register is sent again as the same signed bytes. One whose first attempt
+//! committed is refused with 400 and writes nothing; the answer's message is
+//! "user handle is already taken", not the "replayed" that README's Headers
+//! section describes, so only the status is asserted (the messages are
+//! printed).
 
 use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
@@ -308,14 +315,52 @@ async fn sila_worker(sila: Rc<SilaClient>, start: usize, custody: &'static str, 
     }
 }
 
+/// The Idempotency-Key claims of the killed processes: claimed before the
+/// running process started. Such a claim would hold a retry off (409) until
+/// it goes stale, 60 s after it was made (`STALE_AFTER_SECS` in
+/// src/api/idempotency.rs); aging it lets the retry take it over at once,
+/// exactly as it would a minute later. Claims of the running process are
+/// never touched.
+struct DeadClaims<'a> {
+    db: &'a walletd::projections::Db,
+    /// When the running process was started, as the claims stamp time.
+    started: String,
+}
+
+impl DeadClaims<'_> {
+    async fn age(&self, key: Option<&str>) {
+        let only = key.map(|k| format!("AND key = '{k}'")).unwrap_or_default();
+        execute(
+            self.db,
+            &format!(
+                "UPDATE idempotency_keys SET created_at = '2000-01-01T00:00:00.000000Z'
+                  WHERE status_code IS NULL AND created_at < '{}' {only}",
+                self.started
+            ),
+        )
+        .await;
+    }
+}
+
 /// Sends a request whose answer was lost again until it is answered; files
 /// the answer as acknowledged. A Sila register whose first attempt committed
 /// is refused as used up (its body is a nonce): then the user must exist.
-async fn retry_lost(client: &awc::Client, base: &str, req: Request, load: &Shared) {
+async fn retry_lost(
+    client: &awc::Client,
+    base: &str,
+    req: Request,
+    load: &Shared,
+    dead_claims: &DeadClaims<'_>,
+) {
     let deadline = Instant::now() + RETRY_FOR;
     let sila = matches!(req.what, What::Sila { .. });
+    let mut seen = Vec::new();
     for attempt in 0.. {
         let answer = issue(client, base, &req, &format!("retry{attempt}")).await;
+        seen.push(match &answer {
+            Ok((status, body)) => format!("{status} {body}"),
+            Err(e) => e.clone(),
+        });
         let status = answer.as_ref().map(|(s, _)| *s).unwrap_or(0);
         *load
             .borrow_mut()
@@ -350,8 +395,11 @@ async fn retry_lost(client: &awc::Client, base: &str, req: Request, load: &Share
                 });
                 return;
             }
-            // Not answered yet (no MPC key ready in time; a claim still held).
-            Ok((503 | 409, _)) | Err(_) => {}
+            // A claim of the dead process, written after the ones aged at the
+            // kill (its PostgreSQL session still finishing a statement).
+            Ok((409, _)) => dead_claims.age(req.key.as_deref()).await,
+            // No MPC key ready in time.
+            Ok((503, _)) | Err(_) => {}
             Ok(other) => {
                 load.borrow_mut()
                     .problems
@@ -361,7 +409,7 @@ async fn retry_lost(client: &awc::Client, base: &str, req: Request, load: &Share
         }
         assert!(
             Instant::now() < deadline,
-            "{req:?} not answered within {RETRY_FOR:?} of the restart"
+            "{req:?} not answered within {RETRY_FOR:?} of the restart; answers {seen:#?}"
         );
         actix_web::rt::time::sleep(Duration::from_millis(300)).await;
     }
@@ -438,11 +486,16 @@ async fn kill_nine_cycles_lose_no_acknowledged_write_and_retries_answer_the_same
     let log = tdb.dir.path().join("crash-mixed.log");
     let load: Shared = Rc::default();
     let client = client();
+    let db = open_db(&tdb.url).await;
 
     for start in 0..=CYCLES {
         // Local custody on even starts, MPC on odd ones; every start can
         // sign with wallets of both kinds.
         let custody = if start % 2 == 1 { "mpc" } else { "local" };
+        let dead_claims = DeadClaims {
+            db: &db,
+            started: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        };
         let server = BinaryServer::start_with(
             &tdb.url,
             Some(&master),
@@ -459,10 +512,11 @@ async fn kill_nine_cycles_lose_no_acknowledged_write_and_retries_answer_the_same
         let base = server.base.clone();
 
         // Every request whose answer the last kill took is answered now.
+        dead_claims.age(None).await;
         let lost = std::mem::take(&mut load.borrow_mut().unanswered);
         futures_util::future::join_all(
             lost.into_iter()
-                .map(|req| retry_lost(&client, &base, req, &load)),
+                .map(|req| retry_lost(&client, &base, req, &load, &dead_claims)),
         )
         .await;
         // And acknowledged requests sent again answer the same.
@@ -479,6 +533,7 @@ async fn kill_nine_cycles_lose_no_acknowledged_write_and_retries_answer_the_same
             retry_acked(&client, &base, &acked, &load).await;
         }
         if start == CYCLES {
+            db.close().await;
             final_checks(&tdb, &sila_key, server, &log, load.take(), started).await;
             return;
         }
@@ -539,19 +594,6 @@ async fn kill_nine_cycles_lose_no_acknowledged_write_and_retries_answer_the_same
         for t in tasks {
             t.await.expect("a load worker panicked");
         }
-        // The dead process's Idempotency-Key claims would hold every retry
-        // off (409) until they go stale after 60 s (STALE_AFTER_SECS in
-        // src/api/idempotency.rs). No process runs now, so every pending
-        // claim is the dead one's: aged here, a retry takes it over at once,
-        // exactly as it would a minute later.
-        let db = open_db(&tdb.url).await;
-        execute(
-            &db,
-            "UPDATE idempotency_keys SET created_at = '2000-01-01T00:00:00.000000Z'
-              WHERE status_code IS NULL",
-        )
-        .await;
-        db.close().await;
     }
 }
 
