@@ -172,7 +172,9 @@ pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Setti
         cosigner_channel_key: None,
         cosigner_peer_key: None,
         mpc_key_pool: 0,
-        mpc_key_wait: 10,
+        // Generous: with the whole suite running, a key generation queued
+        // behind others can take well over the production default.
+        mpc_key_wait: 40,
         signature_window: 300,
         db_pool: 8,
         max_body: 65_536,
@@ -426,6 +428,7 @@ impl BinaryServer {
             // Single-key server wallets unless a test asks for MPC (key
             // generation costs a second of CPU per wallet).
             .env("WALLETD_SERVER_WALLET_CUSTODY", "local")
+            .env("WALLETD_MPC_KEY_WAIT", "40")
             .env("RUST_LOG", "debug")
             .env_remove("WALLETD_MASTER_KEY")
             .stdout(std::process::Stdio::piped())

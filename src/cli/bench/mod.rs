@@ -86,6 +86,11 @@ pub struct BenchArgs {
     /// beside the rate the log alone can be read at, and drop it.
     #[arg(long, value_name = "EVENTS", requires = "store_url")]
     pub replay: Option<u64>,
+
+    /// With --replay: keep the scratch database and print its URL (to time
+    /// another build's `walletd replay` on the same log).
+    #[arg(long, requires = "replay")]
+    pub replay_keep: bool,
 }
 
 impl BenchArgs {
@@ -111,7 +116,7 @@ pub async fn run(args: BenchArgs) -> CliResult {
     );
 
     if let (Some(events), Some(store_url)) = (args.replay, &args.store_url) {
-        return Ok(replay::run(store_url, events.max(1), &run_id).await?);
+        return Ok(replay::run(store_url, events.max(1), &run_id, args.replay_keep).await?);
     }
     if let Some(rate) = args.noise_rate {
         return Ok(noise::run(&args, rate, &run_id).await?);

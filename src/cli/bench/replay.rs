@@ -21,7 +21,7 @@ use crate::store::{CommandMeta, SessionLimits};
 /// Events per seeding statement.
 const SEED_BATCH: usize = 5000;
 
-pub async fn run(store_url: &str, events: u64, run_id: &str) -> Result<(), String> {
+pub async fn run(store_url: &str, events: u64, run_id: &str, keep: bool) -> Result<(), String> {
     let (admin, scratch_url, name) = scratch(store_url, run_id)?;
     let admin_db = crate::store::connect_with(&admin, 2, SessionLimits::MAINTENANCE)
         .await
@@ -34,6 +34,11 @@ pub async fn run(store_url: &str, events: u64, run_id: &str) -> Result<(), Strin
         .await
         .map_err(|e| format!("cannot create the scratch database: {e}"))?;
     let result = measure(&scratch_url, events).await;
+    if keep {
+        println!("replay: kept the scratch database: {scratch_url}");
+        admin_db.close().await;
+        return result;
+    }
     if let Err(e) = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .execute(admin_pool)
         .await
