@@ -1,5 +1,6 @@
 //! Single-key custody: one secp256k1 key per wallet, sealed in the key vault.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,16 @@ pub struct LocalCustody {
     keys: Option<MasterKeys>,
     pool: Option<Arc<KeyPool>>,
     signed: std::sync::atomic::AtomicU64,
+    /// Keys opened for signing, so that a wallet that signs again costs no
+    /// vault read, decryption or address check. This holds no secret the
+    /// process could not open anyway (it holds the master key), and a key
+    /// never changes under its id; `SigningKey` zeroizes itself when dropped.
+    opened: std::sync::Mutex<HashMap<String, Arc<SigningKey>>>,
 }
+
+/// Opened keys kept at most (about 100 bytes each); past it the cache starts
+/// over rather than track recency.
+const OPENED_KEYS: usize = 10_000;
 
 impl LocalCustody {
     /// `keys` is `None` when no master key is configured: the service still
@@ -35,6 +45,7 @@ impl LocalCustody {
             vault,
             keys,
             pool: None,
+            opened: Default::default(),
         }
     }
 
@@ -89,6 +100,36 @@ impl LocalCustody {
         self.keys.as_ref().ok_or(CustodyError::NotConfigured)
     }
 
+    /// The signing key of `key_id`: from the cache, or opened from the vault
+    /// and checked against the address its row names.
+    async fn open(&self, key_id: &str) -> Result<Arc<SigningKey>, CustodyError> {
+        if let Some(k) = self.opened.lock().ok().and_then(|m| m.get(key_id).cloned()) {
+            return Ok(k);
+        }
+        let keys = self.keys()?;
+        let sealed = self
+            .vault
+            .get(key_id)
+            .await?
+            .ok_or_else(|| CustodyError::UnknownKey(key_id.to_string()))?;
+        let secret = sealed.open(keys)?;
+        let signing = SigningKey::from_slice(&secret[..])
+            .map_err(|_| CustodyError::Integrity(key_id.to_string()))?;
+        // The vault row names its address in the AEAD's associated data; check the
+        // key we opened really is that address's key before using it.
+        if eth::address_of(signing.verifying_key()).to_lower_hex() != sealed.address {
+            return Err(CustodyError::Integrity(key_id.to_string()));
+        }
+        let signing = Arc::new(signing);
+        if let Ok(mut m) = self.opened.lock() {
+            if m.len() >= OPENED_KEYS {
+                m.clear();
+            }
+            m.insert(key_id.to_string(), signing.clone());
+        }
+        Ok(signing)
+    }
+
     fn random_signing_key() -> SigningKey {
         loop {
             let mut bytes = Zeroizing::new([0u8; 32]);
@@ -129,20 +170,7 @@ impl Custody for LocalCustody {
         payload: &SignPayload,
         _requested_by: &str,
     ) -> Result<RecoverableSignature, CustodyError> {
-        let keys = self.keys()?;
-        let sealed = self
-            .vault
-            .get(&key.key_id)
-            .await?
-            .ok_or_else(|| CustodyError::UnknownKey(key.key_id.clone()))?;
-        let secret = sealed.open(keys)?;
-        let signing = SigningKey::from_slice(&secret[..])
-            .map_err(|_| CustodyError::Integrity(key.key_id.clone()))?;
-        // The vault row names its address in the AEAD's associated data; check the
-        // key we opened really is that address's key before using it.
-        if eth::address_of(signing.verifying_key()).to_lower_hex() != sealed.address {
-            return Err(CustodyError::Integrity(key.key_id.clone()));
-        }
+        let signing = self.open(&key.key_id).await?;
         let signature = eth::sign_digest(&signing, &payload.digest())
             .map_err(|_| CustodyError::Integrity(key.key_id.clone()))?;
         self.signed

@@ -6,9 +6,9 @@ use std::time::{Duration, Instant};
 
 use super::xacts::Counter;
 
-/// Lets the load's tail (projector catch-up, key-pool refills, batched
-/// refusal writes) finish before counting.
-const SETTLE: Duration = Duration::from_secs(6);
+/// Lets the load's tail (projector catch-up, key-pool refills after the
+/// creates, batched refusal writes) finish before counting.
+const SETTLE: Duration = Duration::from_secs(15);
 
 /// Counts commits on the store for `secs` seconds of silence and prints the
 /// rate. Every process on the database is counted, which is the point: a

@@ -12,6 +12,7 @@ use walletd_projections::{with_db, Db};
 use super::CliResult;
 use crate::config::Secret;
 
+mod cpu;
 mod idle;
 mod noise;
 mod replay;
@@ -71,6 +72,12 @@ pub struct BenchArgs {
     #[arg(long)]
     pub noise_rate: Option<u32>,
 
+    /// PID of the walletd server being measured, when it runs on this host:
+    /// also prints CPU time per request, of walletd and of PostgreSQL
+    /// (every local `postgres` process), for each phase.
+    #[arg(long)]
+    pub server_pid: Option<u32>,
+
     /// With --store-url: after the phases, count the store's transactions for
     /// this many seconds without requests (0: skip).
     #[arg(long, default_value_t = 15)]
@@ -115,6 +122,9 @@ pub async fn run(args: BenchArgs) -> CliResult {
         args.url, args.concurrency, args.requests
     );
 
+    if let Some(pid) = args.server_pid {
+        cpu::watch(pid);
+    }
     if let (Some(events), Some(store_url)) = (args.replay, &args.store_url) {
         return Ok(replay::run(store_url, events.max(1), &run_id, args.replay_keep).await?);
     }
@@ -428,6 +438,7 @@ where
     Fut: Future<Output = Result<T, String>> + 'static,
 {
     let op = Rc::new(op);
+    let cpu_before = cpu::sample();
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency.min(total))
         .map(|w| {
@@ -443,7 +454,18 @@ where
             })
         })
         .collect();
-    Ok(gather(name, workers).await?.finish(name, started.elapsed()))
+    Ok(with_cpu(
+        gather(name, workers).await?.finish(name, started.elapsed()),
+        cpu_before,
+    ))
+}
+
+fn with_cpu<T>(
+    (mut phase, values): (Phase, Vec<T>),
+    before: Option<cpu::Sample>,
+) -> (Phase, Vec<T>) {
+    phase.cpu = cpu::per_request(before, cpu::sample(), phase.latencies.len());
+    (phase, values)
 }
 
 /// Like [`run_phase`], for `duration` instead of a number of requests: each
@@ -462,6 +484,7 @@ where
 {
     let op = Rc::new(op);
     let next = Rc::new(std::cell::Cell::new(0usize));
+    let cpu_before = cpu::sample();
     let started = Instant::now();
     let deadline = started + duration;
     let workers: Vec<_> = (0..concurrency)
@@ -480,7 +503,10 @@ where
             })
         })
         .collect();
-    Ok(gather(name, workers).await?.finish(name, started.elapsed()))
+    Ok(with_cpu(
+        gather(name, workers).await?.finish(name, started.elapsed()),
+        cpu_before,
+    ))
 }
 
 /// Waits for every worker of a phase and merges what they measured.
@@ -551,6 +577,7 @@ impl<T> WorkerOutput<T> {
             first_error: self.first_error.map(|(_, e)| e),
             wall,
             xacts: None,
+            cpu: None,
         };
         (phase, self.values)
     }
@@ -566,6 +593,8 @@ struct Phase {
     /// Database transactions committed per request while the phase ran
     /// (with --store-url on PostgreSQL).
     xacts: Option<f64>,
+    /// CPU milliseconds per request (walletd, PostgreSQL), with --server-pid.
+    cpu: Option<(f64, f64)>,
 }
 
 impl Phase {
@@ -598,6 +627,9 @@ impl Phase {
         );
         if let Some(x) = self.xacts {
             println!("  database transactions per request: {x:.2}");
+        }
+        if let Some((server, store)) = self.cpu {
+            println!("  CPU per request: walletd {server:.3} ms, PostgreSQL {store:.3} ms");
         }
         if let Some(e) = &self.first_error {
             println!("  first error: {e}");

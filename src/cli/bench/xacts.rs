@@ -6,9 +6,11 @@ use std::time::Duration;
 
 use walletd_projections::Db;
 
-/// PostgreSQL publishes a backend's counters when it goes idle, at most
-/// about once a second; waiting this long lets the last ones arrive.
-const SETTLE: Duration = Duration::from_millis(1500);
+/// PostgreSQL publishes a backend's counters when it goes idle, at most once
+/// a second, and one that went idle too soon after its last report waits up
+/// to 10 s (PGSTAT_IDLE_INTERVAL) to report; waiting this long lets the last
+/// ones arrive, so one phase's commits are not counted in the next.
+const SETTLE: Duration = Duration::from_millis(11_000);
 
 pub struct Counter {
     pool: sqlx::PgPool,
