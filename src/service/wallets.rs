@@ -3,12 +3,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use walletd_projections::queries::{self, WalletLookup, WalletRow};
+use walletd_projections::with_db;
 
 use super::identity_cache::WalletIdentity;
 use crate::app::App;
 use crate::custody::{CustodyError, KeyError, KeyOutcome};
 use crate::domain::eth::{self, SignPayload, SignedTransaction};
-use crate::domain::wallet::{WalletCommand, WalletError, WalletKind};
+use crate::domain::wallet::{Identity, WalletCommand, WalletError, WalletKind};
 use crate::domain::{Address, RecoverableSignature, UserId, WalletId};
 use crate::store::{CommandError, CommandMeta};
 
@@ -285,6 +286,28 @@ impl<'a> WalletService<'a> {
             .wallets
             .execute(wallet_id, WalletCommand::SetDefault { at: meta.at }, meta)
             .await?)
+    }
+
+    /// Wallet `id` as the event store has it: unlike the read side, it never
+    /// trails a commit.
+    pub async fn committed(&self, id: WalletId) -> Result<Option<Identity>, ServiceError> {
+        let (wallet, _) = self.app.wallets.load(&id.to_string()).await?;
+        Ok(wallet.identity())
+    }
+
+    /// The wallet that holds `address`, from the claims the event store
+    /// writes with each wallet's first event (migration 0010).
+    pub async fn address_holder(
+        &self,
+        address: &Address,
+    ) -> Result<Option<WalletId>, ServiceError> {
+        let holder: Option<String> = with_db!(&self.app.db, pool => {
+            sqlx::query_scalar("SELECT wallet_id FROM address_claims WHERE address = $1")
+                .bind(address.to_lower_hex())
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(holder.as_deref().and_then(WalletId::parse))
     }
 
     pub async fn find(&self, lookup: WalletLookup<'_>) -> Result<Option<WalletRow>, ServiceError> {

@@ -59,6 +59,27 @@ pub async fn admit(db: &Db, nonces: &[Nonce]) -> Result<bool, sqlx::Error> {
     Ok(admitted)
 }
 
+/// Whether any of `nonces` is recorded and live: its request was accepted
+/// before, or (for a body's nonce) that exact body was answered.
+pub async fn any_live(db: &Db, nonces: &[Nonce]) -> Result<bool, sqlx::Error> {
+    let Some(first) = nonces.first() else {
+        return Ok(false);
+    };
+    let pairs = (0..nonces.len())
+        .map(|i| format!("(app_handle = ${} AND nonce = ${})", 2 * i + 2, 2 * i + 3))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let sql = format!("SELECT COUNT(*) FROM request_nonces WHERE expires_at >= $1 AND ({pairs})");
+    let live: i64 = with_db!(db, pool => {
+        let mut query = sqlx::query_scalar(&sql).bind(first.now);
+        for nonce in nonces {
+            query = query.bind(&nonce.scope).bind(&nonce.key);
+        }
+        query.fetch_one(pool).await?
+    });
+    Ok(live > 0)
+}
+
 /// Records `nonce` whether or not it was recorded before: used up.
 pub async fn burn(db: &Db, nonce: &Nonce) -> Result<(), sqlx::Error> {
     with_db!(db, pool => {

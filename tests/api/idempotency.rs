@@ -16,6 +16,7 @@ use crate::helpers::{into_resp, spawn_app, token, Backend, Resp, TestApp};
 backend_tests!(
     jwt_create_is_not_run_twice_under_one_key,
     a_retried_sign_returns_the_recorded_signature,
+    a_sign_under_a_key_finds_the_wallet_while_the_read_side_trails,
     jwt_primary_is_recorded_once_under_one_key,
     expired_rows_are_pruned,
 );
@@ -223,6 +224,140 @@ async fn a_retried_sign_returns_the_recorded_signature(b: Backend) {
         .post_json("/api/wallets/sam/sign", &json!({"message": "hello"}))
         .await;
     assert_eq!(again.status, 200);
+    assert_eq!(events_of_type(&app, "MessageSigned").await, 4);
+}
+
+/// Signatures recorded under one Idempotency-Key.
+async fn signatures_under_key(app: &TestApp, b: Backend, key: &str) -> i64 {
+    let field = match b {
+        Backend::Postgres => "metadata->>'idempotency_key'",
+        Backend::Sqlite => "json_extract(metadata, '$.idempotency_key')",
+    };
+    count(
+        app,
+        &format!(
+            "SELECT COUNT(*) FROM events WHERE event_type = 'MessageSigned' AND {field} = '{key}'"
+        ),
+    )
+    .await
+}
+
+/// Takes a wallet out of the read side, as if its create were not projected
+/// yet (committed by another process, or the projector held back by a long
+/// transaction elsewhere); `show` puts it back, as the projector would.
+async fn hide_from_read_side(app: &TestApp, wallet_id: &str, tag: &str) {
+    for table in ["wallet_directory", "user_wallets"] {
+        sql(
+            app,
+            &format!("CREATE TABLE hidden_{tag}_{table} AS SELECT * FROM {table} WHERE wallet_id = '{wallet_id}'"),
+        )
+        .await;
+        sql(
+            app,
+            &format!("DELETE FROM {table} WHERE wallet_id = '{wallet_id}'"),
+        )
+        .await;
+    }
+}
+
+async fn show_in_read_side(app: &TestApp, tag: &str) {
+    for table in ["wallet_directory", "user_wallets"] {
+        sql(
+            app,
+            &format!("INSERT INTO {table} SELECT * FROM hidden_{tag}_{table}"),
+        )
+        .await;
+    }
+}
+
+/// A sign under an Idempotency-Key while the read side does not show the
+/// wallet yet used to answer 404 "wallet not found" and store that 404 as the
+/// key's answer, so every retry got 404 even once the wallet was visible. The
+/// wallet is found through the event store instead, by each of the names the
+/// path accepts (user id, wallet id, address); a wallet of another dialect
+/// stays "not found" there too.
+async fn a_sign_under_a_key_finds_the_wallet_while_the_read_side_trails(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let created = app.create_wallet("trailing-signer").await;
+    let wallet_id = created["walletId"].as_str().unwrap().to_string();
+    let address = created["address"].as_str().unwrap().to_string();
+    hide_from_read_side(&app, &wallet_id, "server").await;
+    let r = app.get("/api/wallets/trailing-signer").await;
+    assert_eq!(r.status, 404, "the read side trails: {}", r.body);
+
+    let body = br#"{"message":"signed while the read side trails"}"#.to_vec();
+    let names = [
+        ("user", "trailing-signer".to_string()),
+        ("wallet", wallet_id.clone()),
+        ("address", address.clone()),
+    ];
+    let mut firsts = Vec::new();
+    for (name, id) in &names {
+        let key = format!("trailing-{name}");
+        let r = app
+            .post_raw(
+                &format!("/api/wallets/{id}/sign"),
+                "application/json",
+                body.clone(),
+                &[("Idempotency-Key", key.as_str())],
+            )
+            .await;
+        assert_eq!(r.status, 200, "by {name}: {}", r.body);
+        assert_eq!(r.body["walletId"], wallet_id.as_str(), "by {name}");
+        assert_eq!(r.body["address"], address.as_str(), "by {name}");
+        firsts.push(r.body);
+    }
+
+    // A JWT wallet is not this API's, whichever side it is looked up on.
+    let t = token("trailing-jwt", "SUBSCRIBER");
+    let jwt = jwt_post(&app, "/api/wallet/create", &t, &json!({}), "trailing-jwt").await;
+    assert_eq!(jwt.status, 200, "{}", jwt.body);
+    let jwt_wallet = jwt.body["wallet"]["id"].as_str().unwrap().to_string();
+    let jwt_address = jwt.body["wallet"]["address"].as_str().unwrap().to_string();
+    hide_from_read_side(&app, &jwt_wallet, "jwt").await;
+    for id in [&jwt_wallet, &jwt_address] {
+        let r = app
+            .post_raw(
+                &format!("/api/wallets/{id}/sign"),
+                "application/json",
+                body.clone(),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 404, "{id}: {}", r.body);
+    }
+
+    // The read side catches up: every retry answers what its first attempt
+    // did, which is what a fresh sign answers (RFC 6979), and nothing was
+    // signed twice.
+    show_in_read_side(&app, "server").await;
+    show_in_read_side(&app, "jwt").await;
+    let fresh = app
+        .post_raw(
+            "/api/wallets/trailing-signer/sign",
+            "application/json",
+            body.clone(),
+            &[],
+        )
+        .await;
+    assert_eq!(fresh.status, 200, "{}", fresh.body);
+    for ((name, id), first) in names.iter().zip(&firsts) {
+        let key = format!("trailing-{name}");
+        let retry = app
+            .post_raw(
+                &format!("/api/wallets/{id}/sign"),
+                "application/json",
+                body.clone(),
+                &[("Idempotency-Key", key.as_str())],
+            )
+            .await;
+        assert_eq!(retry.status, 200, "by {name}: {}", retry.body);
+        assert_eq!(&retry.body, first, "by {name}");
+        assert_eq!(retry.body, fresh.body, "by {name}");
+        assert_eq!(signatures_under_key(&app, b, &key).await, 1, "by {name}");
+    }
     assert_eq!(events_of_type(&app, "MessageSigned").await, 4);
 }
 

@@ -5,7 +5,7 @@ use futures_util::future::join_all;
 use serde_json::{json, Value};
 
 use crate::backend_tests;
-use crate::helpers::{now, spawn_app, token_with, Backend, TestApp};
+use crate::helpers::{now, spawn_app, token_with, Backend, BinaryServer, TestApp};
 use crate::sila_client::{
     assert_failure, assert_failure_4xx, assert_failure_shape, assert_reference, assert_success,
     checksum, is_uuid, keys, reference_of, set, Key, SilaClient,
@@ -19,6 +19,7 @@ backend_tests!(
     signature_failures_are_refused_and_change_nothing,
     invalid_wallets_are_refused_and_change_nothing,
     replays_and_stale_requests_are_refused_and_change_nothing,
+    a_committed_write_sent_again_is_refused_as_a_replay,
     concurrent_registration_of_one_address_has_one_winner,
     concurrent_default_updates_leave_one_default,
     token_mode_register_wallet,
@@ -809,7 +810,7 @@ async fn replays_and_stale_requests_are_refused_and_change_nothing(b: Backend) {
     let r = sila
         .send("register_wallet", "application/json", bytes, &headers)
         .await;
-    assert_failure(&r, 400, Some(&body3), "replayed register_wallet");
+    assert_replayed(&r, &body3, "replayed register_wallet");
     assert_eq!(sila.wallet_count(ALICE, &alice).await, 2);
 
     // The same signed bytes six times at once: one is accepted.
@@ -837,6 +838,10 @@ async fn replays_and_stale_requests_are_refused_and_change_nothing(b: Backend) {
         5,
         "{statuses:?}"
     );
+    // However the race went, a loser's refusal is the replay's.
+    for r in answers.iter().filter(|r| r.status != 200) {
+        assert_replayed(r, &body5, "one of six at once");
+    }
     assert_eq!(sila.wallet_count(ALICE, &alice).await, 3);
 
     // The same reference on another body, freshly signed by the same app.
@@ -903,6 +908,101 @@ async fn replays_and_stale_requests_are_refused_and_change_nothing(b: Backend) {
         .await;
     assert_success(&r, &body);
     assert_eq!(sila.wallet_count(ALICE, &alice).await, 4);
+}
+
+/// The replay refusal: 400, the error shape, the reference echoed.
+fn assert_replayed(r: &crate::helpers::Resp, sent: &Value, what: &str) {
+    assert_failure(r, 400, Some(sent), what);
+    assert_eq!(
+        r.body["message"],
+        walletd::service::sila_users::SilaError::Replayed.to_string(),
+        "{what}"
+    );
+}
+
+async fn event_total(app: &TestApp) -> i64 {
+    walletd::projections::with_db!(&app.app.db, pool => {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events")
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    })
+}
+
+// 3e. A committed write sent again verbatim (a client retrying after a lost
+// answer), to the same process or another one on the database: the replay
+// refusal, not the endpoint's refusal of the write's own effects ("user
+// handle is already taken"), and nothing is written.
+async fn a_committed_write_sent_again_is_refused_as_a_replay(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let sila = SilaClient::register_app(&app, "myapp.eth").await;
+    let alice = Key::random();
+    let register = sila.register_body(ALICE, &alice, Some("main"));
+    let register_bytes = serde_json::to_vec(&register).unwrap();
+    let register_headers = SilaClient::signatures(&register_bytes, Some(&sila.key), None);
+    let r = sila
+        .send(
+            "register",
+            "application/json",
+            register_bytes.clone(),
+            &register_headers,
+        )
+        .await;
+    assert_success(&r, &register);
+    let second = Key::random();
+    let add = sila.register_wallet_body(ALICE, &second, json!({"nickname": "two"}));
+    let add_bytes = serde_json::to_vec(&add).unwrap();
+    let add_headers = SilaClient::signatures(&add_bytes, Some(&sila.key), Some(&alice));
+    let r = sila
+        .send(
+            "register_wallet",
+            "application/json",
+            add_bytes.clone(),
+            &add_headers,
+        )
+        .await;
+    assert_success(&r, &add);
+    let events = event_total(&app).await;
+
+    // Started off this thread: the in-process server's projector must go on
+    // meanwhile, or the new process waits on the projection lock it holds.
+    let (url, master, key) = (
+        app.db.url.clone(),
+        app.master_key.clone(),
+        app.api_key.clone(),
+    );
+    let log = app.db.dir.path().join("other-process.log");
+    let other = actix_web::rt::task::spawn_blocking(move || {
+        BinaryServer::start(&url, master.as_deref(), &key, &log)
+    })
+    .await
+    .unwrap();
+    for (process, base) in [("same process", &app.base), ("other process", &other.base)] {
+        let client = sila.on(base);
+        let r = client
+            .send(
+                "register",
+                "application/json",
+                register_bytes.clone(),
+                &register_headers,
+            )
+            .await;
+        assert_replayed(&r, &register, &format!("register, {process}"));
+        let r = client
+            .send(
+                "register_wallet",
+                "application/json",
+                add_bytes.clone(),
+                &add_headers,
+            )
+            .await;
+        assert_replayed(&r, &add, &format!("register_wallet, {process}"));
+    }
+    drop(other);
+    assert_eq!(event_total(&app).await, events, "nothing written");
+    assert_eq!(sila.wallet_count(ALICE, &alice).await, 2);
 }
 
 // 4a. One new address, many users at once: one winner.

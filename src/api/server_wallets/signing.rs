@@ -6,13 +6,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::errors::ApiError;
-use super::get::resolve;
+use super::get::resolve_for_command;
 use super::{authenticate, idempotent};
 use crate::api::context::{command_meta, read_json_bytes};
 use crate::api::idempotency::recorded;
 use crate::app::App;
 use crate::domain::eth::SignPayload;
-use crate::domain::WalletId;
 use crate::service::wallets::Signed;
 use crate::service::WalletService;
 
@@ -39,9 +38,8 @@ pub(super) async fn sign_with(
         // Validated before the wallet is looked up: a bad body is a 4xx for
         // any wallet.
         let payload = build(&body)?;
-        let row = resolve(app, &id).await?;
-        let wallet_id =
-            WalletId::parse(&row.wallet_id).ok_or_else(|| ApiError::new(500, "internal error"))?;
+        let target = resolve_for_command(app, &id).await?;
+        let wallet_id = target.wallet_id;
         let meta = command_meta(req, &principal);
         // A retry whose first attempt signed and committed (crash before the
         // answer was stored) gets that signature, not a second one.
@@ -57,8 +55,8 @@ pub(super) async fn sign_with(
             return Err(ApiError::new(500, "internal error"));
         };
         fields.insert("success".into(), json!(true));
-        fields.insert("address".into(), json!(row.address));
-        fields.insert("walletId".into(), json!(row.wallet_id));
+        fields.insert("address".into(), json!(target.address));
+        fields.insert("walletId".into(), json!(wallet_id.to_string()));
         Ok::<(StatusCode, Value), ApiError>((StatusCode::OK, Value::Object(fields)))
     })
     .await

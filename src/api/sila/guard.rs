@@ -93,8 +93,15 @@ impl Accepted {
     /// Answers a refusal; a client error uses the exact body up, so it cannot
     /// be re-sent, here or to another endpoint. Its reference stays free for
     /// a corrected request.
-    pub async fn fail(&self, app: &App, e: SilaApiError) -> HttpResponse {
+    pub async fn fail(&self, app: &App, mut e: SilaApiError) -> HttpResponse {
         if (400..500).contains(&e.status) {
+            // The same request, sent again while this one ran, committed
+            // first: this refusal is of its effects, so it is a replay too.
+            match nonces::any_live(&app.db, &self.meta.nonces).await {
+                Ok(true) => e = SilaError::Replayed.into(),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "could not look for a replay"),
+            }
             burn(app, &self.body_nonce).await;
         }
         e.respond(self.reference())
@@ -222,6 +229,21 @@ async fn admit(
         error,
         burn: Some(body_nonce.clone()),
     };
+    // A write records these with its events; a read once it succeeded.
+    let request_nonces = replay_guard::nonces_for(
+        header.app.as_str(),
+        env.reference.as_deref(),
+        &env.bytes,
+        header.created,
+        now,
+        window,
+    );
+    // Looked up before the endpoint decides: re-sent after it committed
+    // (here or in another process), a write would otherwise be refused for
+    // its own effects ("user handle is already taken"), not as the replay.
+    if nonces::any_live(&app.db, &request_nonces).await? {
+        return Err(refuse(SilaError::Replayed.into()));
+    }
     let user = match needs {
         Needs::Handle => None,
         _ => Some(
@@ -253,15 +275,7 @@ async fn admit(
         client_addr: req.peer_addr().map(|a| a.ip().to_string()),
         at: Timestamp::now(),
         idempotency_key: None,
-        // A write records these with its events; a read once it succeeded.
-        nonces: replay_guard::nonces_for(
-            header.app.as_str(),
-            env.reference.as_deref(),
-            &env.bytes,
-            header.created,
-            now,
-            window,
-        ),
+        nonces: request_nonces,
     };
     Ok(Admitted {
         header,

@@ -68,7 +68,27 @@ pub struct SigningKey {
     pub key: KeyRef,
 }
 
+/// What never changes about a wallet once it exists.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub wallet_id: WalletId,
+    pub user_id: UserId,
+    pub kind: WalletKind,
+    pub address: Address,
+}
+
 impl Wallet {
+    /// The live wallet's identity; `None` for a missing or deleted wallet.
+    pub fn identity(&self) -> Option<Identity> {
+        let s = self.existing().ok()?;
+        Some(Identity {
+            wallet_id: s.id,
+            user_id: s.user_id.clone(),
+            kind: s.kind,
+            address: s.address,
+        })
+    }
+
     /// The key custody signs with for this wallet: refused for a missing or
     /// deleted wallet, and for one whose key walletd does not hold.
     pub fn signing_key(&self) -> Result<SigningKey, WalletError> {

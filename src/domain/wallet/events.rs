@@ -18,6 +18,17 @@ pub enum WalletKind {
     External,
 }
 
+impl WalletKind {
+    /// As events and the read side spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WalletKind::Server => "server",
+            WalletKind::Custodial => "custodial",
+            WalletKind::External => "external",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WalletEvent {
     WalletCreated {

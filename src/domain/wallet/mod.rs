@@ -6,6 +6,6 @@ mod events;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{SigningKey, Wallet, WalletError};
+pub use aggregate::{Identity, SigningKey, Wallet, WalletError};
 pub use commands::{OwnershipProof, WalletCommand};
 pub use events::{WalletEvent, WalletKind};
