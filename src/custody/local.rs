@@ -100,26 +100,12 @@ impl LocalCustody {
         self.keys.as_ref().ok_or(CustodyError::NotConfigured)
     }
 
-    /// The signing key of `key_id`: from the cache, or opened from the vault
-    /// and checked against the address its row names.
+    /// The signing key of `key_id`: from the cache, or opened from the vault.
     async fn open(&self, key_id: &str) -> Result<Arc<SigningKey>, CustodyError> {
         if let Some(k) = self.opened.lock().ok().and_then(|m| m.get(key_id).cloned()) {
             return Ok(k);
         }
-        let keys = self.keys()?;
-        let sealed = self
-            .vault
-            .get(key_id)
-            .await?
-            .ok_or_else(|| CustodyError::UnknownKey(key_id.to_string()))?;
-        let secret = sealed.open(keys)?;
-        let signing = SigningKey::from_slice(&secret[..])
-            .map_err(|_| CustodyError::Integrity(key_id.to_string()))?;
-        // The vault row names its address in the AEAD's associated data; check the
-        // key we opened really is that address's key before using it.
-        if eth::address_of(signing.verifying_key()).to_lower_hex() != sealed.address {
-            return Err(CustodyError::Integrity(key_id.to_string()));
-        }
+        let (signing, _) = self.open_from_vault(self.keys()?, key_id).await?;
         let signing = Arc::new(signing);
         if let Ok(mut m) = self.opened.lock() {
             if m.len() >= OPENED_KEYS {
@@ -128,6 +114,29 @@ impl LocalCustody {
             m.insert(key_id.to_string(), signing.clone());
         }
         Ok(signing)
+    }
+
+    /// Reads and opens `key_id`, checked against the address its vault row
+    /// names (in the AEAD's associated data): a key that is not that
+    /// address's key is never used.
+    async fn open_from_vault(
+        &self,
+        keys: &MasterKeys,
+        key_id: &str,
+    ) -> Result<(SigningKey, crate::domain::Address), CustodyError> {
+        let sealed = self
+            .vault
+            .get(key_id)
+            .await?
+            .ok_or_else(|| CustodyError::UnknownKey(key_id.to_string()))?;
+        let secret = sealed.open(keys)?;
+        let signing = SigningKey::from_slice(&secret[..])
+            .map_err(|_| CustodyError::Integrity(key_id.to_string()))?;
+        let address = eth::address_of(signing.verifying_key());
+        if address.to_lower_hex() != sealed.address {
+            return Err(CustodyError::Integrity(key_id.to_string()));
+        }
+        Ok((signing, address))
     }
 
     fn random_signing_key() -> SigningKey {
@@ -275,18 +284,7 @@ impl LocalCustody {
         keys: &MasterKeys,
         key_id: &str,
     ) -> Result<GeneratedKey, CustodyError> {
-        let sealed = self
-            .vault
-            .get(key_id)
-            .await?
-            .ok_or_else(|| CustodyError::UnknownKey(key_id.to_string()))?;
-        let secret = sealed.open(keys)?;
-        let signing = SigningKey::from_slice(&secret[..])
-            .map_err(|_| CustodyError::Integrity(key_id.to_string()))?;
-        let address = eth::address_of(signing.verifying_key());
-        if address.to_lower_hex() != sealed.address {
-            return Err(CustodyError::Integrity(key_id.to_string()));
-        }
+        let (signing, address) = self.open_from_vault(keys, key_id).await?;
         Ok(GeneratedKey {
             key: KeyRef {
                 key_id: key_id.to_string(),
