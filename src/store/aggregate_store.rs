@@ -22,6 +22,7 @@ use walletd_projections::{with_db, Db, LogPosition, ProjectorHandle};
 use super::append::Append;
 use super::command_queue::CommandQueue;
 use super::error::CommandError;
+use super::group_commit::GroupCommit;
 use super::staging::{decide, snapshot_if_due};
 use super::state_cache::StateCache;
 use super::CommandMeta;
@@ -81,10 +82,12 @@ struct Inner<A: Aggregate> {
     projector: ProjectorHandle,
     queue: CommandQueue<Pending<A>>,
     states: StateCache<A>,
+    group: GroupCommit,
 }
 
 impl<A: StoredAggregate> AggregateStore<A> {
     pub fn new(db: Db, services: A::Services, projector: ProjectorHandle) -> Self {
+        let group_db = db.clone();
         let loader = match &db {
             Db::Postgres(pool) => Loader::Postgres(PersistedEventStore::new_snapshot_store(
                 PostgresEventRepository::new(pool.clone()),
@@ -103,6 +106,7 @@ impl<A: StoredAggregate> AggregateStore<A> {
                 projector,
                 queue: CommandQueue::default(),
                 states: StateCache::new(CACHED_STATES),
+                group: GroupCommit::new(group_db),
             }),
         }
     }
@@ -317,7 +321,7 @@ impl<A: StoredAggregate> Inner<A> {
                 continue;
             }
             snapshot_if_due(&mut append, aggregate_id, loaded_sequence, sequence, &state);
-            let committed = append.commit(&self.db).await;
+            let committed = self.group.commit(append, &self.db).await;
             match committed {
                 Ok(at) => {
                     if sequence > loaded_sequence {

@@ -73,6 +73,42 @@ impl Append {
         self.events.is_empty() && self.nonces.is_empty()
     }
 
+    /// Events only: the INSERT can be its own transaction, alone or in a
+    /// group with other plain appends.
+    pub(crate) fn is_plain(&self) -> bool {
+        !self.events.is_empty() && self.nonces.is_empty() && self.snapshots.is_empty()
+    }
+
+    /// Stores several plain appends with one INSERT, all or none; returns
+    /// each one's newest position, in order.
+    pub(crate) async fn commit_together(
+        appends: &[&Append],
+        db: &Db,
+    ) -> Result<Vec<Option<LogPosition>>, CommitError> {
+        let events: Vec<&StagedEvent> = appends.iter().flat_map(|a| a.events.iter()).collect();
+        let mut at = with_db!(db, pool => {
+            let mut conn = pool.acquire().await.map_err(CommitError::from_sqlx)?;
+            conn.insert_events(&events).await?
+        });
+        // Positions are drawn in the order the rows are inserted, so sorted
+        // they line up with `events`.
+        at.sort_unstable();
+        if at.len() != events.len() {
+            return Err(CommitError::Store(format!(
+                "{} events inserted, {} positions returned",
+                events.len(),
+                at.len()
+            )));
+        }
+        let mut newest = Vec::with_capacity(appends.len());
+        let mut end = 0;
+        for a in appends {
+            end += a.events.len();
+            newest.push((!a.events.is_empty()).then(|| at[end - 1]));
+        }
+        Ok(newest)
+    }
+
     /// Stores everything or nothing; returns the newest stored event's
     /// position (`None` when only nonces were recorded).
     pub async fn commit(&self, db: &Db) -> Result<Option<LogPosition>, CommitError> {
@@ -94,10 +130,12 @@ impl Append {
 
     /// The common case: the INSERT is its own transaction.
     async fn insert_alone(&self, db: &Db) -> Result<Option<LogPosition>, CommitError> {
-        with_db!(db, pool => {
+        let events: Vec<&StagedEvent> = self.events.iter().collect();
+        let at = with_db!(db, pool => {
             let mut conn = pool.acquire().await.map_err(CommitError::from_sqlx)?;
-            conn.insert_events(&self.events).await
-        })
+            conn.insert_events(&events).await?
+        });
+        Ok(at.into_iter().max())
     }
 
     async fn insert_in_transaction(&self, db: &Db) -> Result<Option<LogPosition>, CommitError> {
@@ -119,7 +157,8 @@ impl Append {
                     return Err(CommitError::Replayed);
                 }
             }
-            let newest = tx.insert_events(&self.events).await?;
+            let events: Vec<&StagedEvent> = self.events.iter().collect();
+            let newest = tx.insert_events(&events).await?.into_iter().max();
             for s in &self.snapshots {
                 sqlx::query(SNAPSHOT_SQL)
                     .bind(s.aggregate_type)
@@ -136,24 +175,26 @@ impl Append {
     }
 }
 
-/// The multi-row INSERT, in each backend's dialect.
+/// The multi-row INSERT, in each backend's dialect; returns the position of
+/// every event it stored.
 trait InsertEvents {
     fn insert_events<'a>(
         &'a mut self,
-        events: &'a [StagedEvent],
-    ) -> BoxFuture<'a, Result<Option<LogPosition>, CommitError>>;
+        events: &'a [&'a StagedEvent],
+    ) -> BoxFuture<'a, Result<Vec<LogPosition>, CommitError>>;
 }
 
 impl InsertEvents for sqlx::PgConnection {
     fn insert_events<'a>(
         &'a mut self,
-        events: &'a [StagedEvent],
-    ) -> BoxFuture<'a, Result<Option<LogPosition>, CommitError>> {
+        events: &'a [&'a StagedEvent],
+    ) -> BoxFuture<'a, Result<Vec<LogPosition>, CommitError>> {
         Box::pin(async move {
             if events.is_empty() {
-                return Ok(None);
+                return Ok(Vec::new());
             }
-            let column = |f: fn(&StagedEvent) -> String| events.iter().map(f).collect::<Vec<_>>();
+            let column =
+                |f: fn(&StagedEvent) -> String| events.iter().map(|e| f(e)).collect::<Vec<_>>();
             let rows = sqlx::query(INSERT_PG)
                 .bind(column(|e| e.aggregate_type.to_string()))
                 .bind(column(|e| e.aggregate_id.clone()))
@@ -165,7 +206,7 @@ impl InsertEvents for sqlx::PgConnection {
                 .fetch_all(self)
                 .await
                 .map_err(CommitError::from_sqlx)?;
-            newest(&rows)
+            positions(&rows)
         })
     }
 }
@@ -173,11 +214,11 @@ impl InsertEvents for sqlx::PgConnection {
 impl InsertEvents for sqlx::SqliteConnection {
     fn insert_events<'a>(
         &'a mut self,
-        events: &'a [StagedEvent],
-    ) -> BoxFuture<'a, Result<Option<LogPosition>, CommitError>> {
+        events: &'a [&'a StagedEvent],
+    ) -> BoxFuture<'a, Result<Vec<LogPosition>, CommitError>> {
         Box::pin(async move {
             if events.is_empty() {
-                return Ok(None);
+                return Ok(Vec::new());
             }
             let mut q = sqlx::QueryBuilder::new(
                 "INSERT INTO events
@@ -199,26 +240,22 @@ impl InsertEvents for sqlx::SqliteConnection {
                 .fetch_all(self)
                 .await
                 .map_err(CommitError::from_sqlx)?;
-            newest(&rows)
+            positions(&rows)
         })
     }
 }
 
-fn newest<R: Row>(rows: &[R]) -> Result<Option<LogPosition>, CommitError>
+fn positions<R: Row>(rows: &[R]) -> Result<Vec<LogPosition>, CommitError>
 where
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    let mut newest: Option<LogPosition> = None;
-    for row in rows {
-        let at = LogPosition {
-            tx_id: row.try_get("tx_id").map_err(CommitError::from_sqlx)?,
-            position: row.try_get("position").map_err(CommitError::from_sqlx)?,
-        };
-        newest = match newest {
-            Some(n) if n > at => Some(n),
-            _ => Some(at),
-        };
-    }
-    Ok(newest)
+    rows.iter()
+        .map(|row| {
+            Ok(LogPosition {
+                tx_id: row.try_get("tx_id").map_err(CommitError::from_sqlx)?,
+                position: row.try_get("position").map_err(CommitError::from_sqlx)?,
+            })
+        })
+        .collect()
 }

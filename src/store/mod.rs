@@ -14,6 +14,7 @@ pub(crate) mod append;
 pub(crate) mod command_queue;
 pub mod connect;
 pub mod error;
+pub(crate) mod group_commit;
 pub mod metadata;
 pub mod migrate;
 pub mod nonces;
