@@ -8,7 +8,7 @@ use walletd_projections::with_db;
 use super::identity_cache::WalletIdentity;
 use crate::app::App;
 use crate::custody::{CustodyError, KeyError, KeyOutcome};
-use crate::domain::eth::{self, SignPayload, SignedTransaction};
+use crate::domain::eth::{SignPayload, SignedTransaction};
 use crate::domain::wallet::{Identity, WalletCommand, WalletError, WalletKind};
 use crate::domain::{Address, RecoverableSignature, UserId, WalletId};
 use crate::store::{CommandError, CommandMeta};
@@ -245,13 +245,9 @@ impl<'a> WalletService<'a> {
         let signature = custody
             .sign(&key.key, key.wallet_id, &payload, &meta.actor)
             .await?;
-        if eth::recover_address(&digest, &signature) != Some(key.address) {
-            return Err(ServiceError::Internal(format!(
-                "{} custody returned a signature that does not verify for wallet {}",
-                key.key.custody.as_str(),
-                key.wallet_id
-            )));
-        }
+        // `RecordSignature` checks that the signature recovers to the wallet
+        // (a mismatch is an internal error, and nothing is released); a
+        // second recovery here would double the secp256k1 work of a sign.
         // A race lost to another process is decided again inside the store,
         // on fresh state: the record is retried, never the signing.
         self.app
