@@ -222,24 +222,31 @@ fn check_answer(req: &Request, body: &Value) -> Result<(), String> {
 }
 
 /// Files the answer to a request of the load. `false` when the server is gone.
+/// Records a 200: its answer checked, its wallet noted, the request kept.
+fn acknowledge(
+    l: &mut Load,
+    req: Request,
+    body: Value,
+    custody: Option<&'static str>,
+    context: &str,
+) {
+    if let Err(p) = check_answer(&req, &body) {
+        l.problems.push(format!("{context}{p}"));
+    }
+    if let What::Create { .. } = req.what {
+        l.wallets
+            .push((text(&body["walletId"]), text(&body["address"])));
+    }
+    l.acked.push(Acked { req, body, custody });
+}
+
 fn settle(load: &Shared, req: Request, answer: Answer, custody: &'static str) -> bool {
     let mut l = load.borrow_mut();
     let status = answer.as_ref().map(|(s, _)| *s).unwrap_or(0);
     *l.answers.entry((req.label(), status)).or_default() += 1;
     match answer {
         Ok((200, body)) => {
-            if let Err(p) = check_answer(&req, &body) {
-                l.problems.push(p);
-            }
-            if let What::Create { .. } = req.what {
-                l.wallets
-                    .push((text(&body["walletId"]), text(&body["address"])));
-            }
-            l.acked.push(Acked {
-                req,
-                body,
-                custody: Some(custody),
-            });
+            acknowledge(&mut l, req, body, Some(custody), "");
             true
         }
         // An MPC create that found no key in time, or the store busy:
@@ -369,19 +376,7 @@ async fn retry_lost(
             .or_default() += 1;
         match answer {
             Ok((200, body)) => {
-                let mut l = load.borrow_mut();
-                if let Err(p) = check_answer(&req, &body) {
-                    l.problems.push(format!("retry: {p}"));
-                }
-                if let What::Create { .. } = req.what {
-                    l.wallets
-                        .push((text(&body["walletId"]), text(&body["address"])));
-                }
-                l.acked.push(Acked {
-                    req,
-                    body,
-                    custody: None,
-                });
+                acknowledge(&mut load.borrow_mut(), req, body, None, "retry: ");
                 return;
             }
             Ok((400, body)) if sila => {
