@@ -5,6 +5,7 @@
 //! of the log would. That keeps the stored event schema an explicit, versioned
 //! contract and lets this crate stay free of the write side's types.
 
+pub mod bulk;
 pub mod db;
 pub mod lag;
 pub mod log;
@@ -13,8 +14,10 @@ pub mod queries;
 pub mod replay;
 pub mod sila_queries;
 pub mod stmt;
+pub mod table;
 pub mod views;
 pub mod wakeup;
+pub mod write_set;
 
 pub use db::{Backend, Db};
 pub use log::{LogPosition, StoredEvent};

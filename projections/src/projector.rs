@@ -16,12 +16,14 @@ use std::time::{Duration, Instant};
 use sqlx::Row;
 use tokio::sync::{watch, Notify};
 
+use crate::bulk::BulkConn;
 use crate::db::Db;
 use crate::lag::{self, Lag};
 use crate::log::{self, LogPosition};
 use crate::stmt::Stmt;
 use crate::views::Projection;
 use crate::wakeup::{self, announce_sql, instance_name, Listening};
+use crate::write_set::WriteSet;
 use crate::ProjectionError;
 
 /// Reads all checkpoints on a connection of either backend.
@@ -49,13 +51,13 @@ macro_rules! read_checkpoints {
 
 pub struct Projector {
     db: Db,
-    projections: Vec<Box<dyn Projection>>,
+    projections: Arc<[Box<dyn Projection>]>,
     batch: i64,
     /// Names this process in its announcements, so it ignores its own.
     instance: String,
 }
 
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Checkpoint {
     pub at: LogPosition,
     pub applied: i64,
@@ -75,7 +77,7 @@ impl Projector {
     pub fn new(db: Db, projections: Vec<Box<dyn Projection>>) -> Self {
         Self {
             db,
-            projections,
+            projections: projections.into(),
             batch: 500,
             instance: instance_name(),
         }
@@ -97,7 +99,7 @@ impl Projector {
     /// Makes sure every projection has a checkpoint row.
     pub async fn register(&self) -> Result<(), ProjectionError> {
         crate::with_db!(&self.db, pool => {
-            for p in &self.projections {
+            for p in self.projections.iter() {
                 sqlx::query(
                     "INSERT INTO projection_checkpoints (name, tx_id, position, applied)
                      VALUES ($1, 0, 0, 0) ON CONFLICT (name) DO NOTHING",
@@ -118,32 +120,74 @@ impl Projector {
     /// One pass over at most `batch` events: the one way events reach the
     /// projections, whether live, catching up after downtime or rebuilding.
     pub async fn pass_up_to(&self, batch: i64) -> Result<PassOutcome, ProjectionError> {
+        Ok(self.pass_with(batch, None, false).await?.0)
+    }
+
+    /// A pass that may start from a batch read ahead of it and, when
+    /// `read_ahead`, starts reading the next batch before writing its own, so
+    /// that reading and decoding one batch overlaps writing the one before.
+    async fn pass_with(
+        &self,
+        batch: i64,
+        ahead: Option<ReadAhead>,
+        read_ahead: bool,
+    ) -> Result<(PassOutcome, Option<ReadAhead>), ProjectionError> {
+        // Awaited before the pass takes a connection and the lock: the read
+        // ahead needs a connection of its own, and waiting for one while
+        // holding the lock could deadlock a busy pool.
+        let ahead = match ahead {
+            Some(a) => Some((
+                a.after,
+                a.assumed,
+                a.task.await.map_err(|e| {
+                    ProjectionError::BadStatement(format!("reading ahead failed: {e}"))
+                })??,
+            )),
+            None => None,
+        };
         let db = &self.db;
         crate::with_db!(db, pool => {
             let mut tx = pool.begin().await?;
             sqlx::query(lock_sql(db)).execute(&mut *tx).await?;
             let mut checkpoints = read_checkpoints!(&mut *tx);
             let low = self.lowest(&checkpoints);
-            let events = log::decode_all(crate::fetch_log!(&mut *tx, log::read_sql(db), low, batch))?;
-            // Projection by projection, so that each one's row inserts for the
-            // whole batch go out as a few multi-row statements.
-            let mut stmts = Vec::new();
-            let mut changed = false;
-            for p in &self.projections {
-                let cp = checkpoints.entry(p.name().to_string()).or_insert(Checkpoint {
-                    at: LogPosition::START,
-                    applied: 0,
-                });
-                let seen = cp.at;
-                for event in events.iter().filter(|e| e.at > seen) {
-                    stmts.extend(p.apply(event, cp.applied + 1)?);
-                    cp.at = event.at;
-                    cp.applied += 1;
-                    changed = true;
+            let (events, writes, changed) = match ahead {
+                // Nobody projected since the batch was read ahead: its
+                // changes were worked out against these very checkpoints.
+                Some((after, assumed, a)) if after == low && assumed == checkpoints => {
+                    checkpoints = a.checkpoints;
+                    (a.events, a.writes, a.changed)
+                }
+                _ => {
+                    let events = log::decode_all(crate::fetch_log!(&mut *tx, log::read_sql(db), low, batch))?;
+                    let (writes, changed) = changes(&self.projections, &events, &mut checkpoints)?;
+                    (events, writes, changed)
+                }
+            };
+            let next = (read_ahead && events.len() as i64 >= batch)
+                .then(|| self.read_ahead(checkpoints.clone(), batch));
+            // The rows the changes touch that exist already, then every
+            // table's final rows: a few statements per table, per pass.
+            let mut loaded = HashMap::new();
+            for table in writes.tables().collect::<Vec<_>>() {
+                let need = writes.needs(table);
+                if !need.is_empty() {
+                    loaded.insert(table.name, BulkConn::load(&mut *tx, table, &need).await?);
                 }
             }
+            for (table, rows) in writes.fold(loaded)? {
+                BulkConn::write(&mut *tx, table, &rows).await?;
+            }
+            let mut stmts = Vec::new();
+            if batch >= CATCH_UP_BATCH && matches!(db, Db::Postgres(_)) {
+                // A catch-up batch need not wait for its own flush: a crash
+                // can lose only whole recent passes, rows and checkpoints
+                // together (never corrupt them), and the next pass redoes
+                // them from the durable log. Live passes stay synchronous.
+                stmts.push(Stmt::new("SET LOCAL synchronous_commit = off", vec![]));
+            }
             if changed {
-                for p in &self.projections {
+                for p in self.projections.iter() {
                     let cp = checkpoints[p.name()];
                     stmts.push(Stmt::new(
                         "UPDATE projection_checkpoints SET tx_id = $2, position = $3, applied = $4
@@ -159,7 +203,7 @@ impl Projector {
                 }
             }
             match db {
-                // A few round trips for the whole batch, whatever its size.
+                // One round trip for the checkpoints and the announcement.
                 Db::Postgres(_) => {
                     for script in crate::stmt::pg_scripts(stmts)? {
                         sqlx::Executor::execute(&mut *tx, script.as_str()).await?;
@@ -169,7 +213,7 @@ impl Projector {
                 Db::Sqlite(_) => crate::exec_stmts!(tx, stmts)?,
             }
             tx.commit().await?;
-            Ok(PassOutcome {
+            Ok((PassOutcome {
                 applied: events.len(),
                 caught_up_to: self.lowest(&checkpoints),
                 applied_total: self
@@ -178,8 +222,35 @@ impl Projector {
                     .map(|p| checkpoints.get(p.name()).map(|c| c.applied).unwrap_or_default())
                     .min()
                     .unwrap_or_default(),
-            })
+            }, next))
         })
+    }
+
+    /// Starts reading, decoding and projecting the batch after `assumed` on
+    /// a connection of its own; the next pass uses it if nobody else has
+    /// projected in between.
+    fn read_ahead(&self, assumed: HashMap<String, Checkpoint>, batch: i64) -> ReadAhead {
+        let after = self.lowest(&assumed);
+        let db = self.db.clone();
+        let projections = self.projections.clone();
+        let mut checkpoints = assumed.clone();
+        let task = tokio::spawn(async move {
+            // Only rows below the horizon are read, and those never change,
+            // so this is exactly the start of what the next pass would read.
+            let events = log::read_after(&db, after, batch).await?;
+            let (writes, changed) = changes(&projections, &events, &mut checkpoints)?;
+            Ok(Ahead {
+                events,
+                writes,
+                checkpoints,
+                changed,
+            })
+        });
+        ReadAhead {
+            after,
+            assumed,
+            task,
+        }
     }
 
     /// Passes until the log has nothing more below its horizon.
@@ -193,12 +264,17 @@ impl Projector {
         &self,
         mut progress: impl FnMut(&PassOutcome),
     ) -> Result<PassOutcome, ProjectionError> {
+        let mut ahead = None;
         loop {
-            let outcome = self.pass_up_to(CATCH_UP_BATCH).await?;
+            let (outcome, next) = self.pass_with(CATCH_UP_BATCH, ahead.take(), true).await?;
             progress(&outcome);
             if outcome.applied < CATCH_UP_BATCH as usize {
+                if let Some(next) = next {
+                    next.task.abort();
+                }
                 return Ok(outcome);
             }
+            ahead = next;
         }
     }
 
@@ -223,7 +299,7 @@ impl Projector {
                     }
                 }
             }
-            for p in &self.projections {
+            for p in self.projections.iter() {
                 sqlx::query(
                     "UPDATE projection_checkpoints SET tx_id = 0, position = 0, applied = 0
                       WHERE name = $1",
@@ -687,6 +763,48 @@ enum Waited {
     Full,
     /// It was cut short because the projector was already known to be stuck.
     Short,
+}
+
+/// Every projection's changes for the events it has not seen, in log order,
+/// advancing `checkpoints` past them; and whether any applied.
+fn changes(
+    projections: &[Box<dyn Projection>],
+    events: &[log::StoredEvent],
+    checkpoints: &mut HashMap<String, Checkpoint>,
+) -> Result<(WriteSet, bool), ProjectionError> {
+    let mut writes = WriteSet::default();
+    let mut changed = false;
+    for p in projections {
+        let cp = checkpoints
+            .entry(p.name().to_string())
+            .or_insert(Checkpoint {
+                at: LogPosition::START,
+                applied: 0,
+            });
+        let seen = cp.at;
+        for event in events.iter().filter(|e| e.at > seen) {
+            writes.extend(p.apply(event, cp.applied + 1)?);
+            cp.at = event.at;
+            cp.applied += 1;
+            changed = true;
+        }
+    }
+    Ok((writes, changed))
+}
+
+/// A batch being read, decoded and projected ahead of the pass that will
+/// write it, assuming the checkpoints the pass before it leaves.
+struct ReadAhead {
+    after: LogPosition,
+    assumed: HashMap<String, Checkpoint>,
+    task: tokio::task::JoinHandle<Result<Ahead, ProjectionError>>,
+}
+
+struct Ahead {
+    events: Vec<log::StoredEvent>,
+    writes: WriteSet,
+    checkpoints: HashMap<String, Checkpoint>,
+    changed: bool,
 }
 
 /// Serialises projector passes: an advisory lock on PostgreSQL; on SQLite the

@@ -2,7 +2,7 @@
 //! same projection code serves PostgreSQL and SQLite and is testable without a
 //! database.
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Val {
     Int(i64),
     Text(String),

@@ -18,6 +18,7 @@ backend_tests!(
     a_retried_sign_returns_the_recorded_signature,
     a_sign_under_a_key_finds_the_wallet_while_the_read_side_trails,
     jwt_primary_is_recorded_once_under_one_key,
+    a_jwt_wallet_is_found_through_the_log_while_the_read_side_trails,
     expired_rows_are_pruned,
 );
 
@@ -405,6 +406,56 @@ async fn jwt_primary_is_recorded_once_under_one_key(b: Backend) {
     .await;
     assert_eq!(other.status, 422, "{}", other.body);
     assert_eq!(events_of_type(&app, "DefaultWalletSet").await, before + 1);
+}
+
+/// The JWT API's wallet check (primary, history) used to read the read side
+/// only, so a keyed primary while the create was not projected yet stored a
+/// lasting 404. A miss there is now decided by the event store; ownership and
+/// dialect still hold.
+async fn a_jwt_wallet_is_found_through_the_log_while_the_read_side_trails(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let owner = token("trail-owner", "SUBSCRIBER");
+    let r = app
+        .jwt("POST", "/api/wallet/create", Some(&owner), Some(&json!({})))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let id = r.body["wallet"]["id"].as_str().unwrap().to_string();
+    let server = app.create_wallet("trail-server").await;
+    let server_id = server["walletId"].as_str().unwrap().to_string();
+    hide_from_read_side(&app, &id, "jwt").await;
+    hide_from_read_side(&app, &server_id, "server").await;
+
+    let history = format!("/api/wallet/{id}/history");
+    let r = app.jwt("GET", &history, Some(&owner), None).await;
+    assert_eq!(
+        r.status, 200,
+        "the owner, while the read side trails: {}",
+        r.body
+    );
+    assert_eq!(r.body["walletId"], id.as_str());
+    let admin = token("trail-admin", "ADMIN");
+    let r = app.jwt("GET", &history, Some(&admin), None).await;
+    assert_eq!(r.status, 200, "an admin: {}", r.body);
+    let stranger = token("trail-stranger", "SUBSCRIBER");
+    let r = app.jwt("GET", &history, Some(&stranger), None).await;
+    assert_eq!(r.status, 404, "another user: {}", r.body);
+    let r = app
+        .jwt(
+            "GET",
+            &format!("/api/wallet/{server_id}/history"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(
+        r.status, 404,
+        "a server wallet is not this API's: {}",
+        r.body
+    );
+    show_in_read_side(&app, "jwt").await;
+    show_in_read_side(&app, "server").await;
 }
 
 async fn expired_rows_are_pruned(b: Backend) {

@@ -4,10 +4,24 @@ use serde::Deserialize;
 
 use super::{decode, Projection};
 use crate::log::StoredEvent;
-use crate::stmt::Stmt;
+use crate::table::{col, ColType::*, Table};
+use crate::write_set::Op;
 use crate::ProjectionError;
 
 pub struct AppAddresses;
+
+pub static TABLE: Table = Table {
+    name: "app_addresses",
+    columns: &[
+        col("address", Text),
+        col("handle", Text),
+        col("address_checksum", Text),
+        col("added_at", Text),
+    ],
+    key: &[0, 1],
+    lookups: &[],
+    append_only: false,
+};
 
 #[derive(Deserialize)]
 struct AppAddressEvent {
@@ -24,13 +38,12 @@ impl Projection for AppAddresses {
         &["app_addresses"]
     }
 
-    fn apply(&self, event: &StoredEvent, _seq: i64) -> Result<Vec<Stmt>, ProjectionError> {
+    fn apply(&self, event: &StoredEvent, _seq: i64) -> Result<Vec<Op>, ProjectionError> {
         Ok(match event.event_type.as_str() {
             "AppRegistered" | "AppAddressAdded" => {
                 let e: AppAddressEvent = decode(event)?;
-                vec![Stmt::row(
-                    "INSERT INTO app_addresses (address, handle, address_checksum, added_at) VALUES",
-                    "ON CONFLICT (address, handle) DO NOTHING",
+                vec![Op::insert(
+                    &TABLE,
                     vec![
                         e.address.to_ascii_lowercase().into(),
                         e.handle.into(),
@@ -41,8 +54,8 @@ impl Projection for AppAddresses {
             }
             "AppAddressRemoved" => {
                 let e: AppAddressEvent = decode(event)?;
-                vec![Stmt::new(
-                    "DELETE FROM app_addresses WHERE address = $1 AND handle = $2",
+                vec![Op::delete(
+                    &TABLE,
                     vec![e.address.to_ascii_lowercase().into(), e.handle.into()],
                 )]
             }

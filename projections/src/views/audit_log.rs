@@ -3,10 +3,39 @@
 
 use super::Projection;
 use crate::log::StoredEvent;
-use crate::stmt::Stmt;
+use crate::table::{col, ColType::*, Table};
+use crate::write_set::Op;
 use crate::ProjectionError;
 
 pub struct AuditLog;
+
+pub static TABLE: Table = Table {
+    name: "audit_log",
+    columns: &[
+        col("seq", Int),
+        col("tx_id", Int),
+        col("position", Int),
+        col("aggregate_type", Text),
+        col("aggregate_id", Text),
+        col("sequence", Int),
+        col("event_type", Text),
+        col("event_version", Text),
+        col("wallet_id", OptText),
+        col("user_id", OptText),
+        col("actor", OptText),
+        col("auth_method", OptText),
+        col("request_id", OptText),
+        col("client_addr", OptText),
+        col("occurred_at", Text),
+        col("payload", Text),
+        col("role", OptText),
+    ],
+    key: &[0],
+    lookups: &[],
+    // `seq` is the event's rank in the global order, taken from the
+    // checkpoint this pass advances in the same transaction.
+    append_only: true,
+};
 
 impl Projection for AuditLog {
     fn name(&self) -> &'static str {
@@ -17,7 +46,7 @@ impl Projection for AuditLog {
         &["audit_log"]
     }
 
-    fn apply(&self, event: &StoredEvent, seq: i64) -> Result<Vec<Stmt>, ProjectionError> {
+    fn apply(&self, event: &StoredEvent, seq: i64) -> Result<Vec<Op>, ProjectionError> {
         let wallet_id = event
             .body()
             .get("wallet_id")
@@ -32,12 +61,8 @@ impl Projection for AuditLog {
             .or_else(|| {
                 (event.aggregate_type == "user").then(|| format!("sila:{}", event.aggregate_id))
             });
-        Ok(vec![Stmt::row(
-            "INSERT INTO audit_log
-               (seq, tx_id, position, aggregate_type, aggregate_id, sequence, event_type, event_version,
-                wallet_id, user_id, actor, auth_method, request_id, client_addr, occurred_at, payload, role)
-             VALUES",
-            "ON CONFLICT (seq) DO NOTHING",
+        Ok(vec![Op::insert(
+            &TABLE,
             vec![
                 seq.into(),
                 event.at.tx_id.into(),

@@ -1,5 +1,6 @@
-//! The read models. Each is a pure function from one stored event to the SQL that
-//! brings its tables up to date; the projector runs them inside the transaction
+//! The read models. Each declares its tables and is a pure function from one
+//! stored event to the row changes ([`Op`]s) that bring them up to date; the
+//! projector folds a pass's changes and writes them inside the transaction
 //! that also advances their checkpoints.
 
 pub mod app_addresses;
@@ -10,10 +11,10 @@ pub mod user_wallets;
 pub mod wallet_directory;
 pub mod whitelist_queue;
 
-use serde::de::DeserializeOwned;
+use serde::Deserialize;
 
 use crate::log::StoredEvent;
-use crate::stmt::Stmt;
+use crate::write_set::Op;
 use crate::ProjectionError;
 
 pub trait Projection: Send + Sync {
@@ -22,7 +23,7 @@ pub trait Projection: Send + Sync {
     /// Tables this projection owns, emptied on rebuild.
     fn tables(&self) -> &'static [&'static str];
     /// `global_seq` is the event's 1-based rank in the global order.
-    fn apply(&self, event: &StoredEvent, global_seq: i64) -> Result<Vec<Stmt>, ProjectionError>;
+    fn apply(&self, event: &StoredEvent, global_seq: i64) -> Result<Vec<Op>, ProjectionError>;
 }
 
 /// Every projection walletd maintains, in the order they are applied.
@@ -39,8 +40,9 @@ pub fn all() -> Vec<Box<dyn Projection>> {
 }
 
 /// Decodes an event body into the stored-schema struct a projection expects.
-pub(crate) fn decode<T: DeserializeOwned>(event: &StoredEvent) -> Result<T, ProjectionError> {
-    serde_json::from_value(event.body().clone()).map_err(|e| ProjectionError::Undecodable {
+pub(crate) fn decode<'a, T: Deserialize<'a>>(event: &'a StoredEvent) -> Result<T, ProjectionError> {
+    // From a borrowed value: no copy of the event's JSON per projection.
+    T::deserialize(event.body()).map_err(|e| ProjectionError::Undecodable {
         position: event.at.position,
         event_type: event.event_type.clone(),
         version: event.event_version.clone(),

@@ -2,10 +2,28 @@
 
 use super::{decode, stored, Projection};
 use crate::log::StoredEvent;
-use crate::stmt::Stmt;
+use crate::table::{col, ColType::*, Table};
+use crate::write_set::Op;
 use crate::ProjectionError;
 
 pub struct SilaUsers;
+
+pub static TABLE: Table = Table {
+    name: "sila_users",
+    columns: &[
+        col("handle", Text),
+        col("user_id", Text),
+        col("app_handle", Text),
+        col("kyc_status", Text),
+        col("registered_at", Text),
+        col("updated_at", Text),
+    ],
+    key: &[0],
+    lookups: &[],
+    append_only: false,
+};
+const KYC_STATUS: usize = 3;
+const UPDATED_AT: usize = 5;
 
 impl Projection for SilaUsers {
     fn name(&self) -> &'static str {
@@ -16,13 +34,12 @@ impl Projection for SilaUsers {
         &["sila_users"]
     }
 
-    fn apply(&self, event: &StoredEvent, _seq: i64) -> Result<Vec<Stmt>, ProjectionError> {
+    fn apply(&self, event: &StoredEvent, _seq: i64) -> Result<Vec<Op>, ProjectionError> {
         let kyc = match event.event_type.as_str() {
             "UserRegistered" => {
                 let e: stored::UserRegistered = decode(event)?;
-                return Ok(vec![Stmt::row(
-                    "INSERT INTO sila_users (handle, user_id, app_handle, kyc_status, registered_at, updated_at) VALUES",
-                    "ON CONFLICT (handle) DO NOTHING",
+                return Ok(vec![Op::insert(
+                    &TABLE,
                     vec![
                         e.handle.into(),
                         e.user_id.into(),
@@ -39,9 +56,13 @@ impl Projection for SilaUsers {
             _ => return Ok(vec![]),
         };
         let e: stored::UserChange = decode(event)?;
-        Ok(vec![Stmt::new(
-            "UPDATE sila_users SET kyc_status = $2, updated_at = $3 WHERE handle = $1",
-            vec![e.handle.into(), kyc.into(), e.at.into()],
+        Ok(vec![Op::update(
+            &TABLE,
+            vec![e.handle.into()],
+            move |row| {
+                row[KYC_STATUS] = kyc.into();
+                row[UPDATED_AT] = e.at.clone().into();
+            },
         )])
     }
 }

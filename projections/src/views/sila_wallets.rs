@@ -4,16 +4,54 @@
 
 use super::{decode, stored, Projection};
 use crate::log::StoredEvent;
-use crate::stmt::Stmt;
+use crate::stmt::Val;
+use crate::table::{col, ColType::*, Table};
+use crate::write_set::Op;
 use crate::ProjectionError;
 
 pub struct SilaWallets;
 
-fn clear_default(handle: &str, at: &str) -> Stmt {
-    Stmt::new(
-        "UPDATE sila_wallets SET is_default = $2, updated_at = $3 WHERE handle = $1 AND is_default = $4",
-        vec![handle.into(), false.into(), at.into(), true.into()],
-    )
+pub static TABLE: Table = Table {
+    name: "sila_wallets",
+    columns: &[
+        col("wallet_id", Text),
+        col("handle", Text),
+        col("address", Text),
+        col("nickname", Text),
+        col("nickname_key", Text),
+        col("is_default", Bool),
+        col("statements_enabled", Bool),
+        col("seq", Int),
+        col("attached_at", Text),
+        col("updated_at", Text),
+    ],
+    key: &[0],
+    lookups: &[HANDLE],
+    append_only: false,
+};
+const HANDLE: usize = 1;
+const NICKNAME: usize = 3;
+const NICKNAME_KEY: usize = 4;
+const IS_DEFAULT: usize = 5;
+const STATEMENTS_ENABLED: usize = 6;
+const UPDATED_AT: usize = 9;
+
+fn clear_default(handle: &str, at: &str) -> Op {
+    let at = at.to_string();
+    Op::update_where(&TABLE, HANDLE, handle.into(), move |row| {
+        if row[IS_DEFAULT] == Val::Bool(true) {
+            row[IS_DEFAULT] = false.into();
+            row[UPDATED_AT] = at.clone().into();
+        }
+    })
+}
+
+fn set(wallet_id: &str, column: usize, value: Val, at: &str) -> Op {
+    let at = at.to_string();
+    Op::update(&TABLE, vec![wallet_id.into()], move |row| {
+        row[column] = value.clone();
+        row[UPDATED_AT] = at.clone().into();
+    })
 }
 
 impl Projection for SilaWallets {
@@ -25,7 +63,7 @@ impl Projection for SilaWallets {
         &["sila_wallets"]
     }
 
-    fn apply(&self, event: &StoredEvent, seq: i64) -> Result<Vec<Stmt>, ProjectionError> {
+    fn apply(&self, event: &StoredEvent, seq: i64) -> Result<Vec<Op>, ProjectionError> {
         Ok(match event.event_type.as_str() {
             "WalletAttached" => {
                 let e: stored::WalletAttached = decode(event)?;
@@ -33,12 +71,8 @@ impl Projection for SilaWallets {
                 if e.default {
                     out.push(clear_default(&e.handle, &e.at));
                 }
-                out.push(Stmt::row(
-                    "INSERT INTO sila_wallets
-                       (wallet_id, handle, address, nickname, nickname_key, is_default,
-                        statements_enabled, seq, attached_at, updated_at)
-                     VALUES",
-                    "ON CONFLICT (wallet_id) DO NOTHING",
+                out.push(Op::insert(
+                    &TABLE,
                     vec![
                         e.wallet_id.into(),
                         e.handle.into(),
@@ -61,36 +95,25 @@ impl Projection for SilaWallets {
                     out.push(clear_default(&e.handle, &e.at));
                 }
                 if let Some(d) = e.default {
-                    out.push(Stmt::new(
-                        "UPDATE sila_wallets SET is_default = $2, updated_at = $3 WHERE wallet_id = $1",
-                        vec![e.wallet_id.clone().into(), d.into(), e.at.clone().into()],
-                    ));
+                    out.push(set(&e.wallet_id, IS_DEFAULT, d.into(), &e.at));
                 }
                 if let Some(n) = e.nickname {
-                    out.push(Stmt::new(
-                        "UPDATE sila_wallets SET nickname = $2, nickname_key = $3, updated_at = $4 WHERE wallet_id = $1",
-                        vec![
-                            e.wallet_id.clone().into(),
-                            n.clone().into(),
-                            n.to_lowercase().into(),
-                            e.at.clone().into(),
-                        ],
+                    out.push(set(
+                        &e.wallet_id,
+                        NICKNAME_KEY,
+                        n.to_lowercase().into(),
+                        &e.at,
                     ));
+                    out.push(set(&e.wallet_id, NICKNAME, n.into(), &e.at));
                 }
                 if let Some(s) = e.statements_enabled {
-                    out.push(Stmt::new(
-                        "UPDATE sila_wallets SET statements_enabled = $2, updated_at = $3 WHERE wallet_id = $1",
-                        vec![e.wallet_id.into(), s.into(), e.at.into()],
-                    ));
+                    out.push(set(&e.wallet_id, STATEMENTS_ENABLED, s.into(), &e.at));
                 }
                 out
             }
             "WalletDetached" => {
                 let e: stored::WalletDetached = decode(event)?;
-                vec![Stmt::new(
-                    "DELETE FROM sila_wallets WHERE wallet_id = $1",
-                    vec![e.wallet_id.into()],
-                )]
+                vec![Op::delete(&TABLE, vec![e.wallet_id.into()])]
             }
             _ => vec![],
         })

@@ -1,26 +1,61 @@
 //! Per-user wallet lists with each user's default wallet.
 //!
 //! The default is resolved in log order: setting a wallet as default clears the
-//! flag on the user's other wallets in the same statement, so the view never
+//! flag on the user's other wallets in the same change, so the view never
 //! shows two defaults for one user.
 
 use super::{decode, stored, Projection};
 use crate::log::StoredEvent;
-use crate::stmt::{Stmt, Val};
+use crate::stmt::Val;
+use crate::table::{col, ColType::*, Table};
+use crate::write_set::Op;
 use crate::ProjectionError;
 
 pub struct UserWallets;
 
-const INSERT: &str = "
-INSERT INTO user_wallets (user_id, wallet_id, address, label, nickname, created_at, is_default, updated_at)
-VALUES";
-const ON_CONFLICT: &str = "ON CONFLICT (wallet_id) DO NOTHING";
+pub static TABLE: Table = Table {
+    name: "user_wallets",
+    columns: &[
+        col("wallet_id", Text),
+        col("user_id", Text),
+        col("address", Text),
+        col("label", OptText),
+        col("nickname", OptText),
+        col("is_default", Bool),
+        col("created_at", Text),
+        col("updated_at", Text),
+    ],
+    key: &[0],
+    lookups: &[USER_ID],
+    append_only: false,
+};
+const WALLET_ID: usize = 0;
+const USER_ID: usize = 1;
+const IS_DEFAULT: usize = 5;
+const UPDATED_AT: usize = 7;
 
 /// A new row: not the default, last updated when created.
-fn insert(mut args: Vec<Val>) -> Stmt {
-    let created_at = args.last().cloned().unwrap_or(Val::OptText(None));
-    args.extend([Val::Bool(false), created_at]);
-    Stmt::row(INSERT, ON_CONFLICT, args)
+fn insert(
+    wallet_id: String,
+    user_id: String,
+    address: String,
+    label: Option<String>,
+    nickname: Option<String>,
+    created_at: String,
+) -> Op {
+    Op::insert(
+        &TABLE,
+        vec![
+            wallet_id.into(),
+            user_id.into(),
+            address.into(),
+            label.into(),
+            nickname.into(),
+            false.into(),
+            created_at.clone().into(),
+            created_at.into(),
+        ],
+    )
 }
 
 impl Projection for UserWallets {
@@ -32,46 +67,50 @@ impl Projection for UserWallets {
         &["user_wallets"]
     }
 
-    fn apply(&self, event: &StoredEvent, _seq: i64) -> Result<Vec<Stmt>, ProjectionError> {
+    fn apply(&self, event: &StoredEvent, _seq: i64) -> Result<Vec<Op>, ProjectionError> {
         Ok(match event.event_type.as_str() {
             "WalletCreated" => {
                 let e: stored::WalletCreated = decode(event)?;
-                vec![insert(vec![
-                    e.user_id.into(),
-                    e.wallet_id.into(),
-                    e.address.into(),
-                    e.label.into(),
-                    None::<String>.into(),
-                    e.created_at.into(),
-                ])]
+                vec![insert(
+                    e.wallet_id,
+                    e.user_id,
+                    e.address,
+                    e.label,
+                    None,
+                    e.created_at,
+                )]
             }
             "WalletRegistered" => {
                 let e: stored::WalletRegistered = decode(event)?;
-                vec![insert(vec![
-                    e.user_id.into(),
-                    e.wallet_id.into(),
-                    e.address.into(),
-                    None::<String>.into(),
-                    e.nickname.into(),
-                    e.registered_at.into(),
-                ])]
+                vec![insert(
+                    e.wallet_id,
+                    e.user_id,
+                    e.address,
+                    None,
+                    e.nickname,
+                    e.registered_at,
+                )]
             }
             "DefaultWalletSet" => {
                 let e: stored::DefaultWalletSet = decode(event)?;
-                vec![Stmt::new(
-                    "UPDATE user_wallets
-                        SET is_default = (wallet_id = $1),
-                            updated_at = CASE WHEN is_default <> (wallet_id = $1) THEN $3 ELSE updated_at END
-                      WHERE user_id = $2",
-                    vec![e.wallet_id.into(), e.user_id.into(), e.at.into()],
+                let chosen = Val::Text(e.wallet_id);
+                vec![Op::update_where(
+                    &TABLE,
+                    USER_ID,
+                    e.user_id.into(),
+                    move |row| {
+                        let is_default = Val::Bool(row[WALLET_ID] == chosen);
+                        // Only rows whose flag changes count as updated.
+                        if row[IS_DEFAULT] != is_default {
+                            row[IS_DEFAULT] = is_default;
+                            row[UPDATED_AT] = e.at.clone().into();
+                        }
+                    },
                 )]
             }
             "WalletDeleted" => {
                 let e: stored::WalletDeleted = decode(event)?;
-                vec![Stmt::new(
-                    "DELETE FROM user_wallets WHERE wallet_id = $1",
-                    vec![e.wallet_id.into()],
-                )]
+                vec![Op::delete(&TABLE, vec![e.wallet_id.into()])]
             }
             _ => vec![],
         })

@@ -2,23 +2,68 @@
 
 use super::{decode, stored, Projection};
 use crate::log::StoredEvent;
-use crate::stmt::{Stmt, Val};
+use crate::table::{col, ColType::*, Table};
+use crate::write_set::Op;
 use crate::ProjectionError;
 
 pub struct WalletDirectory;
 
-const INSERT: &str = "
-INSERT INTO wallet_directory
-  (wallet_id, address, address_checksum, user_id, kind, custody, public_key, created_at,
-   status, whitelist_status, updated_at)
-VALUES";
-const ON_CONFLICT: &str = "ON CONFLICT (wallet_id) DO NOTHING";
+pub static TABLE: Table = Table {
+    name: "wallet_directory",
+    columns: &[
+        col("wallet_id", Text),
+        col("address", Text),
+        col("address_checksum", Text),
+        col("user_id", Text),
+        col("kind", Text),
+        col("custody", Text),
+        col("public_key", OptText),
+        col("created_at", Text),
+        col("status", Text),
+        col("whitelist_status", Text),
+        col("updated_at", Text),
+    ],
+    key: &[0],
+    lookups: &[],
+    append_only: false,
+};
+const WHITELIST_STATUS: usize = 9;
+const UPDATED_AT: usize = 10;
 
-/// A new directory row: active, not whitelisted.
-fn insert(mut args: Vec<Val>) -> Stmt {
-    let created_at = args.last().cloned().unwrap_or(Val::OptText(None));
-    args.extend([Val::from("active"), Val::from("none"), created_at]);
-    Stmt::row(INSERT, ON_CONFLICT, args)
+/// A new wallet: active, not whitelisted.
+#[allow(clippy::too_many_arguments)]
+fn insert(
+    wallet_id: String,
+    address: String,
+    user_id: String,
+    kind: String,
+    custody: String,
+    public_key: Option<String>,
+    created_at: String,
+) -> Op {
+    Op::insert(
+        &TABLE,
+        vec![
+            wallet_id.into(),
+            address.to_ascii_lowercase().into(),
+            address.into(),
+            user_id.into(),
+            kind.into(),
+            custody.into(),
+            public_key.into(),
+            created_at.clone().into(),
+            "active".into(),
+            "none".into(),
+            created_at.into(),
+        ],
+    )
+}
+
+fn set_whitelist(wallet_id: String, status: &'static str, at: String) -> Op {
+    Op::update(&TABLE, vec![wallet_id.into()], move |row| {
+        row[WHITELIST_STATUS] = status.into();
+        row[UPDATED_AT] = at.clone().into();
+    })
 }
 
 impl Projection for WalletDirectory {
@@ -30,54 +75,43 @@ impl Projection for WalletDirectory {
         &["wallet_directory"]
     }
 
-    fn apply(&self, event: &StoredEvent, _seq: i64) -> Result<Vec<Stmt>, ProjectionError> {
+    fn apply(&self, event: &StoredEvent, _seq: i64) -> Result<Vec<Op>, ProjectionError> {
         Ok(match event.event_type.as_str() {
             "WalletCreated" => {
                 let e: stored::WalletCreated = decode(event)?;
-                vec![insert(vec![
-                    e.wallet_id.into(),
-                    e.address.to_ascii_lowercase().into(),
-                    e.address.into(),
-                    e.user_id.into(),
-                    e.kind.into(),
-                    e.custody.into(),
-                    Some(e.public_key).into(),
-                    e.created_at.into(),
-                ])]
+                vec![insert(
+                    e.wallet_id,
+                    e.address,
+                    e.user_id,
+                    e.kind,
+                    e.custody,
+                    Some(e.public_key),
+                    e.created_at,
+                )]
             }
             "WalletRegistered" => {
                 let e: stored::WalletRegistered = decode(event)?;
-                vec![insert(vec![
-                    e.wallet_id.into(),
-                    e.address.to_ascii_lowercase().into(),
-                    e.address.into(),
-                    e.user_id.into(),
+                vec![insert(
+                    e.wallet_id,
+                    e.address,
+                    e.user_id,
                     "external".into(),
                     "external".into(),
-                    None::<String>.into(),
-                    e.registered_at.into(),
-                ])]
+                    None,
+                    e.registered_at,
+                )]
             }
             "WhitelistQueued" => {
                 let e: stored::WhitelistQueued = decode(event)?;
-                vec![Stmt::new(
-                    "UPDATE wallet_directory SET whitelist_status = 'queued', updated_at = $2 WHERE wallet_id = $1",
-                    vec![e.wallet_id.into(), e.queued_at.into()],
-                )]
+                vec![set_whitelist(e.wallet_id, "queued", e.queued_at)]
             }
             "WalletWhitelisted" => {
                 let e: stored::WalletWhitelisted = decode(event)?;
-                vec![Stmt::new(
-                    "UPDATE wallet_directory SET whitelist_status = 'whitelisted', updated_at = $2 WHERE wallet_id = $1",
-                    vec![e.wallet_id.into(), e.at.into()],
-                )]
+                vec![set_whitelist(e.wallet_id, "whitelisted", e.at)]
             }
             "WalletDeleted" => {
                 let e: stored::WalletDeleted = decode(event)?;
-                vec![Stmt::new(
-                    "DELETE FROM wallet_directory WHERE wallet_id = $1",
-                    vec![e.wallet_id.into()],
-                )]
+                vec![Op::delete(&TABLE, vec![e.wallet_id.into()])]
             }
             _ => vec![],
         })

@@ -23,7 +23,7 @@ pub async fn history(
 async fn run(app: &App, req: &HttpRequest, id: &str) -> Result<Value, JwtApiError> {
     let user = authorize(app, req, "wallet.history", Role::Visitor).await?;
     let (page, per_page) = query::<Paging>(req)?.resolve()?;
-    let (wallet_id, _) = visible_wallet(app, &user, id).await?;
+    let wallet_id = visible_wallet(app, &user, id).await?;
     let (entries, total) = walletd_projections::queries::wallet_history(
         &app.db,
         &wallet_id.to_string(),

@@ -3,7 +3,7 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
-use walletd_projections::queries::{WalletLookup, WalletRow};
+use walletd_projections::queries::WalletLookup;
 
 use super::auth::authorize;
 use super::{wallet_json, JwtApiError};
@@ -53,22 +53,33 @@ pub async fn set_primary(
 /// A wallet the caller may see: their own, or for ADMIN any JWT user's; never
 /// a wallet of another dialect. Anything else is "not found", so that wallet
 /// ids of other users cannot be probed.
+///
+/// The read side may not show a committed wallet yet (another process created
+/// it, or a long transaction elsewhere holds the projector back), and a keyed
+/// answer is stored for good; so a miss there is decided by the event store.
 pub(crate) async fn visible_wallet(
     app: &App,
     user: &JwtUser,
     id: &str,
-) -> Result<(WalletId, WalletRow), JwtApiError> {
+) -> Result<WalletId, JwtApiError> {
     let wallet_id = WalletId::parse(id).ok_or_else(JwtApiError::not_found)?;
-    let row = WalletService::new(app)
+    let service = WalletService::new(app);
+    let (kind, owner) = match service
         .find(WalletLookup::WalletId(&wallet_id.to_string()))
         .await?
-        .ok_or_else(JwtApiError::not_found)?;
-    if !Dialect::JwtWallets.owns(&row.kind, &row.user_id)
-        || (row.user_id != user.user_id.as_str() && user.role != Role::Admin)
+    {
+        Some(row) => (row.kind, row.user_id),
+        None => match service.committed(wallet_id).await? {
+            Some(w) => (w.kind.as_str().to_string(), w.user_id.as_str().to_string()),
+            None => return Err(JwtApiError::not_found()),
+        },
+    };
+    if !Dialect::JwtWallets.owns(&kind, &owner)
+        || (owner != user.user_id.as_str() && user.role != Role::Admin)
     {
         return Err(JwtApiError::not_found());
     }
-    Ok((wallet_id, row))
+    Ok(wallet_id)
 }
 
 async fn run(
@@ -78,7 +89,7 @@ async fn run(
     body: &[u8],
 ) -> Result<serde_json::Value, JwtApiError> {
     let request: PrimaryRequest = parse_json(body)?;
-    let (wallet_id, _) = visible_wallet(app, user, &request.wallet_id).await?;
+    let wallet_id = visible_wallet(app, user, &request.wallet_id).await?;
     let meta = command_meta(req, &user.principal);
     let service = WalletService::new(app);
     // A retry of a request whose default was recorded (crash before the
