@@ -87,11 +87,54 @@ pub struct App {
     pub server_creates: CreateTurns,
     /// Refused requests, counted until the next batch is written.
     pub refusals: RefusalRecorder,
+    /// The master keys (current and previous), `None` when none is configured.
+    pub master_keys: Option<MasterKeys>,
+    /// `/readyz`'s checks that take a round trip, run at most every few seconds.
+    pub readiness: crate::service::readiness::DeepChecks,
+}
+
+/// What the process around the [`App`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// `walletd serve` (and the tests' servers): key pools, the sweeper, the
+    /// whitelist scheduler and housekeeping run beside the API.
+    Server,
+    /// A command that runs once and exits (`walletd kyc`): a small pool and
+    /// only the projector its commands wait on; the background work stays
+    /// with the running servers.
+    OneShot,
 }
 
 impl App {
     /// Connects, migrates, starts the projector and wires everything.
     pub async fn build(settings: Settings) -> Result<Arc<App>, StartupError> {
+        Self::build_as(settings, Role::Server).await
+    }
+
+    /// [`App::build`] for a one-shot command; end it with [`App::finish`].
+    pub async fn build_one_shot(mut settings: Settings) -> Result<Arc<App>, StartupError> {
+        settings.key_pool = 0;
+        settings.mpc_key_pool = 0;
+        // The projector, its listener and the command each hold one.
+        settings.db_pool = settings.db_pool.min(4);
+        // The whitelist delay is the servers' (stored in the database),
+        // whatever this shell's environment says.
+        settings.whitelist_delay = None;
+        Self::build_as(settings, Role::OneShot).await
+    }
+
+    /// Ends a one-shot command: stops its projector (owned by the app)
+    /// before closing the pool it reads from, so no pass runs into a closed
+    /// pool.
+    pub async fn finish(app: Arc<App>) {
+        let db = app.db.clone();
+        drop(app);
+        // The aborted tasks end at their next poll; let them have it.
+        tokio::task::yield_now().await;
+        db.close().await;
+    }
+
+    async fn build_as(settings: Settings, role: Role) -> Result<Arc<App>, StartupError> {
         let jwt = JwtVerifier::new(
             settings.jwt_secret.as_ref().map(Secret::expose),
             settings.jwt_public_key.as_deref(),
@@ -112,7 +155,9 @@ impl App {
         let vault = Arc::new(KeyVault::new(db.clone()));
         let local =
             Arc::new(LocalCustody::new(vault.clone(), keys.clone()).with_pool(settings.key_pool));
-        local.start_pool();
+        if role == Role::Server {
+            local.start_pool();
+        }
         let custody: Arc<dyn Custody> = local;
         // The pool only fills where MPC wallets are made.
         let mpc_pool = match settings.server_wallet_custody {
@@ -120,11 +165,13 @@ impl App {
             ServerCustody::Local => 0,
         };
         let mpc = Arc::new(
-            mpc_custody(&settings, &db, keys.clone())?
+            mpc_custody(&settings, &db, keys.clone(), role)?
                 .with_pool(mpc_pool)
                 .with_key_wait(Duration::from_secs(settings.mpc_key_wait)),
         );
-        mpc.start_pool();
+        if role == Role::Server {
+            mpc.start_pool();
+        }
         let mpc: Arc<dyn Custody> = mpc;
         let server_custody = match settings.server_wallet_custody {
             ServerCustody::Local => custody.clone(),
@@ -135,10 +182,12 @@ impl App {
         projector.catch_up().await?;
         let projector = projector.spawn();
         let custody_backends = vec![custody.clone(), mpc.clone()];
-        crate::custody::sweeper::spawn(
-            custody_backends.iter().map(Arc::downgrade).collect(),
-            Duration::from_secs(settings.key_sweep_grace),
-        );
+        if role == Role::Server {
+            crate::custody::sweeper::spawn(
+                custody_backends.iter().map(Arc::downgrade).collect(),
+                Duration::from_secs(settings.key_sweep_grace),
+            );
+        }
         let apps = AggregateStore::new(db.clone(), (), projector.clone());
         let users = AggregateStore::new(db.clone(), (), projector.clone());
         let wallets = WalletStore::new(db.clone(), (), projector);
@@ -161,9 +210,13 @@ impl App {
             custody_backends,
             server_creates: CreateTurns::default(),
             refusals: RefusalRecorder::default(),
+            master_keys: keys,
+            readiness: Default::default(),
         });
-        crate::service::whitelist_scheduler::spawn(Arc::downgrade(&app));
-        crate::api::housekeeping::spawn(Arc::downgrade(&app));
+        if role == Role::Server {
+            crate::service::whitelist_scheduler::spawn(Arc::downgrade(&app));
+            crate::api::housekeeping::spawn(Arc::downgrade(&app));
+        }
         Ok(app)
     }
 }
@@ -208,6 +261,7 @@ fn mpc_custody(
     settings: &Settings,
     db: &Db,
     keys: Option<MasterKeys>,
+    role: Role,
 ) -> Result<MpcCustody, StartupError> {
     if let Some(url) = &settings.cosigner_url {
         fn setting<'a>(value: Option<&'a str>, name: &str) -> Result<&'a str, StartupError> {
@@ -259,7 +313,7 @@ fn mpc_custody(
             ));
         }
     }
-    if settings.server_wallet_custody == ServerCustody::Mpc {
+    if settings.server_wallet_custody == ServerCustody::Mpc && role == Role::Server {
         tracing::warn!(
             "MPC cosigner runs in this process: both key shares live on this host \
              (fine for development, not for production)"

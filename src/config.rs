@@ -1,10 +1,19 @@
 //! Configuration: environment variables, overridden by command-line flags.
+//!
+//! [`Settings`] is the one typed view of every setting. clap parses each
+//! value's type; [`validate`] then checks the bounds and the combinations a
+//! running server needs, so that `walletd serve` refuses a configuration that
+//! cannot work with one line naming the variable to set.
 
 use clap::{Args, ValueEnum};
 
+mod report;
 mod secret;
+pub mod validate;
 
+pub use report::effective;
 pub use secret::{DatabaseUrl, Secret};
+pub use validate::{validate, ConfigError};
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerCustody {
@@ -19,14 +28,17 @@ pub enum KycMode {
 }
 
 /// Every secret is a [`Secret`] (and the database URL a [`DatabaseUrl`]), so
-/// this `Debug` shows none of them.
+/// this `Debug` shows none of them; their arguments hide their environment
+/// values, so `--help` shows none of them either.
 #[derive(Args, Clone, Debug)]
+#[command(next_help_heading = "Settings (environment variable or flag, before or after the command)")]
 pub struct Settings {
     /// Event store and read models: postgres://… or sqlite://…
     #[arg(
         long,
         env = "DATABASE_URL",
         default_value = "sqlite://walletd.db",
+        hide_env_values = true,
         global = true
     )]
     pub database_url: DatabaseUrl,
@@ -238,7 +250,8 @@ pub struct Settings {
     )]
     pub signature_window: u64,
 
-    /// Database connection pool size.
+    /// Most database connections this process opens (PostgreSQL: opened
+    /// on demand and closed after a minute idle; SQLite: 2 to 8).
     #[arg(long, env = "WALLETD_DB_POOL", default_value_t = 24, global = true)]
     pub db_pool: u32,
 
@@ -254,6 +267,26 @@ pub struct Settings {
     /// HTTP worker threads (default: one per core).
     #[arg(long, env = "WALLETD_WORKERS", global = true)]
     pub workers: Option<usize>,
+
+    /// `/readyz` answers 503 when more committed events than this wait to be
+    /// projected.
+    #[arg(
+        long,
+        env = "WALLETD_READY_MAX_LAG_EVENTS",
+        default_value_t = 100_000,
+        global = true
+    )]
+    pub ready_max_lag_events: u64,
+
+    /// `/readyz` answers 503 when the oldest event not yet projected is older
+    /// than this many seconds.
+    #[arg(
+        long,
+        env = "WALLETD_READY_MAX_LAG_SECONDS",
+        default_value_t = 60,
+        global = true
+    )]
+    pub ready_max_lag_seconds: u64,
 }
 
 impl Settings {
@@ -346,6 +379,21 @@ mod tests {
             assert!(shown.contains("[redacted]"), "{shown}");
             // The harmless parts stay readable.
             assert!(shown.contains("db.internal:5432/walletd"), "{shown}");
+        }
+    }
+
+    /// `--help` shows the current value of an environment variable unless
+    /// told not to: never for a secret.
+    #[test]
+    fn help_hides_every_secret_value() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        for (flag, _) in SECRETS {
+            let arg = command
+                .get_arguments()
+                .find(|a| a.get_long() == flag.strip_prefix("--"))
+                .expect(flag);
+            assert!(arg.is_hide_env_values_set(), "{flag}");
         }
     }
 

@@ -2,6 +2,9 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    walletd::telemetry::init();
+    if let Err(e) = walletd::telemetry::init() {
+        eprintln!("walletd: {e}");
+        return ExitCode::from(2);
+    }
     walletd::cli::run().await
 }

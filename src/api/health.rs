@@ -13,15 +13,17 @@ use walletd_projections::lag;
 
 use crate::app::App;
 
-/// Projections further behind the log than this make the instance not ready.
-/// Below it the instance serves: writes commit and answer at once (a stalled
-/// projector cuts the read-your-writes wait short), and reads are at most this
-/// stale. Past it, reads are too stale to trust and someone has to act (end
-/// the transaction holding the horizon back). The lag is a property of the
-/// database, so every instance on it turns not ready together; the body shows
-/// the lag from the first second, for alerting long before this.
-pub const READY_MAX_LAG: Duration = Duration::from_secs(60);
-
+/// Projections further behind the log than `WALLETD_READY_MAX_LAG_SECONDS`
+/// (default 60) or `WALLETD_READY_MAX_LAG_EVENTS` (default 100,000) make the
+/// instance not ready. Below them the instance serves: writes commit and
+/// answer at once (a stalled projector cuts the read-your-writes wait short),
+/// and reads are at most that stale. Any lag at all is no reason: under load a
+/// few events are always in flight, and a probe that answered 503 for them
+/// would take healthy instances out of rotation. Past the bounds reads are
+/// too stale to trust and someone has to act (end the transaction holding the
+/// horizon back). The lag is a property of the database, so every instance on
+/// it turns not ready together; the body shows the lag from the first second,
+/// for alerting long before this.
 /// The process is up and serving HTTP.
 pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok" }))
@@ -49,10 +51,17 @@ pub async fn readyz(app: web::Data<App>) -> HttpResponse {
             if !lag.is_zero() {
                 projector.nudge();
             }
-            if lag.seconds >= READY_MAX_LAG.as_secs_f64() {
+            let (max_events, max_seconds) = (
+                app.settings.ready_max_lag_events,
+                app.settings.ready_max_lag_seconds,
+            );
+            if lag.seconds > max_seconds as f64 {
                 problems.push(format!(
-                    "projections more than {} s behind the event log",
-                    READY_MAX_LAG.as_secs()
+                    "projections more than {max_seconds} s behind the event log"
+                ));
+            } else if u64::try_from(lag.events).unwrap_or(0) > max_events {
+                problems.push(format!(
+                    "projections more than {max_events} events behind the event log"
                 ));
             }
         }
@@ -71,6 +80,10 @@ pub async fn readyz(app: web::Data<App>) -> HttpResponse {
     }
     if let Err(e) = app.server_custody.readiness() {
         problems.push(format!("server-wallet custody: {e}"));
+    }
+    // Round trips (vault canary, cosigner), cached for a few seconds.
+    for problem in app.readiness.problems(&app).await {
+        problems.push(problem.phrase().into());
     }
     let mut body: Value = if problems.is_empty() {
         json!({ "status": "ready" })

@@ -8,6 +8,7 @@ use crate::config::Settings;
 pub enum ApiKeyCommand {
     /// Create a key; it is printed once and only its hash is stored.
     Create {
+        /// Who the key is for (1 to 100 characters), shown by `list`.
         #[arg(long)]
         name: String,
     },
@@ -15,13 +16,14 @@ pub enum ApiKeyCommand {
     List,
     /// Revoke a stored key by id.
     Revoke {
+        /// The key's id, as `create` and `list` print it.
         #[arg(long)]
         id: String,
     },
 }
 
 pub async fn run(settings: Settings, command: ApiKeyCommand) -> CliResult {
-    let db = crate::store::connect(&settings.database_url, 2).await?;
+    let db = crate::store::connect(&settings.database_url, super::ONE_SHOT_POOL).await?;
     crate::store::migrate::run(&db).await?;
     match command {
         ApiKeyCommand::Create { name } => {
@@ -36,7 +38,11 @@ pub async fn run(settings: Settings, command: ApiKeyCommand) -> CliResult {
             println!("{}", created.token);
         }
         ApiKeyCommand::List => {
-            for (id, name, created, revoked) in ApiKeys::new(db.clone(), &[]).list().await? {
+            let keys = ApiKeys::new(db.clone(), &[]).list().await?;
+            if keys.is_empty() {
+                println!("no API keys stored (create one with: walletd api-key create --name <name>)");
+            }
+            for (id, name, created, revoked) in keys {
                 let state = revoked
                     .map(|r| format!("revoked {r}"))
                     .unwrap_or_else(|| "active".into());

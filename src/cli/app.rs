@@ -14,15 +14,19 @@ use crate::store::{AggregateStore, CommandMeta};
 pub enum AppCli {
     /// Register an app, or add a signing address to an existing one.
     Register {
+        /// The app's handle (Sila `app_handle`).
         #[arg(long)]
         handle: String,
+        /// An Ethereum address (0x…) whose key signs the app's requests.
         #[arg(long)]
         address: String,
     },
     /// Remove one of an app's signing addresses (it must keep one).
     RemoveAddress {
+        /// The app's handle (Sila `app_handle`).
         #[arg(long)]
         handle: String,
+        /// The signing address (0x…) to remove.
         #[arg(long)]
         address: String,
     },
@@ -88,7 +92,11 @@ async fn execute(database_url: &str, command: AppCli) -> CliResult {
             println!("app {handle}: address {address} removed");
         }
         AppCli::List => {
-            for (handle, addresses) in queries::apps(&db).await? {
+            let apps = queries::apps(&db).await?;
+            if apps.is_empty() {
+                println!("no apps registered (register one with: walletd app register --handle <h> --address 0x…)");
+            }
+            for (handle, addresses) in apps {
                 println!("{handle}  {}", addresses.join(" "));
             }
         }

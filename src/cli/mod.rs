@@ -2,7 +2,9 @@
 
 mod api_key;
 mod app;
+pub mod args;
 mod bench;
+mod config;
 mod cosigner;
 mod kyc;
 mod replay;
@@ -26,7 +28,8 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the HTTP service (the default).
+    /// Run the HTTP service (the default). Refuses to start when the
+    /// configuration cannot work.
     Serve,
     /// Apply database migrations and exit.
     Migrate,
@@ -43,6 +46,9 @@ pub enum Command {
     Kyc(kyc::KycCli),
     /// Re-wrap every key in the vault under a new master key.
     RotateMasterKey(rotate::RotateArgs),
+    /// Check the configuration `walletd serve` would run with.
+    #[command(subcommand)]
+    Config(config::ConfigCli),
     /// Run the MPC cosigner (party 2 of MPC server wallets) as its own process.
     Cosigner,
     /// Print a new static key pair for the channel between walletd serve and the cosigner.
@@ -52,7 +58,7 @@ pub enum Command {
 }
 
 pub async fn run() -> ExitCode {
-    let cli = Cli::parse();
+    let (cli, matches) = args::parse();
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve::run(cli.settings).await,
         Command::Migrate => migrate(cli.settings).await,
@@ -61,6 +67,7 @@ pub async fn run() -> ExitCode {
         Command::App(c) => app::run(cli.settings, c).await,
         Command::Kyc(c) => kyc::run(cli.settings, c).await,
         Command::RotateMasterKey(a) => rotate::run(cli.settings, a).await,
+        Command::Config(c) => config::run(cli.settings, &matches, c),
         Command::Bench(a) => bench::run(a).await,
         Command::Cosigner => cosigner::run(cli.settings).await,
         Command::MpcKeygen => cosigner::keygen(),
@@ -76,9 +83,47 @@ pub async fn run() -> ExitCode {
 
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 
+/// Connections a one-shot command opens at most: it runs one command at a
+/// time, beside servers that need the database's connections.
+pub const ONE_SHOT_POOL: u32 = 2;
+
 async fn migrate(settings: Settings) -> CliResult {
-    let db = crate::store::connect(&settings.database_url, 2).await?;
+    let db = crate::store::connect(&settings.database_url, ONE_SHOT_POOL).await?;
     crate::store::migrate::run(&db).await?;
     println!("migrations applied");
+    db.close().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// `--help` of every command describes every flag and argument.
+    #[test]
+    fn every_argument_is_described() {
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                let id = arg.get_id().as_str();
+                if matches!(id, "help" | "version") {
+                    continue;
+                }
+                if arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    missing.push(format!("{path} {id}"));
+                }
+            }
+            for sub in command.get_subcommands() {
+                if sub.get_about().is_none() && sub.get_name() != "help" {
+                    missing.push(format!("{path} {} (no about)", sub.get_name()));
+                }
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "walletd", &mut missing);
+        assert!(missing.is_empty(), "undescribed: {missing:?}");
+        Cli::command().debug_assert();
+    }
 }

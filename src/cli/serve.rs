@@ -5,6 +5,9 @@ use crate::app::{App, KeySource};
 use crate::config::Settings;
 
 pub async fn run(settings: Settings) -> CliResult {
+    // Before anything is opened: a configuration that cannot work is one
+    // line naming the variable, not a server that answers 500 to every create.
+    crate::config::validate(&settings)?;
     let workers = settings.workers.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())

@@ -105,7 +105,18 @@ impl LocalCustody {
         if let Some(k) = self.opened.lock().ok().and_then(|m| m.get(key_id).cloned()) {
             return Ok(k);
         }
-        let (signing, _) = self.open_from_vault(self.keys()?, key_id).await?;
+        let (signing, _) = self
+            .open_from_vault(self.keys()?, key_id)
+            .await
+            .inspect_err(|e| {
+                if matches!(
+                    e,
+                    CustodyError::Integrity(_) | CustodyError::ForeignMasterKey { .. }
+                ) {
+                    // The API answers a bare 500; this line says why (ids only).
+                    tracing::error!(error = %e, "cannot unseal a wallet key");
+                }
+            })?;
         let signing = Arc::new(signing);
         if let Ok(mut m) = self.opened.lock() {
             if m.len() >= OPENED_KEYS {

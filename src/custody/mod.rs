@@ -7,6 +7,7 @@
 //! another party — 2-of-2 MPC — can recompute and check the digest itself
 //! before taking part.
 
+pub mod canary;
 pub mod claims;
 pub mod key_pool;
 pub mod local;
@@ -55,6 +56,16 @@ pub enum CustodyError {
     UnknownKey(String),
     #[error("key {0} could not be unsealed (wrong master key or tampered vault row)")]
     Integrity(String),
+    /// The row names a master key this process does not have.
+    #[error(
+        "key {key_id} is sealed under master key {master_key_id}, which is not configured: \
+         WALLETD_MASTER_KEY is wrong, or the vault was rotated to a newer key (set it, or list \
+         the older key in WALLETD_PREVIOUS_MASTER_KEYS)"
+    )]
+    ForeignMasterKey {
+        key_id: String,
+        master_key_id: String,
+    },
     #[error("key vault unavailable: {0}")]
     Storage(#[from] sqlx::Error),
     /// The MPC cosigner cannot be reached, or the run failed in a way a new
@@ -127,6 +138,12 @@ pub trait Custody: Send + Sync {
 
     /// Why this backend cannot work right now, if it cannot.
     fn readiness(&self) -> Result<(), String>;
+
+    /// Checks, with a round trip, that the backend's other parts answer (the
+    /// MPC cosigner over its channel). The error is for the log.
+    async fn probe(&self) -> Result<(), String> {
+        Ok(())
+    }
 
     /// Signatures this backend has made since the process started: what the
     /// signing path asked of custody (tests count it; metrics will export it).

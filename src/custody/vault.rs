@@ -112,9 +112,12 @@ impl SealedKey {
     }
 
     fn open_dek(&self, keys: &MasterKeys) -> Result<Zeroizing<[u8; 32]>, CustodyError> {
-        let master = keys
-            .by_id(&self.master_key_id)
-            .ok_or_else(|| CustodyError::Integrity(self.key_id.clone()))?;
+        let master =
+            keys.by_id(&self.master_key_id)
+                .ok_or_else(|| CustodyError::ForeignMasterKey {
+                    key_id: self.key_id.clone(),
+                    master_key_id: self.master_key_id.clone(),
+                })?;
         let aad = aad(&self.key_id, &self.address, "dek");
         open32(master.bytes(), &self.dek_nonce, &self.wrapped_dek, &aad)
             .ok_or_else(|| CustodyError::Integrity(self.key_id.clone()))

@@ -19,6 +19,9 @@ pub enum StoreError {
 /// reconnecting after a restart) before it answers 503.
 pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a pooled PostgreSQL connection stays open unused.
+pub const PG_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Server-side limits on walletd's own PostgreSQL sessions, sent as startup
 /// options. A setting already present in the URL's `options` parameter wins.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -94,6 +97,11 @@ pub async fn connect_with(
         let opts = limits.apply(PgConnectOptions::from_str(url).map_err(StoreError::Connect)?);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
+            // Opened on demand and closed after a minute unused: an idle
+            // instance holds a few connections, not its whole pool (four
+            // instances would otherwise take a default server's 100).
+            .min_connections(0)
+            .idle_timeout(PG_IDLE_TIMEOUT)
             // While PostgreSQL is down, sqlx keeps trying to connect until
             // this runs out: it is how long a request waits before its 503.
             .acquire_timeout(PG_ACQUIRE_TIMEOUT)

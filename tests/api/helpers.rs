@@ -179,6 +179,8 @@ pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Setti
         db_pool: 8,
         max_body: 65_536,
         workers: Some(2),
+        ready_max_lag_events: 100_000,
+        ready_max_lag_seconds: 60,
     }
 }
 
@@ -234,7 +236,7 @@ pub async fn spawn_app_custom(
     customize: impl FnOnce(&mut Settings),
 ) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
-        walletd::telemetry::init();
+        let _ = walletd::telemetry::init();
     }
     let api_key = format!("test-key-{}", uuid::Uuid::new_v4().simple());
     let mut settings = settings(&db, master_key.clone(), &api_key);

@@ -5,6 +5,7 @@ mod helpers;
 
 mod apps;
 mod concurrency;
+mod config_checks;
 mod cosigner;
 mod crash;
 mod crash_mixed;

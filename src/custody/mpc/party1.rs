@@ -355,6 +355,10 @@ fn finish_signature(
 /// key (party 1 checked its event log), or its key generation failed.
 /// Succeeds when the share is gone; the cosigner refuses if it ever signed
 /// with that share or froze it.
+/// The key id `/readyz` releases to check the channel: no key has it (real
+/// ids are UUIDs), so the release changes nothing.
+pub const PROBE_KEY_ID: &str = "readiness-probe";
+
 pub async fn release(link: &dyn CosignerLink, key_id: &str) -> Result<(), MpcError> {
     let request = encode(&Request::Release {
         key_id: key_id.to_string(),

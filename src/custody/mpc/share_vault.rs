@@ -270,7 +270,14 @@ impl ShareVault {
         let master = self
             .keys()?
             .by_id(&sealed.master_key_id)
-            .ok_or_else(|| MpcError::Storage(format!("share of key {key_id} does not open")))?
+            .ok_or_else(|| {
+                MpcError::Storage(format!(
+                    "share of key {key_id} is sealed under master key {}, which is not \
+                     configured for party {}: its master key is wrong, or the shares were \
+                     rotated to a newer one",
+                    sealed.master_key_id, self.party
+                ))
+            })?
             .clone();
         // Opening and decoding a share (hundreds of curve points to check)
         // takes milliseconds: on the protocol threads, ahead of key generation.

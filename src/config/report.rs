@@ -1,0 +1,64 @@
+//! The effective configuration as `walletd config check` prints it: every
+//! setting with its variable, value and where the value came from. Secrets
+//! show only whether they are set; the database URL shows everything but its
+//! password.
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Command};
+
+use super::DatabaseUrl;
+
+const REDACTED: &str = "[redacted]";
+
+/// One line per setting of `command` (its environment variable, the value
+/// in effect, where it came from), then `RUST_LOG`.
+pub fn effective(command: &Command, matches: &ArgMatches) -> Vec<String> {
+    let mut rows: Vec<(String, String, &str)> = Vec::new();
+    for arg in command.get_arguments() {
+        let Some(var) = arg.get_env() else { continue };
+        let id = arg.get_id().as_str();
+        let raw: Option<Vec<String>> = matches.get_raw(id).map(|values| {
+            values
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        });
+        let source = match matches.value_source(id) {
+            Some(ValueSource::CommandLine) => "flag",
+            Some(ValueSource::EnvVariable) => "environment",
+            Some(ValueSource::DefaultValue) => "default",
+            _ => "",
+        };
+        let value = match raw {
+            None => "(not set)".to_string(),
+            Some(_) if arg.is_hide_env_values_set() && id != "database_url" => REDACTED.into(),
+            Some(values) if id == "database_url" => values
+                .iter()
+                .map(|v| DatabaseUrl::from(v.as_str()).redacted())
+                .collect::<Vec<_>>()
+                .join(","),
+            Some(values) => values.join(","),
+        };
+        rows.push((var.to_string_lossy().into_owned(), value, source));
+    }
+    let log = std::env::var("RUST_LOG").ok();
+    rows.push((
+        "RUST_LOG".into(),
+        log.clone()
+            .unwrap_or_else(|| crate::telemetry::DEFAULT_FILTER.into()),
+        if log.is_some() {
+            "environment"
+        } else {
+            "default"
+        },
+    ));
+    let width = rows.iter().map(|(v, ..)| v.len()).max().unwrap_or(0);
+    rows.into_iter()
+        .map(|(var, value, source)| {
+            if source.is_empty() {
+                format!("{var:width$}  {value}")
+            } else {
+                format!("{var:width$}  {value}  ({source})")
+            }
+        })
+        .collect()
+}
