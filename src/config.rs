@@ -13,7 +13,7 @@ pub mod validate;
 
 pub use report::effective;
 pub use secret::{DatabaseUrl, Secret};
-pub use validate::{validate, ConfigError};
+pub use validate::{validate, validate_cosigner, ConfigError};
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerCustody {
@@ -31,7 +31,9 @@ pub enum KycMode {
 /// this `Debug` shows none of them; their arguments hide their environment
 /// values, so `--help` shows none of them either.
 #[derive(Args, Clone, Debug)]
-#[command(next_help_heading = "Settings (environment variable or flag, before or after the command)")]
+#[command(
+    next_help_heading = "Settings (environment variable or flag, before or after the command)"
+)]
 pub struct Settings {
     /// Event store and read models: postgres://… or sqlite://…
     #[arg(

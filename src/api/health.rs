@@ -39,7 +39,9 @@ pub async fn readyz(app: web::Data<App>) -> HttpResponse {
         "projectedThrough": at.position,
         "stalled": projector.stalled_for().is_some(),
     });
-    match lag::measure(&app.db, at).await {
+    let measured = lag::measure(&app.db, at).await;
+    let store_answers = measured.is_ok();
+    match measured {
         Err(e) => {
             static LAST: Mutex<Option<Instant>> = Mutex::new(None);
             log_detail(&LAST, "store unreachable", &e.to_string());
@@ -81,9 +83,12 @@ pub async fn readyz(app: web::Data<App>) -> HttpResponse {
     if let Err(e) = app.server_custody.readiness() {
         problems.push(format!("server-wallet custody: {e}"));
     }
-    // Round trips (vault canary, cosigner), cached for a few seconds.
-    for problem in app.readiness.problems(&app).await {
-        problems.push(problem.phrase().into());
+    // Round trips (vault canary, cosigner), cached for a few seconds; with
+    // the store gone they would only wait out its connection timeout again.
+    if store_answers {
+        for problem in app.readiness.problems(&app).await {
+            problems.push(problem.phrase().into());
+        }
     }
     let mut body: Value = if problems.is_empty() {
         json!({ "status": "ready" })

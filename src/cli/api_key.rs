@@ -40,7 +40,9 @@ pub async fn run(settings: Settings, command: ApiKeyCommand) -> CliResult {
         ApiKeyCommand::List => {
             let keys = ApiKeys::new(db.clone(), &[]).list().await?;
             if keys.is_empty() {
-                println!("no API keys stored (create one with: walletd api-key create --name <name>)");
+                println!(
+                    "no API keys stored (create one with: walletd api-key create --name <name>)"
+                );
             }
             for (id, name, created, revoked) in keys {
                 let state = revoked

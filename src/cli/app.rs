@@ -52,6 +52,7 @@ pub async fn run(settings: Settings, command: AppCli) -> CliResult {
 }
 
 async fn execute(database_url: &str, command: AppCli) -> CliResult {
+    // The projector, its listener and the command each hold one.
     let db = crate::store::connect(database_url, 4).await?;
     crate::store::migrate::run(&db).await?;
     let projector = Projector::new(db.clone(), views::all());
@@ -101,8 +102,10 @@ async fn execute(database_url: &str, command: AppCli) -> CliResult {
             }
         }
     }
-    // Stop the projector before closing the pool it reads from.
+    // Stop the projector before closing the pool it reads from; the aborted
+    // tasks end at their next poll.
     drop(store);
+    tokio::task::yield_now().await;
     db.close().await;
     Ok(())
 }

@@ -44,7 +44,10 @@ pub fn try_parse(args: Vec<OsString>) -> Result<(Cli, ArgMatches), Failure> {
 /// A bad value of an argument that was not on the command line came from its
 /// environment variable: say so by the variable's name.
 fn explain(command: &Command, args: &[OsString], e: clap::Error) -> Failure {
-    if !matches!(e.kind(), ErrorKind::InvalidValue | ErrorKind::ValueValidation) {
+    if !matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) {
         return Failure::Clap(e);
     }
     let Some(ContextValue::String(shown)) = e.get(ContextKind::InvalidArg) else {

@@ -29,6 +29,7 @@ struct State {
 }
 
 pub async fn run(settings: Settings) -> CliResult {
+    crate::config::validate_cosigner(&settings)?;
     let own = ChannelKey::parse(
         settings
             .cosigner_channel_key
@@ -76,7 +77,7 @@ pub async fn run(settings: Settings) -> CliResult {
         peer_key = %peer.to_hex(),
         "cosigner channel keys"
     );
-    let workers = settings.workers.unwrap_or(2).max(1);
+    let workers = settings.workers.unwrap_or(2);
     let server = HttpServer::new(move || {
         ActixApp::new()
             .app_data(state.clone())

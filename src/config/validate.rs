@@ -62,7 +62,8 @@ fn within(
     (low, high): (u64, u64),
     unit: &str,
 ) -> Result<(), ConfigError> {
-    let ok = value.try_into().is_ok_and(|v| (low..=high).contains(&v));
+    let as_u64: Result<u64, _> = value.try_into();
+    let ok = as_u64.is_ok_and(|v| (low..=high).contains(&v));
     if ok {
         Ok(())
     } else {
@@ -98,7 +99,10 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
         ("WALLETD_JWT_AUDIENCE", &s.jwt_audience),
     ] {
         if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
-            return Err(bad(var, "is set but empty (unset it to not check the claim)"));
+            return Err(bad(
+                var,
+                "is set but empty (unset it to not check the claim)",
+            ));
         }
     }
     JwtVerifier::new(
@@ -120,7 +124,10 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
         .find(|v| text.starts_with(v))
         .unwrap_or("WALLETD_JWT_SECRET");
         let problem = text.strip_prefix(var).unwrap_or(&text).trim_start();
-        bad(var, problem.trim_start_matches(':').trim_start().to_string())
+        bad(
+            var,
+            problem.trim_start_matches(':').trim_start().to_string(),
+        )
     })?;
     within(
         "WALLETD_CREATE_RATE_PER_MINUTE",
@@ -149,7 +156,12 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
             " seconds",
         )?;
     }
-    within("WALLETD_MPC_KEY_POOL", s.mpc_key_pool, MPC_KEY_POOL, " keys")?;
+    within(
+        "WALLETD_MPC_KEY_POOL",
+        s.mpc_key_pool,
+        MPC_KEY_POOL,
+        " keys",
+    )?;
     within(
         "WALLETD_MPC_KEY_WAIT",
         s.mpc_key_wait,
@@ -180,6 +192,21 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
         " seconds",
     )?;
     cosigner(s)
+}
+
+/// What `walletd cosigner` reads beyond its channel keys (which it checks
+/// itself, naming them).
+pub fn validate_cosigner(s: &Settings) -> Result<(), ConfigError> {
+    use bounds::*;
+    database_url(s)?;
+    if let Some(k) = &s.master_key {
+        MasterKey::parse(k.expose()).map_err(|e| bad("WALLETD_MASTER_KEY", e.to_string()))?;
+    }
+    within("WALLETD_DB_POOL", s.db_pool, DB_POOL, " connections")?;
+    if let Some(workers) = s.workers {
+        within("WALLETD_WORKERS", workers, WORKERS, " threads")?;
+    }
+    Ok(())
 }
 
 fn database_url(s: &Settings) -> Result<(), ConfigError> {

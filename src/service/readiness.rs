@@ -87,6 +87,7 @@ impl DeepChecks {
         }
         if app.server_custody.kind() == CustodyKind::Mpc {
             let probe = tokio::time::timeout(PROBE_TIMEOUT, app.server_custody.probe()).await;
+            let timed_out = probe.is_err();
             let failed = match probe {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e),
@@ -95,7 +96,7 @@ impl DeepChecks {
                 Err(_) if self.slow_probes.fetch_add(1, Ordering::Relaxed) == 0 => None,
                 Err(_) => Some(format!("no answer within {} s", PROBE_TIMEOUT.as_secs())),
             };
-            if !matches!(probe, Err(_)) {
+            if !timed_out {
                 self.slow_probes.store(0, Ordering::Relaxed);
             }
             if let Some(e) = failed {
