@@ -123,15 +123,14 @@ impl App {
         Self::build_as(settings, Role::OneShot).await
     }
 
-    /// Ends a one-shot command: stops its projector (owned by the app)
-    /// before closing the pool it reads from, so no pass runs into a closed
-    /// pool.
-    pub async fn finish(app: Arc<App>) {
-        let db = app.db.clone();
+    /// Ends a one-shot command: stops its projector (owned by the app). The
+    /// pool is left open on purpose: an aborted task ends at its next poll,
+    /// and one in the middle of a poll on another thread would run its pass
+    /// into a closed pool (and log an error for nothing). The process exits
+    /// next, which drops the tasks without polling them again and then the
+    /// connections (PostgreSQL sees a client leave, outside any transaction).
+    pub fn finish(app: Arc<App>) {
         drop(app);
-        // The aborted tasks end at their next poll; let them have it.
-        tokio::task::yield_now().await;
-        db.close().await;
     }
 
     async fn build_as(settings: Settings, role: Role) -> Result<Arc<App>, StartupError> {

@@ -253,7 +253,7 @@ pub struct Settings {
     pub signature_window: u64,
 
     /// Most database connections this process opens (PostgreSQL: opened
-    /// on demand and closed after a minute idle; SQLite: 2 to 8).
+    /// on demand and closed after 15 s unused; SQLite: 2 to 8).
     #[arg(long, env = "WALLETD_DB_POOL", default_value_t = 24, global = true)]
     pub db_pool: u32,
 

@@ -102,10 +102,10 @@ async fn execute(database_url: &str, command: AppCli) -> CliResult {
             }
         }
     }
-    // Stop the projector before closing the pool it reads from; the aborted
-    // tasks end at their next poll.
+    // Stops the projector. The pool stays open until the process exits: a
+    // pass in the middle of its last poll would otherwise run into a closed
+    // pool (see `App::finish`).
     drop(store);
-    tokio::task::yield_now().await;
-    db.close().await;
+    drop(db);
     Ok(())
 }

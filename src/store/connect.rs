@@ -19,8 +19,12 @@ pub enum StoreError {
 /// reconnecting after a restart) before it answers 503.
 pub const PG_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How long a pooled PostgreSQL connection stays open unused.
-pub const PG_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a pooled PostgreSQL connection stays open unused. The pool hands
+/// out its idle connections oldest first, so an instance's background work
+/// (the lag monitor, housekeeping, every few seconds) keeps about this many
+/// seconds' worth of them alive: short, so an idle instance holds two or
+/// three, not the whole pool it grew to under load.
+pub const PG_IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Server-side limits on walletd's own PostgreSQL sessions, sent as startup
 /// options. A setting already present in the URL's `options` parameter wins.
@@ -97,9 +101,9 @@ pub async fn connect_with(
         let opts = limits.apply(PgConnectOptions::from_str(url).map_err(StoreError::Connect)?);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(2))
-            // Opened on demand and closed after a minute unused: an idle
-            // instance holds a few connections, not its whole pool (four
-            // instances would otherwise take a default server's 100).
+            // Opened on demand and closed when unused: an idle instance
+            // holds a few connections, not its whole pool (four instances
+            // would otherwise take a default server's 100).
             .min_connections(0)
             .idle_timeout(PG_IDLE_TIMEOUT)
             // While PostgreSQL is down, sqlx keeps trying to connect until
