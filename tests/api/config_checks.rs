@@ -8,7 +8,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::helpers::{into_resp, random_master_key, run_cli, Backend, BinaryServer, TestDb};
+use walletd::custody::mpc::channel::ChannelKey;
+
+use crate::cosigner::{CosignerProcess, Keys};
+use crate::helpers::{
+    into_resp, random_master_key, run_cli, spawn_app_with, Backend, BinaryServer, TestDb,
+};
 
 /// Runs `walletd args…` with a clean walletd environment plus `env`, and
 /// kills it if it is still running after `limit` (a configuration that
@@ -352,5 +357,54 @@ fn each_subcommand_help_shows_its_own_flags() {
         // Its own flags come before the shared settings.
         let settings = text.find("Settings (").unwrap_or(text.len());
         assert!(at < settings, "{args:?}:\n{text}");
+    }
+}
+
+/// `/readyz` probes the MPC cosigner over the channel: ready when it answers,
+/// 503 when it cannot be reached or does not accept this server's key.
+#[actix_web::test]
+async fn readyz_probes_the_cosigner_over_its_channel() {
+    let cosigner_db = TestDb::new(Backend::Sqlite).await.expect("sqlite");
+    let keys = Keys::new();
+    let cosigner = CosignerProcess::start(&cosigner_db, &random_master_key(), &keys, "127.0.0.1:0");
+    let pinned = keys.cosigner.public_hex();
+    let stranger = ChannelKey::generate().unwrap();
+    let cases = [
+        (
+            cosigner.base.clone(),
+            keys.server.private_hex().to_string(),
+            200,
+        ),
+        // A key the cosigner does not pin: the channel is refused.
+        (
+            cosigner.base.clone(),
+            stranger.private_hex().to_string(),
+            503,
+        ),
+        // Nothing listens there.
+        (
+            "http://127.0.0.1:1".to_string(),
+            keys.server.private_hex().to_string(),
+            503,
+        ),
+    ];
+    for (url, own, expected) in cases {
+        let pinned = pinned.clone();
+        let app = spawn_app_with(Backend::Sqlite, move |s| {
+            s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+            s.mpc_key_pool = 0;
+            s.cosigner_url = Some(url);
+            s.mpc_channel_key = Some(own.into());
+            s.cosigner_public_key = Some(pinned);
+        })
+        .await
+        .expect("sqlite");
+        let r = app.get("/readyz").await;
+        assert_eq!(r.status, expected, "{}", r.body);
+        let named = r
+            .body
+            .to_string()
+            .contains("MPC cosigner unreachable or refusing the channel");
+        assert_eq!(named, expected == 503, "{}", r.body);
     }
 }

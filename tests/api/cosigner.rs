@@ -26,14 +26,14 @@ backend_tests!(
 );
 
 /// A running `walletd cosigner`.
-struct CosignerProcess {
+pub(crate) struct CosignerProcess {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl CosignerProcess {
     /// Starts the binary on `bind` and waits until it prints its address.
-    fn start(db: &TestDb, master_key: &str, keys: &Keys, bind: &str) -> CosignerProcess {
+    pub(crate) fn start(db: &TestDb, master_key: &str, keys: &Keys, bind: &str) -> CosignerProcess {
         Self::start_with(db, master_key, keys, bind, &[])
     }
 
@@ -105,13 +105,13 @@ impl Drop for CosignerProcess {
 }
 
 /// The two static channel keys.
-struct Keys {
-    server: ChannelKey,
-    cosigner: ChannelKey,
+pub(crate) struct Keys {
+    pub(crate) server: ChannelKey,
+    pub(crate) cosigner: ChannelKey,
 }
 
 impl Keys {
-    fn new() -> Keys {
+    pub(crate) fn new() -> Keys {
         Keys {
             server: ChannelKey::generate().unwrap(),
             cosigner: ChannelKey::generate().unwrap(),
