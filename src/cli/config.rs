@@ -4,13 +4,14 @@
 use clap::{ArgMatches, CommandFactory, Subcommand};
 
 use super::{Cli, CliResult};
-use crate::config::Settings;
+use crate::config::{Secret, ServerCustody, Settings};
+use crate::custody::MasterKey;
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigCli {
     /// Print every setting (secrets redacted) and where it came from; exit
     /// non-zero with the one-line error `walletd serve` would give when the
-    /// configuration cannot work. Touches no database.
+    /// configuration cannot work. Touches no database and no key file.
     Check,
 }
 
@@ -21,8 +22,58 @@ pub fn run(settings: Settings, matches: &ArgMatches, command: ConfigCli) -> CliR
                 println!("{line}");
             }
             crate::config::validate(&settings)?;
+            println!();
+            for line in derived(&settings) {
+                println!("{line}");
+            }
             println!("configuration ok");
             Ok(())
         }
     }
+}
+
+/// What the settings amount to. Master keys are named by their id (a hash,
+/// also what each sealed row names), so an operator can compare it with the
+/// id `/readyz`'s log line says the vault needs.
+fn derived(s: &Settings) -> Vec<String> {
+    let id = |k: &Secret| {
+        MasterKey::parse(k.expose())
+            .map(|k| k.id().to_string())
+            .unwrap_or_default()
+    };
+    let mut lines = Vec::new();
+    lines.push(match (&s.master_key, crate::app::key_file_path(s)) {
+        (Some(k), _) => format!("master key: WALLETD_MASTER_KEY, id {}", id(k)),
+        (None, Some(path)) if path.exists() => {
+            format!("master key: the key file {}", path.display())
+        }
+        (None, Some(path)) => format!(
+            "master key: a key file {} will be created at the first start (development only)",
+            path.display()
+        ),
+        (None, None) => "master key: none".into(),
+    });
+    let previous: Vec<String> = s.previous_master_key_list().iter().map(id).collect();
+    if !previous.is_empty() {
+        lines.push(format!(
+            "previous master keys (unsealing only): ids {}",
+            previous.join(", ")
+        ));
+    }
+    lines.push(match (s.server_wallet_custody, &s.cosigner_url) {
+        (ServerCustody::Local, _) => "server wallets: local (one sealed key each)".into(),
+        (ServerCustody::Mpc, Some(url)) => {
+            format!("server wallets: 2-of-2 MPC with the cosigner at {url}")
+        }
+        (ServerCustody::Mpc, None) => "server wallets: 2-of-2 MPC with an in-process cosigner \
+                                       (both shares on this host: development only)"
+            .into(),
+    });
+    let workers = s.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    });
+    lines.push(format!("HTTP workers: {workers}"));
+    lines
 }

@@ -195,6 +195,13 @@ fn config_check_prints_the_configuration_with_secrets_redacted() {
     assert!(line("WALLETD_JWT_ISSUER").contains("(not set)"));
     assert!(line("RUST_LOG").contains("info"));
     assert!(shown.contains("configuration ok"), "{shown}");
+    // Keys are named by their ids (hashes), which the vault's rows name too.
+    let id = walletd::custody::MasterKey::parse(&master).unwrap();
+    assert!(
+        shown.contains(&format!("master key: WALLETD_MASTER_KEY, id {}", id.id())),
+        "{shown}"
+    );
+    assert!(shown.contains("in-process cosigner"), "{shown}");
 
     // Invalid: the same line `serve` gives, and a failure.
     let bad = [("WALLETD_MAX_BODY", "0")];
