@@ -13,17 +13,6 @@ use walletd_projections::lag;
 
 use crate::app::App;
 
-/// Projections further behind the log than `WALLETD_READY_MAX_LAG_SECONDS`
-/// (default 60) or `WALLETD_READY_MAX_LAG_EVENTS` (default 100,000) make the
-/// instance not ready. Below them the instance serves: writes commit and
-/// answer at once (a stalled projector cuts the read-your-writes wait short),
-/// and reads are at most that stale. Any lag at all is no reason: under load a
-/// few events are always in flight, and a probe that answered 503 for them
-/// would take healthy instances out of rotation. Past the bounds reads are
-/// too stale to trust and someone has to act (end the transaction holding the
-/// horizon back). The lag is a property of the database, so every instance on
-/// it turns not ready together; the body shows the lag from the first second,
-/// for alerting long before this.
 /// How long events must have waited, while the projector's passes fail, before
 /// the failure makes the instance not ready.
 const FAILING_FOR: Duration = Duration::from_secs(5);
@@ -107,8 +96,17 @@ pub async fn readyz(app: web::Data<App>) -> HttpResponse {
     }
 }
 
-/// The lag as a readiness problem: only past a bound, never for the few
-/// events always in flight under load.
+/// Projections further behind the log than `WALLETD_READY_MAX_LAG_SECONDS`
+/// (default 60) or `WALLETD_READY_MAX_LAG_EVENTS` (default 100,000) make the
+/// instance not ready. Below them the instance serves: writes commit and
+/// answer at once (a stalled projector cuts the read-your-writes wait short),
+/// and reads are at most that stale. Any lag at all is no reason: under load a
+/// few events are always in flight, and a probe that answered 503 for them
+/// would take healthy instances out of rotation. Past the bounds reads are
+/// too stale to trust and someone has to act (end the transaction holding the
+/// horizon back). The lag is a property of the database, so every instance on
+/// it turns not ready together; the body shows the lag from the first second,
+/// for alerting long before this.
 fn lag_problem(lag: &lag::Lag, max_events: u64, max_seconds: u64) -> Option<String> {
     if lag.seconds > max_seconds as f64 {
         Some(format!(
