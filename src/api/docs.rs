@@ -25,6 +25,7 @@ fn document() -> &'static str {
 #[utoipa::path(
     get,
     path = "/openapi.json",
+    operation_id = "openapiDocument",
     tag = "service",
     summary = "This OpenAPI 3.1 document",
     responses((status = 200, description = "The OpenAPI document of all three APIs", body = Object)),
@@ -38,6 +39,7 @@ pub async fn openapi_json() -> HttpResponse {
 #[utoipa::path(
     get,
     path = "/docs",
+    operation_id = "docsPage",
     tag = "service",
     summary = "Swagger UI (redirects to /docs/)",
     responses((status = 308, description = "Redirect to `/docs/`, the rendered document")),
@@ -62,6 +64,7 @@ fn config() -> Arc<Config<'static>> {
 #[utoipa::path(
     get,
     path = "/docs/{file}",
+    operation_id = "docsAsset",
     tag = "service",
     summary = "Swagger UI's page and assets",
     params(("file" = String, Path, description = "a file of the UI; empty for its page")),

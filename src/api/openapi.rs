@@ -125,6 +125,7 @@ pub struct Readiness {
 #[utoipa::path(
     get,
     path = "/healthz",
+    operation_id = "healthz",
     tag = "service",
     summary = "Liveness",
     responses((status = 200, description = "The process serves HTTP", body = Health)),
@@ -135,6 +136,7 @@ fn healthz() {}
 #[utoipa::path(
     get,
     path = "/readyz",
+    operation_id = "readyz",
     tag = "service",
     summary = "Readiness: store, projector, custody",
     responses(

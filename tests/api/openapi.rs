@@ -165,8 +165,14 @@ async fn every_route_is_documented_and_every_documented_route_exists() {
     assert_eq!(schemes["authsignature"]["type"], "apiKey");
     assert_eq!(schemes["authsignature"]["in"], "header");
     assert_eq!(schemes["api_key"]["scheme"], "bearer");
+    let mut operation_ids = BTreeSet::new();
     for (method, path) in documented(&doc) {
         let op = &doc["paths"][&path][&method];
+        let id = op["operationId"].as_str().unwrap_or_default().to_string();
+        assert!(
+            !id.is_empty() && operation_ids.insert(id.clone()),
+            "{method} {path}: operationId {id:?} missing or not unique"
+        );
         for requirement in op["security"].as_array().into_iter().flatten() {
             for name in requirement.as_object().expect("requirement").keys() {
                 assert!(schemes.contains_key(name), "{method} {path}: scheme {name}");

@@ -29,6 +29,7 @@ struct AuditQuery {
 #[utoipa::path(
     get,
     path = "/api/admin/audit",
+    operation_id = "adminAudit",
     tag = "jwt-wallets",
     summary = "Wallet events and refused attempts, newest first (ADMIN)",
     security(("jwt" = [])),
@@ -44,7 +45,7 @@ struct AuditQuery {
     responses(
         (status = 200, description = "A page of the audit", body = AuditPage),
         (status = 400, description = "Bad label, JSON, field or query parameter", body = JwtError),
-        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError),
+        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 403, description = "Role too low, or another user's data without ADMIN", body = JwtError),
         (status = 503, description = "Store unavailable; retry", body = JwtError),
     ),

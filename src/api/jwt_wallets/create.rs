@@ -36,6 +36,7 @@ struct CreateRequest {
 #[utoipa::path(
     post,
     path = "/api/wallet/create",
+    operation_id = "createJwtWallet",
     tag = "jwt-wallets",
     summary = "Create a custodial wallet (SUBSCRIBER+; `userId`: ADMIN only)",
     security(("jwt" = [])),
@@ -46,13 +47,13 @@ struct CreateRequest {
     responses(
         (status = 200, description = "The created wallet", body = JwtWalletEnvelope),
         (status = 400, description = "Bad label, JSON, field or query parameter", body = JwtError),
-        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError),
+        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 403, description = "Role too low, or another user's data without ADMIN", body = JwtError),
         (status = 409, description = "Same Idempotency-Key still running; too many concurrent changes", body = JwtError),
         (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = JwtError),
         (status = 415, description = "Content-Type is not JSON", body = JwtError),
         (status = 422, description = "Idempotency-Key reused with a different request", body = JwtError),
-        (status = 429, description = "More than `WALLETD_CREATE_RATE_PER_MINUTE` creates in 60 s (`Retry-After`, `retryAfter`)", body = JwtError),
+        (status = 429, description = "More than `WALLETD_CREATE_RATE_PER_MINUTE` creates in 60 s (`Retry-After`, `retryAfter`)", body = JwtError, headers(("Retry-After" = u64, description = "seconds until a create is allowed"))),
         (status = 500, description = "No master key configured, or the write failed", body = JwtError),
         (status = 503, description = "Store unavailable; retry", body = JwtError),
     ),

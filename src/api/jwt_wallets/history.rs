@@ -13,6 +13,7 @@ use crate::auth::roles::Role;
 #[utoipa::path(
     get,
     path = "/api/wallet/{id}/history",
+    operation_id = "walletHistory",
     tag = "jwt-wallets",
     summary = "A wallet's events, newest first (any role)",
     security(("jwt" = [])),
@@ -24,7 +25,7 @@ use crate::auth::roles::Role;
     responses(
         (status = 200, description = "A page of events", body = WalletHistory),
         (status = 400, description = "Bad label, JSON, field or query parameter", body = JwtError),
-        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError),
+        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 404, description = "Wallet not found (or not the caller's)", body = JwtError),
         (status = 503, description = "Store unavailable; retry", body = JwtError),
     ),

@@ -23,6 +23,7 @@ struct ListQuery {
 #[utoipa::path(
     get,
     path = "/api/wallet/list",
+    operation_id = "listJwtWallets",
     tag = "jwt-wallets",
     summary = "List wallets (any role; another user: ADMIN)",
     security(("jwt" = [])),
@@ -32,7 +33,7 @@ struct ListQuery {
     responses(
         (status = 200, description = "The wallets, oldest first", body = JwtWalletList),
         (status = 400, description = "Bad label, JSON, field or query parameter", body = JwtError),
-        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError),
+        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 403, description = "Role too low, or another user's data without ADMIN", body = JwtError),
         (status = 503, description = "Store unavailable; retry", body = JwtError),
     ),

@@ -29,6 +29,7 @@ struct PrimaryRequest {
 #[utoipa::path(
     post,
     path = "/api/wallet/primary",
+    operation_id = "setPrimaryWallet",
     tag = "jwt-wallets",
     summary = "Make a wallet its owner's primary (SUBSCRIBER+)",
     security(("jwt" = [])),
@@ -39,7 +40,7 @@ struct PrimaryRequest {
     responses(
         (status = 200, description = "The wallet", body = JwtWalletEnvelope),
         (status = 400, description = "Bad label, JSON, field or query parameter", body = JwtError),
-        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError),
+        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 403, description = "Role too low, or another user's data without ADMIN", body = JwtError),
         (status = 404, description = "Wallet not found (or not the caller's)", body = JwtError),
         (status = 409, description = "Same Idempotency-Key still running; too many concurrent changes", body = JwtError),

@@ -112,6 +112,7 @@ struct Decision {
 #[utoipa::path(
     post,
     path = "/api/admin/kyc/{handle}",
+    operation_id = "decideKyc",
     tag = "sila",
     summary = "Record the KYC provider's decision for a user (ADMIN; JWT error shape)",
     security(("jwt" = [])),
@@ -120,7 +121,7 @@ struct Decision {
     responses(
         (status = 200, description = "The recorded state", body = KycDecisionReply),
         (status = 400, description = "Bad decision, handle or JSON", body = JwtError),
-        (status = 401, description = "Missing or invalid token", body = JwtError),
+        (status = 401, description = "Missing or invalid token", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 403, description = "Not ADMIN", body = JwtError),
         (status = 404, description = "No such user", body = JwtError),
         (status = 409, description = "Contradicts the recorded decision", body = JwtError),
