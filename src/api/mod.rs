@@ -1,10 +1,12 @@
 //! HTTP: one module per API dialect, sharing request plumbing.
 
 pub mod context;
+pub mod docs;
 pub mod health;
 pub mod housekeeping;
 pub mod idempotency;
 pub mod jwt_wallets;
+pub mod openapi;
 pub mod rate_limit;
 pub mod server_wallets;
 pub mod sila;
@@ -20,13 +22,56 @@ use actix_web::{web, App as ActixApp, HttpMessage, HttpResponse, HttpServer};
 use crate::app::App;
 use context::RequestId;
 
+/// One operation the server answers: its method and its path as registered
+/// (actix's `{name}` and `{name:regex}` segments).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+/// Declares a route table once: `$configure` registers each handler, and
+/// `$list` names the same (method, path) pairs, so that what the server
+/// answers can be compared with what `/openapi.json` documents.
+macro_rules! route_table {
+    ($configure:ident, $list:ident; $($method:ident $path:literal => $handler:path),+ $(,)?) => {
+        pub fn $configure(cfg: &mut actix_web::web::ServiceConfig) {
+            $(cfg.route($path, actix_web::web::$method().to($handler));)+
+        }
+
+        pub const $list: &[$crate::api::Route] = &[
+            $($crate::api::Route { method: stringify!($method), path: $path },)+
+        ];
+    };
+}
+pub(crate) use route_table;
+
+route_table! { configure_service, SERVICE_ROUTES;
+    get "/healthz" => health::healthz,
+    get "/readyz" => health::readyz,
+    get "/openapi.json" => docs::openapi_json,
+    get "/docs" => docs::index,
+    get "/docs/{file:.*}" => docs::asset,
+}
+
 /// Registers every route on an actix app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
+    cfg.configure(configure_service)
         .configure(server_wallets::configure)
         .configure(jwt_wallets::configure)
         .configure(sila::configure);
+}
+
+/// Every operation `configure` registers (the server-wallet API's 405
+/// answers to other methods aside).
+pub fn routes() -> Vec<Route> {
+    [
+        SERVICE_ROUTES,
+        server_wallets::ROUTES,
+        jwt_wallets::ROUTES,
+        sila::ROUTES,
+    ]
+    .concat()
 }
 
 /// Builds the HTTP server on an already-bound listener (tests bind port 0).

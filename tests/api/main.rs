@@ -17,6 +17,7 @@ mod idempotency;
 mod instances;
 mod jwt_wallets;
 mod mpc;
+mod openapi;
 mod ownership;
 mod refusals;
 mod replay;

@@ -7,6 +7,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::authorize;
+use super::schema::{AuditPage, JwtError};
 use super::{query, JwtApiError, Paging};
 use crate::app::App;
 use crate::audit::{query as audit_query, AuditFilter};
@@ -25,6 +26,30 @@ struct AuditQuery {
     per_page: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/admin/audit",
+    operation_id = "adminAudit",
+    tag = "jwt-wallets",
+    summary = "Wallet events and refused attempts, newest first (ADMIN)",
+    security(("jwt" = [])),
+    params(
+        ("userId" = Option<String>, Query),
+        ("walletId" = Option<String>, Query),
+        ("action" = Option<String>, Query),
+        ("from" = Option<String>, Query, description = "RFC 3339, inclusive, on `at`"),
+        ("to" = Option<String>, Query, description = "RFC 3339, exclusive, on `at`"),
+        ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "default 1"),
+        ("perPage" = Option<i64>, Query, minimum = 1, maximum = 100, description = "default 20"),
+    ),
+    responses(
+        (status = 200, description = "A page of the audit", body = AuditPage),
+        (status = 400, description = "Bad label, JSON, field or query parameter", body = JwtError),
+        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "Role too low, or another user's data without ADMIN", body = JwtError),
+        (status = 503, description = "Store unavailable; retry", body = JwtError),
+    ),
+)]
 pub async fn audit(app: web::Data<App>, req: HttpRequest) -> HttpResponse {
     match run(&app, &req).await {
         Ok(v) => HttpResponse::Ok().json(v),

@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::auth::{authorize, refuse};
+use super::schema::{JwtError, JwtWalletEnvelope};
 use super::wallet_json;
 use super::JwtApiError;
 use crate::api::context::{command_meta, discard_body, parse_json, read_optional_json_bytes};
@@ -19,15 +20,44 @@ use crate::service::{ServiceError, WalletService};
 
 const ACTION: &str = "wallet.create";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = JwtWalletCreateRequest)]
 struct CreateRequest {
+    /// At most 50 ASCII letters, digits, spaces, hyphens and underscores;
+    /// `""` and `null` are no label.
     #[serde(default)]
     label: Option<String>,
+    /// Create for another user: ADMIN only.
     #[serde(default)]
     user_id: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/wallet/create",
+    operation_id = "createJwtWallet",
+    tag = "jwt-wallets",
+    summary = "Create a custodial wallet (SUBSCRIBER+; `userId`: ADMIN only)",
+    security(("jwt" = [])),
+    request_body(content = Option<CreateRequest>, description = "may be empty"),
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
+    ),
+    responses(
+        (status = 200, description = "The created wallet", body = JwtWalletEnvelope),
+        (status = 400, description = "Bad label, JSON, field or query parameter", body = JwtError),
+        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "Role too low, or another user's data without ADMIN", body = JwtError),
+        (status = 409, description = "Same Idempotency-Key still running; too many concurrent changes", body = JwtError),
+        (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = JwtError),
+        (status = 415, description = "Content-Type is not JSON", body = JwtError),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = JwtError),
+        (status = 429, description = "More than `WALLETD_CREATE_RATE_PER_MINUTE` creates in 60 s (`Retry-After`, `retryAfter`)", body = JwtError, headers(("Retry-After" = u64, description = "seconds until a create is allowed"))),
+        (status = 500, description = "No master key configured, or the write failed", body = JwtError),
+        (status = 503, description = "Store unavailable; retry", body = JwtError),
+    ),
+)]
 pub async fn create(app: web::Data<App>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let user = match authorize(&app, &req, ACTION, Role::Subscriber).await {
         Ok(u) => u,

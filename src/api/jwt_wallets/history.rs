@@ -5,10 +5,31 @@ use serde_json::{json, Value};
 
 use super::auth::authorize;
 use super::primary::visible_wallet;
+use super::schema::{JwtError, WalletHistory};
 use super::{query, JwtApiError, Paging};
 use crate::app::App;
 use crate::auth::roles::Role;
 
+#[utoipa::path(
+    get,
+    path = "/api/wallet/{id}/history",
+    operation_id = "walletHistory",
+    tag = "jwt-wallets",
+    summary = "A wallet's events, newest first (any role)",
+    security(("jwt" = [])),
+    params(
+        ("id" = String, Path, description = "walletId (UUID)"),
+        ("page" = Option<i64>, Query, minimum = 1, maximum = 1000000, description = "default 1"),
+        ("perPage" = Option<i64>, Query, minimum = 1, maximum = 100, description = "default 20"),
+    ),
+    responses(
+        (status = 200, description = "A page of events", body = WalletHistory),
+        (status = 400, description = "Bad label, JSON, field or query parameter", body = JwtError),
+        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "Wallet not found (or not the caller's)", body = JwtError),
+        (status = 503, description = "Store unavailable; retry", body = JwtError),
+    ),
+)]
 pub async fn history(
     app: web::Data<App>,
     req: HttpRequest,

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{authorize, refuse};
+use super::schema::{JwtError, JwtWalletList};
 use super::{query, wallet_json, JwtApiError};
 use crate::app::App;
 use crate::auth::ownership::Dialect;
@@ -19,6 +20,24 @@ struct ListQuery {
     user_id: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/wallet/list",
+    operation_id = "listJwtWallets",
+    tag = "jwt-wallets",
+    summary = "List wallets (any role; another user: ADMIN)",
+    security(("jwt" = [])),
+    params(
+        ("userId" = Option<String>, Query, description = "another user (ADMIN only)"),
+    ),
+    responses(
+        (status = 200, description = "The wallets, oldest first", body = JwtWalletList),
+        (status = 400, description = "Bad label, JSON, field or query parameter", body = JwtError),
+        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "Role too low, or another user's data without ADMIN", body = JwtError),
+        (status = 503, description = "Store unavailable; retry", body = JwtError),
+    ),
+)]
 pub async fn list(app: web::Data<App>, req: HttpRequest) -> HttpResponse {
     match run(&app, &req).await {
         Ok(v) => HttpResponse::Ok().json(v),

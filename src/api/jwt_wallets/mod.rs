@@ -8,11 +8,23 @@ mod errors;
 mod history;
 mod list;
 mod primary;
+pub mod schema;
 mod wallet_json;
 
 use actix_web::web;
 
 pub(crate) use auth::authorize;
+
+/// This API's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create::create,
+    list::list,
+    primary::set_primary,
+    history::history,
+    audit::audit,
+))]
+pub struct ApiDoc;
 
 use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
@@ -50,12 +62,12 @@ where
 }
 pub use errors::JwtApiError;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/wallet/create", web::post().to(create::create))
-        .route("/api/wallet/list", web::get().to(list::list))
-        .route("/api/wallet/primary", web::post().to(primary::set_primary))
-        .route("/api/wallet/{id}/history", web::get().to(history::history))
-        .route("/api/admin/audit", web::get().to(audit::audit));
+crate::api::route_table! { configure, ROUTES;
+    post "/api/wallet/create" => create::create,
+    get "/api/wallet/list" => list::list,
+    post "/api/wallet/primary" => primary::set_primary,
+    get "/api/wallet/{id}/history" => history::history,
+    get "/api/admin/audit" => audit::audit,
 }
 
 /// Parses the query string into `T`, answering 400 in this dialect's shape.

@@ -6,6 +6,7 @@ use serde_json::json;
 use walletd_projections::queries::WalletLookup;
 
 use super::auth::authorize;
+use super::schema::{JwtError, JwtWalletEnvelope};
 use super::{wallet_json, JwtApiError};
 use crate::api::context::{command_meta, discard_body, parse_json, read_json_bytes};
 use crate::api::idempotency::recorded;
@@ -18,12 +19,38 @@ use crate::service::WalletService;
 
 const ACTION: &str = "wallet.primary";
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct PrimaryRequest {
+    #[schema(format = "uuid")]
     wallet_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/wallet/primary",
+    operation_id = "setPrimaryWallet",
+    tag = "jwt-wallets",
+    summary = "Make a wallet its owner's primary (SUBSCRIBER+)",
+    security(("jwt" = [])),
+    request_body = PrimaryRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
+    ),
+    responses(
+        (status = 200, description = "The wallet", body = JwtWalletEnvelope),
+        (status = 400, description = "Bad label, JSON, field or query parameter", body = JwtError),
+        (status = 401, description = "Missing or invalid token: `{\"error\": \"Unauthorized\"}` (`WWW-Authenticate: Bearer`)", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "Role too low, or another user's data without ADMIN", body = JwtError),
+        (status = 404, description = "Wallet not found (or not the caller's)", body = JwtError),
+        (status = 409, description = "Same Idempotency-Key still running; too many concurrent changes", body = JwtError),
+        (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = JwtError),
+        (status = 415, description = "Content-Type is not JSON", body = JwtError),
+        (status = 422, description = "Idempotency-Key reused with a different request", body = JwtError),
+        (status = 500, description = "No master key configured, or the write failed", body = JwtError),
+        (status = 503, description = "Store unavailable; retry", body = JwtError),
+    ),
+)]
 pub async fn set_primary(
     app: web::Data<App>,
     req: HttpRequest,

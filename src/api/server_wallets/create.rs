@@ -15,12 +15,38 @@ use crate::domain::UserId;
 use crate::service::wallets::CreatedWallet;
 use crate::service::{ServiceError, WalletService};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
+#[schema(as = ServerWalletCreateRequest)]
 struct CreateRequest {
+    /// 1–128 printable ASCII characters (0x20–0x7E), not starting with `0x`.
+    #[schema(example = "user_123")]
     user_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/wallets",
+    operation_id = "createServerWallet",
+    tag = "server-wallets",
+    summary = "Create the server wallet of a userId",
+    security(("api_key" = [])),
+    request_body = CreateRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
+    ),
+    responses(
+        (status = 200, description = "The created wallet", body = super::schema::ServerWallet),
+        (status = 400, description = "Bad request: body, field or path identifier not valid for the endpoint", body = super::schema::ServerWalletError),
+        (status = 401, description = "Missing or unknown API key (`WWW-Authenticate: Bearer`)", body = super::schema::ServerWalletError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 409, description = "Wallet exists for this userId (body carries `walletId`); same Idempotency-Key still running; too many concurrent changes", body = super::schema::ServerWalletError),
+        (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = super::schema::ServerWalletError),
+        (status = 415, description = "Content-Type is not JSON", body = super::schema::ServerWalletError),
+        (status = 422, description = "Idempotency-Key reused with a different request; wallet key not held by walletd", body = super::schema::ServerWalletError),
+        (status = 500, description = "No master key configured, or an internal error", body = super::schema::ServerWalletError),
+        (status = 503, description = "Store or MPC cosigner unavailable, or no MPC key ready (`Retry-After`, `retryAfter`)", body = super::schema::ServerWalletError, headers(("Retry-After" = Option<u64>, description = "seconds; on 503 only when no MPC key was ready"))),
+    ),
+)]
 pub async fn create(app: web::Data<App>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let principal = match authenticate(&app, &req).await {
         Ok(p) => p,

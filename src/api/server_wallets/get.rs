@@ -14,6 +14,24 @@ use crate::domain::{Address, UserId, WalletId};
 use crate::service::identity_cache::WalletIdentity;
 use crate::service::WalletService;
 
+#[utoipa::path(
+    get,
+    path = "/api/wallets/{id}",
+    operation_id = "getServerWallet",
+    tag = "server-wallets",
+    summary = "Get a server wallet by walletId, address or userId",
+    security(("api_key" = [])),
+    params(
+        ("id" = String, Path, description = "a walletId (UUID), an address (0x + 40 hex digits) or a userId"),
+    ),
+    responses(
+        (status = 200, description = "The wallet, with `createdAt`", body = super::schema::ServerWallet),
+        (status = 400, description = "Bad request: body, field or path identifier not valid for the endpoint", body = super::schema::ServerWalletError),
+        (status = 401, description = "Missing or unknown API key (`WWW-Authenticate: Bearer`)", body = super::schema::ServerWalletError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "No such wallet (or a wallet of another API)", body = super::schema::ServerWalletError),
+        (status = 503, description = "Store or MPC cosigner unavailable, or no MPC key ready (`Retry-After`, `retryAfter`)", body = super::schema::ServerWalletError, headers(("Retry-After" = Option<u64>, description = "seconds; on 503 only when no MPC key was ready"))),
+    ),
+)]
 pub async fn get(app: web::Data<App>, req: HttpRequest, path: web::Path<String>) -> HttpResponse {
     if let Err(e) = authenticate(&app, &req).await {
         return e.response();

@@ -2,6 +2,8 @@
 //! EIP-712 typed data, transactions). Bearer API keys.
 //! Every error is `{"success": false, "error": "<message>"}`.
 
+pub mod schema;
+
 mod create;
 mod errors;
 mod get;
@@ -14,35 +16,34 @@ use actix_web::web;
 
 pub use errors::ApiError;
 
+/// This API's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    create::create,
+    get::get,
+    sign::sign,
+    sign_typed_data::sign_typed_data,
+    sign_transaction::sign_transaction,
+))]
+pub struct ApiDoc;
+
+crate::api::route_table! { configure_operations, ROUTES;
+    post "/api/wallets" => create::create,
+    get "/api/wallets/{id}" => get::get,
+    post "/api/wallets/{id}/sign" => sign::sign,
+    post "/api/wallets/{id}/sign-typed-data" => sign_typed_data::sign_typed_data,
+    post "/api/wallets/{id}/sign-transaction" => sign_transaction::sign_transaction,
+}
+
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/api/wallets", web::post().to(create::create))
-        .route("/api/wallets/{id}", web::get().to(get::get))
-        .route("/api/wallets/{id}/sign", web::post().to(sign::sign))
-        .route(
-            "/api/wallets/{id}/sign-typed-data",
-            web::post().to(sign_typed_data::sign_typed_data),
-        )
-        .route(
-            "/api/wallets/{id}/sign-transaction",
-            web::post().to(sign_transaction::sign_transaction),
-        )
-        .route("/api/wallets", web::route().to(errors::method_not_allowed))
-        .route(
-            "/api/wallets/{id}",
-            web::route().to(errors::method_not_allowed),
-        )
-        .route(
-            "/api/wallets/{id}/sign",
-            web::route().to(errors::method_not_allowed),
-        )
-        .route(
-            "/api/wallets/{id}/sign-typed-data",
-            web::route().to(errors::method_not_allowed),
-        )
-        .route(
-            "/api/wallets/{id}/sign-transaction",
-            web::route().to(errors::method_not_allowed),
-        );
+    cfg.configure(configure_operations);
+    // Any other method on these paths is 405 in this dialect's error shape;
+    // registered after every operation so that those match first.
+    let mut paths: Vec<&str> = ROUTES.iter().map(|r| r.path).collect();
+    paths.dedup();
+    for path in paths {
+        cfg.route(path, web::route().to(errors::method_not_allowed));
+    }
 }
 
 use std::future::Future;

@@ -11,12 +11,39 @@ use crate::app::App;
 use crate::domain::eth::SignPayload;
 use crate::service::wallets::Signed;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = SignMessageRequest)]
 struct SignRequest {
+    /// Not empty; a `0x…` message is signed as its text, not hex-decoded.
     message: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/wallets/{id}/sign",
+    operation_id = "signMessage",
+    tag = "server-wallets",
+    summary = "Sign a message (EIP-191 personal_sign)",
+    security(("api_key" = [])),
+    request_body = SignRequest,
+    params(
+        ("id" = String, Path, description = "a walletId (UUID), an address (0x + 40 hex digits) or a userId"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
+    ),
+    responses(
+        (status = 200, description = "The signature", body = super::schema::MessageSignature),
+        (status = 400, description = "Bad request: body, field or path identifier not valid for the endpoint", body = super::schema::ServerWalletError),
+        (status = 401, description = "Missing or unknown API key (`WWW-Authenticate: Bearer`)", body = super::schema::ServerWalletError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "No such wallet (or a wallet of another API)", body = super::schema::ServerWalletError),
+        (status = 409, description = "Same Idempotency-Key still running; too many concurrent changes", body = super::schema::ServerWalletError),
+        (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = super::schema::ServerWalletError),
+        (status = 415, description = "Content-Type is not JSON", body = super::schema::ServerWalletError),
+        (status = 422, description = "Idempotency-Key reused with a different request; wallet key not held by walletd", body = super::schema::ServerWalletError),
+        (status = 500, description = "No master key configured, or an internal error", body = super::schema::ServerWalletError),
+        (status = 503, description = "Store or MPC cosigner unavailable, or no MPC key ready (`Retry-After`, `retryAfter`)", body = super::schema::ServerWalletError, headers(("Retry-After" = Option<u64>, description = "seconds; on 503 only when no MPC key was ready"))),
+    ),
+)]
 pub async fn sign(
     app: web::Data<App>,
     req: HttpRequest,

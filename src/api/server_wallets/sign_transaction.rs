@@ -12,12 +12,42 @@ use crate::app::App;
 use crate::domain::eth::{SignPayload, TransactionPayload};
 use crate::service::wallets::Signed;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignTransactionRequest {
+    /// `type` (`eip1559` or `legacy`), `chainId`, `nonce`, `to`, `value`,
+    /// `data`, `gas` (or `gasLimit`), and `maxFeePerGas` and
+    /// `maxPriorityFeePerGas` (eip1559) or `gasPrice` (legacy). Numbers are
+    /// JSON integers or decimal or `0x` strings.
+    #[schema(value_type = Object)]
     transaction: Value,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/wallets/{id}/sign-transaction",
+    operation_id = "signTransaction",
+    tag = "server-wallets",
+    summary = "Sign a transaction (EIP-1559 or legacy EIP-155)",
+    security(("api_key" = [])),
+    request_body = SignTransactionRequest,
+    params(
+        ("id" = String, Path, description = "a walletId (UUID), an address (0x + 40 hex digits) or a userId"),
+        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
+    ),
+    responses(
+        (status = 200, description = "The signed transaction", body = super::schema::TransactionSignature),
+        (status = 400, description = "Bad request: body, field or path identifier not valid for the endpoint", body = super::schema::ServerWalletError),
+        (status = 401, description = "Missing or unknown API key (`WWW-Authenticate: Bearer`)", body = super::schema::ServerWalletError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 404, description = "No such wallet (or a wallet of another API)", body = super::schema::ServerWalletError),
+        (status = 409, description = "Same Idempotency-Key still running; too many concurrent changes", body = super::schema::ServerWalletError),
+        (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = super::schema::ServerWalletError),
+        (status = 415, description = "Content-Type is not JSON", body = super::schema::ServerWalletError),
+        (status = 422, description = "Idempotency-Key reused with a different request; wallet key not held by walletd", body = super::schema::ServerWalletError),
+        (status = 500, description = "No master key configured, or an internal error", body = super::schema::ServerWalletError),
+        (status = 503, description = "Store or MPC cosigner unavailable, or no MPC key ready (`Retry-After`, `retryAfter`)", body = super::schema::ServerWalletError, headers(("Retry-After" = Option<u64>, description = "seconds; on 503 only when no MPC key was ready"))),
+    ),
+)]
 pub async fn sign_transaction(
     app: web::Data<App>,
     req: HttpRequest,

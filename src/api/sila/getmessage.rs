@@ -126,6 +126,17 @@ fn known() -> String {
         .join(", ")
 }
 
+#[utoipa::path(
+    get,
+    path = "/0.2/getmessage",
+    tag = "sila",
+    summary = "Sila's empty message templates (no signature)",
+    params(("emptymessage" = String, Query, description = "`<name>TestMessage`, name one of header, entity, identity, crypto, linkAccount (any letter case)")),
+    responses(
+        (status = 200, description = "The template", body = super::schema::MessageTemplate),
+        (status = 400, description = "`emptymessage` missing or naming no template", body = super::schema::SilaError),
+    ),
+)]
 pub async fn getmessage(req: HttpRequest) -> HttpResponse {
     match template(&req) {
         Ok(t) => HttpResponse::Ok().json(t.body()),

@@ -7,7 +7,11 @@ use walletd_projections::sila_queries;
 use super::endpoint;
 use super::errors::{Reply, SilaApiError};
 use super::guard::{Accepted, Effect, Needs};
+use super::schema::{
+    CheckKycReply, KycDecisionReply, RequestKycReply, RequestKycRequest, SilaError, SilaRequest,
+};
 use crate::api::context::{command_meta, parse_json, read_json_bytes};
+use crate::api::jwt_wallets::schema::JwtError;
 use crate::api::jwt_wallets::{authorize, JwtApiError};
 use crate::app::App;
 use crate::auth::roles::Role;
@@ -15,6 +19,25 @@ use crate::domain::Handle;
 use crate::service::sila_users::SilaUsers;
 
 endpoint!(
+    #[utoipa::path(
+        post,
+        path = "/0.2/request_kyc",
+        tag = "sila",
+        summary = "Submit the user for KYC review",
+        security(("authsignature" = [], "usersignature" = [])),
+        request_body = RequestKycRequest,
+        responses(
+            (status = 200, description = "Submitted", body = RequestKycReply),
+            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
+            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
+            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
+            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
+            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
+            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
+            (status = 500, description = "Server configuration or internal error", body = SilaError),
+            (status = 503, description = "Store unavailable; retry", body = SilaError),
+        ),
+    )]
     request_kyc,
     "request_kyc",
     Needs::SignedByUser,
@@ -22,6 +45,25 @@ endpoint!(
     request_kyc_body
 );
 endpoint!(
+    #[utoipa::path(
+        post,
+        path = "/0.2/check_kyc",
+        tag = "sila",
+        summary = "The user's KYC state",
+        security(("authsignature" = [], "usersignature" = [])),
+        request_body = SilaRequest,
+        responses(
+            (status = 200, description = "`success` only when passed", body = CheckKycReply),
+            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
+            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
+            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
+            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
+            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
+            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
+            (status = 500, description = "Server configuration or internal error", body = SilaError),
+            (status = 503, description = "Store unavailable; retry", body = SilaError),
+        ),
+    )]
     check_kyc,
     "check_kyc",
     Needs::SignedByUser,
@@ -56,14 +98,39 @@ async fn check_kyc_body(_: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
     })
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = KycDecisionRequest)]
 struct Decision {
+    /// `"pass"` or `"fail"`.
+    #[schema(example = "pass")]
     decision: String,
 }
 
 /// `POST /api/admin/kyc/{handle}` with an ADMIN JWT: records the provider's
 /// decision. An admin route, so it answers in the JWT API's error shape.
+#[utoipa::path(
+    post,
+    path = "/api/admin/kyc/{handle}",
+    operation_id = "decideKyc",
+    tag = "sila",
+    summary = "Record the KYC provider's decision for a user (ADMIN; JWT error shape)",
+    security(("jwt" = [])),
+    params(("handle" = String, Path, description = "the user's handle")),
+    request_body = Decision,
+    responses(
+        (status = 200, description = "The recorded state", body = KycDecisionReply),
+        (status = 400, description = "Bad decision, handle or JSON", body = JwtError),
+        (status = 401, description = "Missing or invalid token", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
+        (status = 403, description = "Not ADMIN", body = JwtError),
+        (status = 404, description = "No such user", body = JwtError),
+        (status = 409, description = "Contradicts the recorded decision", body = JwtError),
+        (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = JwtError),
+        (status = 415, description = "Content-Type is not JSON", body = JwtError),
+        (status = 500, description = "Server configuration or internal error", body = JwtError),
+        (status = 503, description = "Store unavailable; retry", body = JwtError),
+    ),
+)]
 pub async fn decide(
     app: web::Data<App>,
     req: HttpRequest,

@@ -7,14 +7,14 @@ mod getmessage;
 mod guard;
 mod handles;
 mod kyc;
+pub mod schema;
 mod wallets;
-
-use actix_web::web;
 
 /// Defines a Sila endpoint: authenticate and admit the request as `$needs`
 /// demands (recording its nonce as `$effect` says), run `$body(&App, &Accepted)`, and answer in Sila's envelope.
 macro_rules! endpoint {
-    ($name:ident, $action:literal, $needs:expr, $effect:expr, $body:path) => {
+    ($(#[$doc:meta])* $name:ident, $action:literal, $needs:expr, $effect:expr, $body:path) => {
+        $(#[$doc])*
         pub async fn $name(
             app: actix_web::web::Data<crate::app::App>,
             req: actix_web::HttpRequest,
@@ -37,19 +37,33 @@ macro_rules! endpoint {
 }
 use endpoint;
 
-pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/0.2/getmessage", web::get().to(getmessage::getmessage))
-        .route("/0.2/check_handle", web::post().to(handles::check_handle))
-        .route("/0.2/register", web::post().to(handles::register))
-        .route(
-            "/0.2/register_wallet",
-            web::post().to(wallets::register_wallet),
-        )
-        .route("/0.2/get_wallet", web::post().to(wallets::get_wallet))
-        .route("/0.2/get_wallets", web::post().to(wallets::get_wallets))
-        .route("/0.2/update_wallet", web::post().to(wallets::update_wallet))
-        .route("/0.2/delete_wallet", web::post().to(wallets::delete_wallet))
-        .route("/0.2/request_kyc", web::post().to(kyc::request_kyc))
-        .route("/0.2/check_kyc", web::post().to(kyc::check_kyc))
-        .route("/api/admin/kyc/{handle}", web::post().to(kyc::decide));
+/// This API's part of the OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(
+    getmessage::getmessage,
+    handles::check_handle,
+    handles::register,
+    wallets::register_wallet,
+    wallets::get_wallet,
+    wallets::get_wallets,
+    wallets::update_wallet,
+    wallets::delete_wallet,
+    kyc::request_kyc,
+    kyc::check_kyc,
+    kyc::decide,
+))]
+pub struct ApiDoc;
+
+crate::api::route_table! { configure, ROUTES;
+    get "/0.2/getmessage" => getmessage::getmessage,
+    post "/0.2/check_handle" => handles::check_handle,
+    post "/0.2/register" => handles::register,
+    post "/0.2/register_wallet" => wallets::register_wallet,
+    post "/0.2/get_wallet" => wallets::get_wallet,
+    post "/0.2/get_wallets" => wallets::get_wallets,
+    post "/0.2/update_wallet" => wallets::update_wallet,
+    post "/0.2/delete_wallet" => wallets::delete_wallet,
+    post "/0.2/request_kyc" => kyc::request_kyc,
+    post "/0.2/check_kyc" => kyc::check_kyc,
+    post "/api/admin/kyc/{handle}" => kyc::decide,
 }

@@ -7,12 +7,35 @@ use super::endpoint;
 use super::envelope::Fields;
 use super::errors::{Reply, SilaApiError};
 use super::guard::{Accepted, Caller, Effect, Needs};
+use super::schema::{
+    GetWalletReply, GetWalletsReply, GetWalletsRequest, RegisterWalletRequest, RegisteredWallet,
+    SilaError, SilaMessage, SilaRequest, UpdateWalletReply, UpdateWalletRequest,
+};
 use crate::app::App;
 use crate::domain::wallet::OwnershipProof;
 use crate::domain::{Address, Nickname, RecoverableSignature, WalletId};
 use crate::service::sila_users::{NewWallet, SilaUsers, WalletRequest};
 
 endpoint!(
+    #[utoipa::path(
+        post,
+        path = "/0.2/register_wallet",
+        tag = "sila",
+        summary = "Register another wallet of a user (ECDSA), or create a custodial one (token mode)",
+        security(("authsignature" = [], "usersignature" = []), ("sila_token" = [])),
+        request_body = RegisterWalletRequest,
+        responses(
+            (status = 200, description = "The wallet is registered", body = RegisteredWallet),
+            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
+            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
+            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
+            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
+            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
+            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
+            (status = 500, description = "Server configuration or internal error", body = SilaError),
+            (status = 503, description = "Store unavailable; retry", body = SilaError),
+        ),
+    )]
     register_wallet,
     "register_wallet",
     Needs::SignedByUserOrToken,
@@ -20,6 +43,25 @@ endpoint!(
     register_wallet_body
 );
 endpoint!(
+    #[utoipa::path(
+        post,
+        path = "/0.2/get_wallet",
+        tag = "sila",
+        summary = "The signing wallet",
+        security(("authsignature" = [], "usersignature" = [])),
+        request_body = SilaRequest,
+        responses(
+            (status = 200, description = "The wallet", body = GetWalletReply),
+            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
+            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
+            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
+            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
+            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
+            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
+            (status = 500, description = "Server configuration or internal error", body = SilaError),
+            (status = 503, description = "Store unavailable; retry", body = SilaError),
+        ),
+    )]
     get_wallet,
     "get_wallet",
     Needs::SignedByUser,
@@ -27,6 +69,25 @@ endpoint!(
     get_wallet_body
 );
 endpoint!(
+    #[utoipa::path(
+        post,
+        path = "/0.2/get_wallets",
+        tag = "sila",
+        summary = "The user's wallets, filtered and paged",
+        security(("authsignature" = [], "usersignature" = [])),
+        request_body = GetWalletsRequest,
+        responses(
+            (status = 200, description = "A page of wallets", body = GetWalletsReply),
+            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
+            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
+            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
+            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
+            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
+            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
+            (status = 500, description = "Server configuration or internal error", body = SilaError),
+            (status = 503, description = "Store unavailable; retry", body = SilaError),
+        ),
+    )]
     get_wallets,
     "get_wallets",
     Needs::SignedByUser,
@@ -34,6 +95,25 @@ endpoint!(
     get_wallets_body
 );
 endpoint!(
+    #[utoipa::path(
+        post,
+        path = "/0.2/update_wallet",
+        tag = "sila",
+        summary = "Change the signing wallet's nickname, default or statements flag",
+        security(("authsignature" = [], "usersignature" = [])),
+        request_body = UpdateWalletRequest,
+        responses(
+            (status = 200, description = "The wallet and what changed", body = UpdateWalletReply),
+            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
+            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
+            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
+            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
+            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
+            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
+            (status = 500, description = "Server configuration or internal error", body = SilaError),
+            (status = 503, description = "Store unavailable; retry", body = SilaError),
+        ),
+    )]
     update_wallet,
     "update_wallet",
     Needs::SignedByUser,
@@ -41,6 +121,25 @@ endpoint!(
     update_wallet_body
 );
 endpoint!(
+    #[utoipa::path(
+        post,
+        path = "/0.2/delete_wallet",
+        tag = "sila",
+        summary = "Remove the signing wallet (not the user's last)",
+        security(("authsignature" = [], "usersignature" = [])),
+        request_body = SilaRequest,
+        responses(
+            (status = 200, description = "The wallet is removed", body = SilaMessage),
+            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
+            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
+            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
+            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
+            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
+            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
+            (status = 500, description = "Server configuration or internal error", body = SilaError),
+            (status = 503, description = "Store unavailable; retry", body = SilaError),
+        ),
+    )]
     delete_wallet,
     "delete_wallet",
     Needs::SignedByUser,

@@ -1,0 +1,85 @@
+//! The server-wallet API's answers as the OpenAPI document
+//! describes them. The handlers build their answers as JSON; the integration
+//! tests check real answers against these schemas, so the two cannot drift
+//! apart unnoticed.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A server wallet. `createdAt` is present on `GET`, not on create.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerWallet {
+    /// Always `true`.
+    pub success: bool,
+    pub user_id: String,
+    /// EIP-55 checksummed.
+    #[schema(example = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed")]
+    pub address: String,
+    #[schema(format = "uuid")]
+    pub wallet_id: String,
+    /// Uncompressed SEC1 public key: `0x04` and 128 hex digits.
+    pub public_key: String,
+    /// RFC 3339.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<String>,
+}
+
+/// A message signature.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageSignature {
+    pub success: bool,
+    /// r‖s‖v, low-s, v ∈ {27, 28}: `0x` and 130 hex digits.
+    pub signature: String,
+    /// The EIP-191 digest.
+    pub message_hash: String,
+    pub address: String,
+    #[schema(format = "uuid")]
+    pub wallet_id: String,
+}
+
+/// A typed-data signature.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TypedDataSignature {
+    pub success: bool,
+    pub signature: String,
+    /// keccak256(0x19 0x01 ‖ domainSeparator ‖ hashStruct(message)).
+    pub digest: String,
+    pub address: String,
+    #[schema(format = "uuid")]
+    pub wallet_id: String,
+}
+
+/// A signed transaction, ready for `eth_sendRawTransaction`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionSignature {
+    pub success: bool,
+    /// EIP-2718 envelope (eip1559) or EIP-155 RLP (legacy).
+    pub signed_transaction: String,
+    /// keccak256 of `signedTransaction`.
+    pub transaction_hash: String,
+    /// r‖s‖v (v ∈ {27, 28}) over the transaction's signing hash.
+    pub signature: String,
+    pub address: String,
+    #[schema(format = "uuid")]
+    pub wallet_id: String,
+}
+
+/// Every error of this API.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerWalletError {
+    /// Always `false`.
+    pub success: bool,
+    pub error: String,
+    /// The existing wallet, on the duplicate-create 409.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = "uuid")]
+    pub wallet_id: Option<String>,
+    /// Seconds, on the 503 of an MPC create that found no key ready (also in `Retry-After`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
+}

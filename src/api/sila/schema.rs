@@ -1,0 +1,327 @@
+//! The Sila-style API's requests and answers as the OpenAPI document
+//! describes them. The handlers read the signed body field by field (the
+//! signatures cover its exact bytes) and build their answers as JSON; the
+//! integration tests check real answers against these schemas.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// The `header` every request starts with. Unknown extra fields are ignored.
+#[derive(Serialize, ToSchema)]
+pub struct SilaHeader {
+    /// Epoch seconds, within ±`WALLETD_SIGNATURE_WINDOW` of the server clock.
+    pub created: i64,
+    /// An app registered with `walletd app register` (old name: `auth_handle`).
+    pub app_handle: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_handle: Option<String>,
+    /// 3–100 letters, digits, `.`, `-`, `_`; case-insensitive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_handle: Option<String>,
+    /// `"0.2"` or `"v0.2"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// `"ETH"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crypto: Option<String>,
+    /// Up to 128 characters, echoed in the answer; accepted once per app.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+/// A request that carries only its header.
+#[derive(Serialize, ToSchema)]
+pub struct SilaRequest {
+    pub header: SilaHeader,
+}
+
+/// `crypto_entry` of `register`.
+#[derive(Serialize, ToSchema)]
+pub struct CryptoEntry {
+    /// 0x + 40 hex digits: the user's first, default wallet.
+    pub crypto_address: String,
+    /// The wallet's nickname; empty or absent: generated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crypto_alias: Option<String>,
+    /// `"ETH"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub crypto_code: Option<String>,
+}
+
+/// `register`. `entity`, `address`, `identity` and `contact` are accepted and not stored.
+#[derive(Serialize, ToSchema)]
+pub struct RegisterRequest {
+    pub header: SilaHeader,
+    pub crypto_entry: CryptoEntry,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub address: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contact: Option<Value>,
+}
+
+/// `wallet` of `register_wallet`. In token mode only `nickname`, `default`
+/// and `statements_enabled` are read.
+#[derive(Serialize, ToSchema)]
+pub struct NewSilaWallet {
+    /// 0x + 40 hex digits (ECDSA mode: required; or as `wallet_address`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blockchain_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet_address: Option<String>,
+    /// `"ETH"` (or as `network`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blockchain_network: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// 1–40 characters, no control characters, unique per user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statements_enabled: Option<bool>,
+}
+
+/// `register_wallet`.
+#[derive(Serialize, ToSchema)]
+pub struct RegisterWalletRequest {
+    pub header: SilaHeader,
+    /// ECDSA mode: the new address's signature (130 hex digits r‖s‖v) over
+    /// keccak256 of `blockchain_address` exactly as sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet_verification_signature: Option<String>,
+    pub wallet: NewSilaWallet,
+}
+
+/// `search_filters` of `get_wallets`.
+#[derive(Serialize, ToSchema)]
+pub struct SearchFilters {
+    /// At least 1 (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub page: Option<i64>,
+    /// 1–100 (default 20).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_page: Option<i64>,
+    /// Default `false`: newest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort_ascending: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blockchain_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blockchain_network: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    /// Case-insensitive substring.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wallet_id: Option<String>,
+}
+
+/// `get_wallets`.
+#[derive(Serialize, ToSchema)]
+pub struct GetWalletsRequest {
+    pub header: SilaHeader,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_filters: Option<SearchFilters>,
+}
+
+/// `update_wallet`: at least one of the three.
+#[derive(Serialize, ToSchema)]
+pub struct UpdateWalletRequest {
+    pub header: SilaHeader,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statements_enabled: Option<bool>,
+}
+
+/// `request_kyc`.
+#[derive(Serialize, ToSchema)]
+pub struct RequestKycRequest {
+    pub header: SilaHeader,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kyc_level: Option<String>,
+}
+
+/// `SUCCESS` or `FAILURE`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SilaStatus {
+    Success,
+    Failure,
+}
+
+/// An answer with a message: the envelope every Sila answer carries.
+#[derive(Serialize, ToSchema)]
+pub struct SilaMessage {
+    pub success: bool,
+    pub status: SilaStatus,
+    /// The request's `header.reference`, or null.
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    /// Milliseconds, as a decimal string.
+    pub response_time_ms: String,
+    pub message: String,
+}
+
+/// A wallet as the Sila API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct SilaWallet {
+    #[schema(format = "uuid")]
+    pub wallet_id: String,
+    pub nickname: String,
+    pub default: bool,
+    /// EIP-55 checksummed.
+    pub blockchain_address: String,
+    /// `"ETH"`.
+    pub blockchain_network: String,
+    pub statements_enabled: bool,
+}
+
+/// `register_wallet`.
+#[derive(Serialize, ToSchema)]
+pub struct RegisteredWallet {
+    pub success: bool,
+    pub status: SilaStatus,
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    pub response_time_ms: String,
+    pub message: String,
+    pub wallet_nickname: String,
+    pub statements_enabled: bool,
+    pub queued_for_whitelist: bool,
+    #[schema(format = "uuid")]
+    pub wallet_id: String,
+}
+
+/// `get_wallet`: the signing wallet.
+#[derive(Serialize, ToSchema)]
+pub struct GetWalletReply {
+    pub success: bool,
+    pub status: SilaStatus,
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    pub response_time_ms: String,
+    pub wallet: SilaWallet,
+    pub is_whitelisted: bool,
+    /// Always 0.
+    pub sila_balance: i64,
+}
+
+/// `get_wallets`.
+#[derive(Serialize, ToSchema)]
+pub struct GetWalletsReply {
+    pub success: bool,
+    pub status: SilaStatus,
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    pub response_time_ms: String,
+    pub wallets: Vec<SilaWallet>,
+    pub page: i64,
+    pub returned_count: i64,
+    pub total_count: i64,
+    pub total_page_count: i64,
+}
+
+/// One attribute `update_wallet` changed.
+#[derive(Serialize, ToSchema)]
+pub struct WalletChange {
+    /// `nickname`, `default` or `statements_enabled`.
+    pub attribute: String,
+    /// A string (nickname) or a boolean.
+    pub old_value: Value,
+    pub new_value: Value,
+}
+
+/// `update_wallet`.
+#[derive(Serialize, ToSchema)]
+pub struct UpdateWalletReply {
+    pub success: bool,
+    pub status: SilaStatus,
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    pub response_time_ms: String,
+    pub message: String,
+    pub wallet: SilaWallet,
+    pub changes: Vec<WalletChange>,
+}
+
+/// `request_kyc`.
+#[derive(Serialize, ToSchema)]
+pub struct RequestKycReply {
+    pub success: bool,
+    pub status: SilaStatus,
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    pub response_time_ms: String,
+    pub message: String,
+    #[schema(format = "uuid")]
+    pub verification_uuid: String,
+}
+
+/// The state of a user's KYC.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KycStatus {
+    Unverified,
+    Pending,
+    Passed,
+    Failed,
+}
+
+/// `check_kyc`: `success: true` only when passed.
+#[derive(Serialize, ToSchema)]
+pub struct CheckKycReply {
+    pub success: bool,
+    pub status: SilaStatus,
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    pub response_time_ms: String,
+    pub message: String,
+    pub verification_status: KycStatus,
+}
+
+/// A message template of `getmessage`: the message's fields, null where the
+/// caller fills them in, and `message` naming the template.
+#[derive(Serialize, ToSchema)]
+pub struct MessageTemplate {
+    pub header: Value,
+    /// `header_msg`, `entity_msg`, `identity_msg`, `crypto_msg` or `link_account_msg`.
+    pub message: String,
+    /// The template's other fields.
+    #[serde(flatten)]
+    pub fields: BTreeMap<String, Value>,
+}
+
+/// Every error of this API. `validation_details` maps a field path to its problem.
+#[derive(Serialize, ToSchema)]
+pub struct SilaError {
+    /// Always `false`.
+    pub success: bool,
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    pub message: String,
+    pub status: SilaStatus,
+    #[schema(required = true)]
+    pub validation_details: Option<Value>,
+}
+
+/// `POST /api/admin/kyc/{handle}`.
+#[derive(Serialize, ToSchema)]
+pub struct KycDecisionReply {
+    pub success: bool,
+    pub user_handle: String,
+    pub verification_status: KycStatus,
+}
