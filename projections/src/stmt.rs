@@ -1,6 +1,5 @@
-//! Projections describe their effect as SQL statements with plain values, so the
-//! same projection code serves PostgreSQL and SQLite and is testable without a
-//! database.
+//! Plain values, and the few statements a pass sends besides its rows (the
+//! checkpoints, the notification), written once for both backends.
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Val {
@@ -36,99 +35,16 @@ impl From<bool> for Val {
     }
 }
 
-/// How a statement is written.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Sql {
-    /// A complete statement.
-    Plain(&'static str),
-    /// One row of `{head} (...) {tail}`: an INSERT whose consecutive rows into
-    /// the same table may be sent as one multi-row statement. `tail` must not
-    /// be `ON CONFLICT ... DO UPDATE` (a row may not be updated twice by one
-    /// statement).
-    Row {
-        head: &'static str,
-        tail: &'static str,
-    },
-}
-
 #[derive(Clone, Debug, PartialEq)]
 pub struct Stmt {
-    pub sql: Sql,
+    pub sql: &'static str,
     pub args: Vec<Val>,
 }
 
 impl Stmt {
     pub fn new(sql: &'static str, args: Vec<Val>) -> Self {
-        Self {
-            sql: Sql::Plain(sql),
-            args,
-        }
+        Self { sql, args }
     }
-
-    /// `head` is `INSERT INTO t (a, b, c) VALUES`; `tail` e.g. `ON CONFLICT (a) DO NOTHING`.
-    pub fn row(head: &'static str, tail: &'static str, args: Vec<Val>) -> Self {
-        Self {
-            sql: Sql::Row { head, tail },
-            args,
-        }
-    }
-}
-
-/// Bound parameters per statement we stay under (SQLite allows 32766,
-/// PostgreSQL 65535).
-const MAX_PARAMS: usize = 30_000;
-
-/// Joins runs of row inserts into the same table into multi-row statements,
-/// keeping statement order. Returns (sql, args) pairs ready to execute.
-pub fn merge(stmts: Vec<Stmt>) -> Vec<(String, Vec<Val>)> {
-    let mut out: Vec<(String, Vec<Val>)> = Vec::new();
-    // (head, tail, width, rows) of the run being built.
-    let mut run: Option<(&'static str, &'static str, usize, Vec<Vec<Val>>)> = None;
-    let flush = |run: &mut Option<(&'static str, &'static str, usize, Vec<Vec<Val>>)>,
-                 out: &mut Vec<(String, Vec<Val>)>| {
-        if let Some((head, tail, width, rows)) = run.take() {
-            let mut sql = String::with_capacity(head.len() + tail.len() + rows.len() * width * 5);
-            sql.push_str(head);
-            let mut args = Vec::with_capacity(rows.len() * width);
-            for (r, row) in rows.into_iter().enumerate() {
-                sql.push_str(if r == 0 { " (" } else { ", (" });
-                for c in 0..width {
-                    if c > 0 {
-                        sql.push_str(", ");
-                    }
-                    sql.push('$');
-                    sql.push_str(&(r * width + c + 1).to_string());
-                }
-                sql.push(')');
-                args.extend(row);
-            }
-            sql.push(' ');
-            sql.push_str(tail);
-            out.push((sql, args));
-        }
-    };
-    for stmt in stmts {
-        match stmt.sql {
-            Sql::Plain(sql) => {
-                flush(&mut run, &mut out);
-                out.push((sql.to_string(), stmt.args));
-            }
-            Sql::Row { head, tail } => {
-                let width = stmt.args.len();
-                let joins = matches!(&run, Some((h, t, w, rows))
-                    if *h == head && *t == tail && *w == width && (rows.len() + 1) * width <= MAX_PARAMS);
-                if !joins {
-                    flush(&mut run, &mut out);
-                    run = Some((head, tail, width, Vec::new()));
-                }
-                if let Some((_, _, _, rows)) = &mut run {
-                    rows.push(stmt.args);
-                }
-            }
-        }
-    }
-    flush(&mut run, &mut out);
-    out
 }
 
 /// A script stays under this size; larger batches are sent as several.
@@ -146,11 +62,11 @@ pub fn pg_scripts(stmts: Vec<Stmt>) -> Result<Vec<String>, crate::ProjectionErro
     const PREFIX: &str = "SET LOCAL standard_conforming_strings = on;\n";
     let mut scripts = Vec::new();
     let mut script = String::from(PREFIX);
-    for (sql, args) in merge(stmts) {
+    for stmt in stmts {
         if script.len() > SCRIPT_BYTES {
             scripts.push(std::mem::replace(&mut script, String::from(PREFIX)));
         }
-        render(&sql, &args, &mut script)?;
+        render(stmt.sql, &stmt.args, &mut script)?;
         script.push_str(";\n");
     }
     if script.len() > PREFIX.len() {
@@ -222,9 +138,9 @@ fn literal(v: &Val, out: &mut String) -> Result<(), crate::ProjectionError> {
 macro_rules! exec_stmts {
     ($conn:expr, $stmts:expr) => {{
         let mut result: Result<(), sqlx::Error> = Ok(());
-        for (sql, args) in $crate::stmt::merge($stmts) {
-            let mut q = sqlx::query(&sql);
-            for arg in args {
+        for stmt in $stmts {
+            let mut q = sqlx::query(stmt.sql);
+            for arg in stmt.args {
                 q = match arg {
                     $crate::stmt::Val::Int(v) => q.bind(v),
                     $crate::stmt::Val::Text(v) => q.bind(v),
@@ -248,15 +164,9 @@ mod tests {
     #[test]
     fn scripts_inline_values_as_safe_literals_in_order() {
         let stmts = vec![
-            Stmt::row(
-                "INSERT INTO t (a, b) VALUES",
-                "ON CONFLICT (a) DO NOTHING",
-                vec![1.into(), "it's".into()],
-            ),
-            Stmt::row(
-                "INSERT INTO t (a, b) VALUES",
-                "ON CONFLICT (a) DO NOTHING",
-                vec![12.into(), None::<String>.into()],
+            Stmt::new(
+                "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT (a) DO NOTHING",
+                vec![1.into(), "it's".into(), 12.into(), None::<String>.into()],
             ),
             Stmt::new(
                 "UPDATE t SET b = $2, c = $3 WHERE a = $1 AND d = $10",
@@ -291,32 +201,5 @@ mod tests {
         assert!(pg_scripts(vec![Stmt::new("SELECT $1", vec!["a\0b".into()])]).is_err());
         assert!(pg_scripts(vec![Stmt::new("SELECT $2", vec!["a".into()])]).is_err());
         assert!(pg_scripts(Vec::new()).unwrap().is_empty());
-    }
-
-    #[test]
-    fn merges_consecutive_rows_of_one_table_only() {
-        let h = "INSERT INTO t (a, b) VALUES";
-        let tail = "ON CONFLICT (a) DO NOTHING";
-        let stmts = vec![
-            Stmt::row(h, tail, vec![1.into(), "x".into()]),
-            Stmt::row(h, tail, vec![2.into(), "y".into()]),
-            Stmt::new("UPDATE t SET b = $1", vec!["z".into()]),
-            Stmt::row(h, tail, vec![3.into(), "w".into()]),
-        ];
-        let merged = merge(stmts);
-        assert_eq!(merged.len(), 3);
-        assert_eq!(
-            merged[0].0,
-            "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4) ON CONFLICT (a) DO NOTHING"
-        );
-        assert_eq!(
-            merged[0].1,
-            vec![1.into(), "x".into(), 2.into(), "y".into()]
-        );
-        assert_eq!(merged[1].0, "UPDATE t SET b = $1");
-        assert_eq!(
-            merged[2].0,
-            "INSERT INTO t (a, b) VALUES ($1, $2) ON CONFLICT (a) DO NOTHING"
-        );
     }
 }
