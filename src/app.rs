@@ -123,13 +123,14 @@ impl App {
         Self::build_as(settings, Role::OneShot).await
     }
 
-    /// Ends a one-shot command: stops its projector (owned by the app). The
-    /// pool is left open on purpose: an aborted task ends at its next poll,
-    /// and one in the middle of a poll on another thread would run its pass
-    /// into a closed pool (and log an error for nothing). The process exits
-    /// next, which drops the tasks without polling them again and then the
-    /// connections (PostgreSQL sees a client leave, outside any transaction).
-    pub fn finish(app: Arc<App>) {
+    /// Ends a one-shot command: lets the projector's current pass finish and
+    /// stops it, so that no pass is cut off inside its transaction (sqlx would
+    /// then roll the connection back on its own, and PostgreSQL warns "there is
+    /// no transaction in progress" when the pass's BEGIN had not got through).
+    /// The pool is left open on purpose; the process exits next, which drops
+    /// the connections outside any transaction.
+    pub async fn finish(app: Arc<App>) {
+        app.wallets.projector().stop().await;
         drop(app);
     }
 

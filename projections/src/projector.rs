@@ -9,7 +9,7 @@
 //! batch.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -339,6 +339,8 @@ impl Projector {
             warned_at: Mutex::new(None),
             active_at: Mutex::new(Instant::now()),
             listening: Arc::new(Listening::default()),
+            stopping: AtomicBool::new(false),
+            stopped: watch::channel(false).0,
         });
         let monitor = tokio::spawn(monitor(
             self.db.clone(),
@@ -361,6 +363,11 @@ impl Projector {
         let task = tokio::spawn(async move {
             let mut batch = self.batch;
             loop {
+                // Between passes only: a pass cut off mid-transaction leaves
+                // its connection to be rolled back behind the process's back.
+                if task_shared.stopping.load(Ordering::Acquire) {
+                    break;
+                }
                 let mut applied = 0;
                 // Pass by pass, not a whole catch-up at once, so that waiters and
                 // the stall monitor see every step of a long catch-up.
@@ -427,6 +434,7 @@ impl Projector {
                     _ = tokio::time::sleep(idle) => {}
                 }
             }
+            task_shared.stopped.send_replace(true);
         });
         ProjectorHandle {
             shared,
@@ -594,6 +602,9 @@ struct Shared {
     active_at: Mutex<Instant>,
     /// Whether other processes' notifications reach this one.
     listening: Arc<Listening>,
+    /// Asked to stop after the current pass ([`ProjectorHandle::stop`]).
+    stopping: AtomicBool,
+    stopped: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -679,6 +690,15 @@ pub struct ProjectorHandle {
 }
 
 impl ProjectorHandle {
+    /// Lets the current pass finish, stops the projector and waits (at most
+    /// 5 s) until it has: what a one-shot command does before it exits.
+    pub async fn stop(&self) {
+        let mut stopped = self.shared.stopped.subscribe();
+        self.shared.stopping.store(true, Ordering::Release);
+        self.shared.wake();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stopped.wait_for(|s| *s)).await;
+    }
+
     /// Tells the projector that new events were committed.
     pub fn nudge(&self) {
         self.shared.wake();

@@ -102,9 +102,9 @@ async fn execute(database_url: &str, command: AppCli) -> CliResult {
             }
         }
     }
-    // Stops the projector. The pool stays open until the process exits: a
-    // pass in the middle of its last poll would otherwise run into a closed
-    // pool (see `App::finish`).
+    // Stops the projector between passes. The pool stays open until the
+    // process exits (see `App::finish`).
+    store.projector().stop().await;
     drop(store);
     drop(db);
     Ok(())

@@ -34,7 +34,7 @@ pub async fn run(settings: Settings, command: KycCli) -> CliResult {
     let decided = SilaUsers::new(&app)
         .decide_kyc(&handle, passed, &CommandMeta::system("cli"))
         .await;
-    App::finish(app);
+    App::finish(app).await;
     println!("{handle}: KYC {}", decided?.as_str());
     Ok(())
 }
