@@ -27,9 +27,12 @@ struct CreateRequest {
     /// At most 50 ASCII letters, digits, spaces, hyphens and underscores;
     /// `""` and `null` are no label.
     #[serde(default)]
+    #[schema(pattern = r"^[A-Za-z0-9 _-]{0,50}$")]
     label: Option<String>,
-    /// Create for another user: ADMIN only.
+    /// Create for another user: ADMIN only. 1–128 printable ASCII
+    /// characters, not starting with `0x` or `sila:`.
     #[serde(default)]
+    #[schema(pattern = r"^(?!0[xX]|[sS][iI][lL][aA]:)[\x20-\x7e]{1,128}$")]
     user_id: Option<String>,
 }
 
@@ -42,7 +45,7 @@ struct CreateRequest {
     security(("jwt" = [])),
     request_body(content = Option<CreateRequest>, description = "may be empty"),
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7e]{1,255}$", description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
     ),
     responses(
         (status = 200, description = "The created wallet", body = JwtWalletEnvelope),

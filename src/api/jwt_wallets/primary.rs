@@ -35,7 +35,7 @@ struct PrimaryRequest {
     security(("jwt" = [])),
     request_body = PrimaryRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7e]{1,255}$", description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
     ),
     responses(
         (status = 200, description = "The wallet", body = JwtWalletEnvelope),

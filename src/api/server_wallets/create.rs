@@ -19,8 +19,11 @@ use crate::service::{ServiceError, WalletService};
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 #[schema(as = ServerWalletCreateRequest)]
 struct CreateRequest {
-    /// 1–128 printable ASCII characters (0x20–0x7E), not starting with `0x`.
-    #[schema(example = "user_123")]
+    /// 1–128 printable ASCII characters (0x20–0x7E), not starting with `0x` or `sila:`.
+    #[schema(
+        example = "user_123",
+        pattern = r"^(?!0[xX]|[sS][iI][lL][aA]:)[\x20-\x7e]{1,128}$"
+    )]
     user_id: String,
 }
 
@@ -33,7 +36,7 @@ struct CreateRequest {
     security(("api_key" = [])),
     request_body = CreateRequest,
     params(
-        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7e]{1,255}$", description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
     ),
     responses(
         (status = 200, description = "The created wallet", body = super::schema::ServerWallet),

@@ -16,6 +16,7 @@ use crate::service::wallets::Signed;
 #[schema(as = SignMessageRequest)]
 struct SignRequest {
     /// Not empty; a `0x…` message is signed as its text, not hex-decoded.
+    #[schema(min_length = 1)]
     message: String,
 }
 
@@ -29,7 +30,7 @@ struct SignRequest {
     request_body = SignRequest,
     params(
         ("id" = String, Path, description = "a walletId (UUID), an address (0x + 40 hex digits) or a userId"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7e]{1,255}$", description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
     ),
     responses(
         (status = 200, description = "The signature", body = super::schema::MessageSignature),

@@ -31,7 +31,7 @@ struct SignTypedDataRequest {
     request_body = SignTypedDataRequest,
     params(
         ("id" = String, Path, description = "a walletId (UUID), an address (0x + 40 hex digits) or a userId"),
-        ("Idempotency-Key" = Option<String>, Header, description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
+        ("Idempotency-Key" = Option<String>, Header, pattern = r"^[\x21-\x7e]{1,255}$", description = "1–255 visible ASCII characters; the first answer is replayed to retries of the same request"),
     ),
     responses(
         (status = 200, description = "The signature and digest", body = super::schema::TypedDataSignature),

@@ -13,22 +13,29 @@ use utoipa::ToSchema;
 #[derive(Serialize, ToSchema)]
 pub struct SilaHeader {
     /// Epoch seconds, within ±`WALLETD_SIGNATURE_WINDOW` of the server clock.
+    #[schema(minimum = 0)]
     pub created: i64,
     /// An app registered with `walletd app register` (old name: `auth_handle`).
+    #[schema(pattern = r"^[A-Za-z0-9._-]{3,100}$")]
     pub app_handle: String,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[A-Za-z0-9._-]{3,100}$")]
     pub auth_handle: Option<String>,
-    /// 3–100 letters, digits, `.`, `-`, `_`; case-insensitive.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_handle: Option<String>,
+    /// 3–100 letters, digits, `.`, `-`, `_`; case-insensitive. Required by
+    /// every endpoint (401 without it).
+    #[schema(pattern = r"^[A-Za-z0-9._-]{3,100}$")]
+    pub user_handle: String,
     /// `"0.2"` or `"v0.2"`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^v?0\.2$")]
     pub version: Option<String>,
     /// `"ETH"`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^ETH$")]
     pub crypto: Option<String>,
     /// Up to 128 characters, echoed in the answer; accepted once per app.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 128)]
     pub reference: Option<String>,
 }
 
@@ -42,6 +49,7 @@ pub struct SilaRequest {
 #[derive(Serialize, ToSchema)]
 pub struct CryptoEntry {
     /// 0x + 40 hex digits: the user's first, default wallet.
+    #[schema(pattern = r"^0x[0-9a-fA-F]{40}$")]
     pub crypto_address: String,
     /// The wallet's nickname; empty or absent: generated.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,16 +80,21 @@ pub struct RegisterRequest {
 pub struct NewSilaWallet {
     /// 0x + 40 hex digits (ECDSA mode: required; or as `wallet_address`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^0x[0-9a-fA-F]{40}$")]
     pub blockchain_address: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^0x[0-9a-fA-F]{40}$")]
     pub wallet_address: Option<String>,
     /// `"ETH"` (or as `network`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^ETH$")]
     pub blockchain_network: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^ETH$")]
     pub network: Option<String>,
     /// 1–40 characters, no control characters, unique per user.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[^\x00-\x1f\x7f]{1,40}$")]
     pub nickname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default: Option<bool>,
@@ -96,6 +109,7 @@ pub struct RegisterWalletRequest {
     /// ECDSA mode: the new address's signature (130 hex digits r‖s‖v) over
     /// keccak256 of `blockchain_address` exactly as sent.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^(0x)?[0-9a-fA-F]{130}$")]
     pub wallet_verification_signature: Option<String>,
     pub wallet: NewSilaWallet,
 }
@@ -105,9 +119,11 @@ pub struct RegisterWalletRequest {
 pub struct SearchFilters {
     /// At least 1 (default 1).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub page: Option<i64>,
     /// 1–100 (default 20).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100)]
     pub per_page: Option<i64>,
     /// Default `false`: newest first.
     #[serde(skip_serializing_if = "Option::is_none")]
