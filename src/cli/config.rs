@@ -12,14 +12,30 @@ pub enum ConfigCli {
     /// Print every setting (secrets redacted) and where it came from; exit
     /// non-zero with the one-line error `walletd serve` would give when the
     /// configuration cannot work. Touches no database and no key file.
-    Check,
+    Check {
+        /// Check what `walletd cosigner` would run with instead of `serve`.
+        #[arg(long)]
+        cosigner: bool,
+    },
 }
 
 pub fn run(settings: Settings, matches: &ArgMatches, command: ConfigCli) -> CliResult {
     match command {
-        ConfigCli::Check => {
+        ConfigCli::Check { cosigner } => {
             for line in crate::config::effective(&Cli::command(), matches) {
                 println!("{line}");
+            }
+            if cosigner {
+                let (own, peer) = super::cosigner::check(&settings)?;
+                println!();
+                println!(
+                    "cosigner: listens on {}; channel public key {}; accepts party 1 {}",
+                    settings.cosigner_bind,
+                    own.public().to_hex(),
+                    peer.to_hex()
+                );
+                println!("configuration ok");
+                return Ok(());
             }
             crate::config::validate(&settings)?;
             println!();

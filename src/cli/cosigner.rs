@@ -28,8 +28,10 @@ struct State {
     db: walletd_projections::Db,
 }
 
-pub async fn run(settings: Settings) -> CliResult {
-    crate::config::validate_cosigner(&settings)?;
+/// What `walletd cosigner` needs before it opens anything: its settings and
+/// both channel keys (`walletd config check --cosigner` runs this alone).
+pub fn check(settings: &Settings) -> Result<(ChannelKey, PublicKey), Box<dyn std::error::Error>> {
+    crate::config::validate_cosigner(settings)?;
     let own = ChannelKey::parse(
         settings
             .cosigner_channel_key
@@ -45,6 +47,11 @@ pub async fn run(settings: Settings) -> CliResult {
             "WALLETD_COSIGNER_PEER_KEY is not set (the public channel key of walletd serve)",
         )?)
         .map_err(|e| format!("WALLETD_COSIGNER_PEER_KEY: {e}"))?;
+    Ok((own, peer))
+}
+
+pub async fn run(settings: Settings) -> CliResult {
+    let (own, peer) = check(&settings)?;
     let listener = TcpListener::bind(&settings.cosigner_bind)
         .map_err(|e| format!("cannot listen on {}: {e}", settings.cosigner_bind))?;
     let addr = listener.local_addr()?;
