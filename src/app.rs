@@ -292,19 +292,7 @@ fn mpc_custody(
             custody
         });
     }
-    let cosigner_keys = match (&settings.cosigner_master_key, key_file_path(settings)) {
-        (Some(k), _) => Some(MasterKeys::single(
-            MasterKey::parse(k.expose()).map_err(StartupError::MasterKey)?,
-        )),
-        (None, Some(path)) => {
-            let mut s = path.into_os_string();
-            s.push(".cosigner");
-            let (key, _) = MasterKey::load_or_create_file(std::path::Path::new(&s))
-                .map_err(StartupError::MasterKey)?;
-            Some(MasterKeys::single(key))
-        }
-        (None, None) => None,
-    };
+    let cosigner_keys = in_process_cosigner_keys(settings)?.map(|(keys, _)| keys);
     // One key for both parties would put both shares in reach of one secret.
     if let (Some(own), Some(theirs)) = (&keys, &cosigner_keys) {
         if own.current.id() == theirs.current.id() {
@@ -361,6 +349,37 @@ pub fn key_file_companions(path: &std::path::Path) -> [PathBuf; 2] {
         PathBuf::from(s)
     };
     [with(".next"), with(".previous")]
+}
+
+/// The master keys of the in-process cosigner's shares (party 2 on this
+/// database): `WALLETD_COSIGNER_MASTER_KEY`, or with SQLite the key file
+/// `<db>.key.cosigner` (created at the first start) and, like the main key
+/// file, the `.next` / `.previous` files an interrupted rotation leaves.
+pub fn in_process_cosigner_keys(
+    settings: &Settings,
+) -> Result<Option<(MasterKeys, KeySource)>, StartupError> {
+    if let Some(k) = &settings.cosigner_master_key {
+        let key = MasterKey::parse(k.expose()).map_err(StartupError::MasterKey)?;
+        return Ok(Some((MasterKeys::single(key), KeySource::Environment)));
+    }
+    let Some(path) = key_file_path(settings) else {
+        return Ok(None);
+    };
+    let mut s = path.into_os_string();
+    s.push(".cosigner");
+    let path = PathBuf::from(s);
+    let (current, created) =
+        MasterKey::load_or_create_file(&path).map_err(StartupError::MasterKey)?;
+    let mut previous = Vec::new();
+    for companion in key_file_companions(&path) {
+        if let Ok(text) = std::fs::read_to_string(&companion) {
+            previous.push(MasterKey::parse(&text).map_err(StartupError::MasterKey)?);
+        }
+    }
+    Ok(Some((
+        MasterKeys { current, previous },
+        KeySource::File { path, created },
+    )))
 }
 
 pub fn load_master_keys(

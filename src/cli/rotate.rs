@@ -1,25 +1,40 @@
 use clap::Args;
 
 use super::CliResult;
-use crate::app::{key_file_companions, load_master_keys, KeySource};
+use crate::app::{in_process_cosigner_keys, key_file_companions, load_master_keys, KeySource};
 use crate::config::{Secret, Settings};
 use crate::custody::mpc::ShareVault;
 use crate::custody::vault::KeyVault;
-use crate::custody::MasterKey;
+use crate::custody::{MasterKey, MasterKeys};
+use walletd_projections::Db;
 
 #[derive(Args, Debug)]
 pub struct RotateArgs {
     /// The new master key (hex or base64). Without it a new key is generated.
     #[arg(long, env = "WALLETD_NEW_MASTER_KEY", hide_env_values = true)]
     pub new_key: Option<Secret>,
+    /// Rotate the in-process cosigner's key (`WALLETD_COSIGNER_MASTER_KEY`,
+    /// or the key file `<db>.key.cosigner`) instead of walletd's own: only
+    /// the cosigner's key shares on this database are re-wrapped.
+    #[arg(long)]
+    pub cosigner: bool,
 }
 
 /// Re-wraps every data key under the new master key. With a key file the new
 /// key is written beside it first (`.next`), so an interrupted rotation loses
 /// nothing: every key file present is accepted for unsealing at start-up.
 pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
-    let (keys, source) = load_master_keys(&settings)?;
-    let keys = keys.ok_or("no master key is configured (set WALLETD_MASTER_KEY)")?;
+    let (keys, source, variable) = if args.cosigner {
+        let (keys, source) = in_process_cosigner_keys(&settings)?.ok_or(
+            "no in-process cosigner key: set WALLETD_COSIGNER_MASTER_KEY (with SQLite, the key \
+             file <db>.key.cosigner is used when it is unset)",
+        )?;
+        (keys, source, "WALLETD_COSIGNER_MASTER_KEY")
+    } else {
+        let (keys, source) = load_master_keys(&settings)?;
+        let keys = keys.ok_or("no master key is configured (set WALLETD_MASTER_KEY)")?;
+        (keys, source, "WALLETD_MASTER_KEY")
+    };
     let generated = args.new_key.is_none();
     let new = match &args.new_key {
         Some(k) => MasterKey::parse(k.expose())?,
@@ -28,24 +43,14 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
     if new.id() == keys.current.id() {
         return Err("the new master key is the current one".into());
     }
-    let db = crate::store::connect(&settings.database_url, 2).await?;
+    let db = crate::store::connect(&settings.database_url, super::ONE_SHOT_POOL).await?;
     crate::store::migrate::run(&db).await?;
-    let vault = KeyVault::new(db.clone());
-    // MPC shares sealed under these keys: party 1's on a server's database,
-    // party 2's on a cosigner's (`walletd rotate-master-key` run with the
-    // cosigner's DATABASE_URL and WALLETD_MASTER_KEY).
-    let (party1, party2) = (
-        ShareVault::new(db.clone(), None, 1),
-        ShareVault::new(db.clone(), None, 2),
-    );
     let mut all = keys.clone();
     all.previous.push(new.clone());
     if let KeySource::File { path, .. } = &source {
         let [next, previous] = key_file_companions(path);
         new.write_file(&next)?;
-        let n = vault.rotate(&all, &new).await?
-            + party1.rotate(&all, &new).await?
-            + party2.rotate(&all, &new).await?;
+        let n = rewrap(&db, args.cosigner, &all, &new).await?;
         keys.current.write_file(&previous)?;
         std::fs::rename(&next, path)?;
         std::fs::remove_file(&previous)?;
@@ -55,17 +60,36 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
             new.id()
         );
     } else {
-        let n = vault.rotate(&all, &new).await?
-            + party1.rotate(&all, &new).await?
-            + party2.rotate(&all, &new).await?;
+        let n = rewrap(&db, args.cosigner, &all, &new).await?;
         println!("re-wrapped {n} keys under master key {}", new.id());
         if generated {
-            println!("Set WALLETD_MASTER_KEY to this new key (shown once) and restart:");
+            println!("Set {variable} to this new key (shown once) and restart:");
             println!("{}", new.to_hex().as_str());
         } else {
-            println!("Set WALLETD_MASTER_KEY to the new key and restart.");
+            println!("Set {variable} to the new key and restart.");
         }
     }
     db.close().await;
     Ok(())
+}
+
+/// Rows sealed under a key `keys` does not hold are left alone: on a
+/// database that also holds the in-process cosigner's shares, walletd's
+/// rotation skips them and `--cosigner` touches nothing else.
+async fn rewrap(
+    db: &Db,
+    cosigner: bool,
+    keys: &MasterKeys,
+    new: &MasterKey,
+) -> Result<u64, Box<dyn std::error::Error>> {
+    let party2 = ShareVault::new(db.clone(), None, 2);
+    if cosigner {
+        return Ok(party2.rotate(keys, new).await?);
+    }
+    // Party 2's shares here too: `walletd rotate-master-key` run with a
+    // separate cosigner's DATABASE_URL and WALLETD_MASTER_KEY rotates its key.
+    let party1 = ShareVault::new(db.clone(), None, 1);
+    Ok(KeyVault::new(db.clone()).rotate(keys, new).await?
+        + party1.rotate(keys, new).await?
+        + party2.rotate(keys, new).await?)
 }

@@ -20,6 +20,7 @@ backend_tests!(
     server_wallets_are_mpc_and_sign_every_payload,
     creates_take_ready_keys_from_the_pool,
     rotating_the_master_key_rewraps_mpc_shares,
+    rotating_the_in_process_cosigners_key,
     one_master_key_for_both_parties_is_refused,
     a_freeze_elsewhere_is_seen_before_the_next_use,
     racing_creates_of_one_server_wallet_take_one_key,
@@ -329,6 +330,88 @@ async fn rotating_the_master_key_rewraps_mpc_shares(b: Backend) {
         1,
         "{rows:?}"
     );
+}
+
+/// `rotate-master-key --cosigner` re-wraps the in-process cosigner's shares
+/// (party 2) and nothing else; the wallet signs afterwards with the new key.
+async fn rotating_the_in_process_cosigners_key(b: Backend) {
+    let Some(tdb) = TestDb::new(b).await else {
+        return;
+    };
+    let (own, c1, c2) = (
+        random_master_key(),
+        random_master_key(),
+        random_master_key(),
+    );
+    let mpc = |cosigner: String| {
+        move |s: &mut walletd::config::Settings| {
+            s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+            s.cosigner_master_key = Some(cosigner.into());
+        }
+    };
+    let app = spawn_app_custom(tdb, Some(own.clone()), mpc(c1.clone())).await;
+    let created = app.create_wallet("crot").await;
+    let address = created["address"].as_str().unwrap().to_string();
+    let tdb = app.shutdown().await;
+
+    let (ok, out, err) = run_cli(
+        &["rotate-master-key", "--cosigner", "--new-key", &c2],
+        &[
+            ("DATABASE_URL", &tdb.url),
+            ("WALLETD_MASTER_KEY", &own),
+            ("WALLETD_COSIGNER_MASTER_KEY", &c1),
+        ],
+    )
+    .await;
+    assert!(ok, "{out} {err}");
+    assert!(out.contains("re-wrapped 1 keys"), "{out}");
+    assert!(out.contains("WALLETD_COSIGNER_MASTER_KEY"), "{out}");
+    let db = open_db(&tdb.url).await;
+    let rows = walletd::projections::queries::dump_tables(&db, &["mpc_shares"])
+        .await
+        .unwrap();
+    db.close().await;
+    let id = |k: &str| MasterKey::parse(k).unwrap().id().to_string();
+    // Party 1's share is still under walletd's own key; party 2's moved.
+    assert_eq!(rows.iter().filter(|r| r.contains(&id(&own))).count(), 1);
+    assert_eq!(rows.iter().filter(|r| r.contains(&id(&c2))).count(), 1);
+    assert!(!rows.iter().any(|r| r.contains(&id(&c1))), "{rows:?}");
+
+    let app = spawn_app_custom(tdb, Some(own.clone()), mpc(c2.clone())).await;
+    sign_and_check(&app, "crot", "after rotation", &address).await;
+}
+
+/// The same in key-file mode (SQLite, no master keys set): the cosigner's
+/// key file is replaced and no `.next` / `.previous` file is left.
+#[actix_web::test]
+async fn rotating_the_in_process_cosigners_key_file() {
+    let Some(tdb) = TestDb::new(Backend::Sqlite).await else {
+        return;
+    };
+    let key_file = format!("{}.key.cosigner", tdb.url.trim_start_matches("sqlite://"));
+    let mpc = |s: &mut walletd::config::Settings| {
+        s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+    };
+    let app = spawn_app_custom(tdb, None, mpc).await;
+    let created = app.create_wallet("cfile").await;
+    let address = created["address"].as_str().unwrap().to_string();
+    let tdb = app.shutdown().await;
+    let before = std::fs::read_to_string(&key_file).unwrap();
+
+    let (ok, out, err) = run_cli(
+        &["rotate-master-key", "--cosigner"],
+        &[("DATABASE_URL", &tdb.url)],
+    )
+    .await;
+    assert!(ok, "{out} {err}");
+    assert!(out.contains("re-wrapped 1 keys"), "{out}");
+    let after = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(before, after);
+    for leftover in [".next", ".previous"] {
+        assert!(!std::path::Path::new(&format!("{key_file}{leftover}")).exists());
+    }
+    let app = spawn_app_custom(tdb, None, mpc).await;
+    sign_and_check(&app, "cfile", "after rotation", &address).await;
 }
 
 /// The key id named by the (first) `WalletCreated` event in the log.
