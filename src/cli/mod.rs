@@ -7,6 +7,7 @@ mod bench;
 mod config;
 mod cosigner;
 mod kyc;
+mod move_shares;
 mod replay;
 mod rotate;
 mod serve;
@@ -53,6 +54,9 @@ pub enum Command {
     Cosigner,
     /// Print a new static key pair for the channel between walletd serve and the cosigner.
     MpcKeygen,
+    /// Move the in-process cosigner's key shares to a separate cosigner's
+    /// database, so that existing MPC wallets keep signing after the switch.
+    MoveCosignerShares(move_shares::MoveArgs),
     /// Measure a running walletd over HTTP and, optionally, its store's commit limit.
     Bench(bench::BenchArgs),
 }
@@ -71,6 +75,7 @@ pub async fn run() -> ExitCode {
         Command::Bench(a) => bench::run(a).await,
         Command::Cosigner => cosigner::run(cli.settings).await,
         Command::MpcKeygen => cosigner::keygen(),
+        Command::MoveCosignerShares(a) => move_shares::run(cli.settings, a).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

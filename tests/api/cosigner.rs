@@ -23,6 +23,7 @@ backend_tests!(
     signing_survives_the_cosigner_being_killed_under_load,
     the_sweeper_releases_unused_shares_at_the_cosigner,
     the_cosigner_serves_key_generations_at_once_and_stays_healthy,
+    moving_to_a_separate_cosigner_keeps_old_wallets_signing,
 );
 
 /// A running `walletd cosigner`.
@@ -880,4 +881,78 @@ async fn the_cosigner_serves_key_generations_at_once_and_stays_healthy(b: Backen
         slowest < Duration::from_millis(500),
         "the cosigner's health check waited {slowest:?} behind key generation"
     );
+}
+
+/// A deployment that began with the in-process cosigner moves party 2's
+/// shares to a separate cosigner (`walletd move-cosigner-shares`): wallets
+/// made before the move sign through the new cosigner, the shares leave
+/// walletd's database, and a second run moves nothing.
+async fn moving_to_a_separate_cosigner_keeps_old_wallets_signing(b: Backend) {
+    let (Some(tdb), Some(target)) = (TestDb::new(b).await, TestDb::new(b).await) else {
+        return;
+    };
+    let (own, in_process, theirs) = (
+        random_master_key(),
+        random_master_key(),
+        random_master_key(),
+    );
+    let c1 = in_process.clone();
+    let app = crate::helpers::spawn_app_custom(tdb, Some(own.clone()), move |s| {
+        s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+        s.cosigner_master_key = Some(c1.into());
+    })
+    .await;
+    let created = app.create_wallet("mv").await;
+    let address = created["address"].as_str().unwrap().to_string();
+    crate::mpc::sign_and_check(&app, "mv", "before the move", &address).await;
+    let tdb = app.shutdown().await;
+
+    let env = [
+        ("DATABASE_URL", tdb.url.as_str()),
+        ("WALLETD_MASTER_KEY", own.as_str()),
+        ("WALLETD_COSIGNER_MASTER_KEY", in_process.as_str()),
+        ("WALLETD_MOVE_TO_DATABASE_URL", target.url.as_str()),
+        ("WALLETD_MOVE_TO_MASTER_KEY", theirs.as_str()),
+    ];
+    let (ok, out, err) = crate::helpers::run_cli(&["move-cosigner-shares"], &env).await;
+    assert!(ok, "{out} {err}");
+    assert!(
+        out.contains("moved 1 key shares and copied 1 signing-log entries"),
+        "{out}"
+    );
+    for secret in [&own, &in_process, &theirs] {
+        assert!(!out.contains(secret.as_str()) && !err.contains(secret.as_str()));
+    }
+    let source = open_db(&tdb.url).await;
+    let key_id = created_key_id(&source).await;
+    let shares = walletd::projections::queries::dump_tables(&source, &["mpc_shares"])
+        .await
+        .unwrap();
+    assert_eq!(shares.len(), 1, "only party 1's share stays: {shares:?}");
+    source.close().await;
+    let moved = ShareVault::new(open_db(&target.url).await, sealed(&theirs), 2);
+    assert!(moved.open(&key_id).await.unwrap().is_some());
+
+    let (ok, out, err) = crate::helpers::run_cli(&["move-cosigner-shares"], &env).await;
+    assert!(ok, "{out} {err}");
+    assert!(out.contains("moved 0 key shares"), "{out}");
+
+    let keys = Keys::new();
+    let cosigner = CosignerProcess::start(&target, &theirs, &keys, "127.0.0.1:0");
+    let (url, server_key, pinned) = (
+        cosigner.base.clone(),
+        keys.server.private_hex().to_string(),
+        keys.cosigner.public_hex(),
+    );
+    let app = crate::helpers::spawn_app_custom(tdb, Some(own.clone()), move |s| {
+        s.server_wallet_custody = walletd::config::ServerCustody::Mpc;
+        s.mpc_key_pool = 0;
+        s.cosigner_url = Some(url);
+        s.mpc_channel_key = Some(server_key.into());
+        s.cosigner_public_key = Some(pinned);
+    })
+    .await;
+    crate::mpc::sign_and_check(&app, "mv", "after the move", &address).await;
+    app.stop().await;
+    drop(cosigner);
 }

@@ -25,7 +25,7 @@ pub use error::MpcError;
 pub use http_link::{HttpLink, PROTOCOL_PATH};
 pub use party1::{generate_key, release, sign, CosignerLink, KeyShare, SignRequest};
 pub use party2::{CosignRecord, Cosigner, DigestPolicy, ShareStore};
-pub use share_vault::ShareVault;
+pub use share_vault::{move_cosigner_shares, Moved, ShareVault};
 
 #[cfg(test)]
 mod tests;

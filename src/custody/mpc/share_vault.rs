@@ -9,6 +9,10 @@
 //! [`ShareVault::open`] reads that from the database first: one primary-key
 //! look-up.
 
+mod moving;
+
+pub use moving::{move_cosigner_shares, Moved};
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 
