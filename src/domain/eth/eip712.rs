@@ -94,6 +94,11 @@ impl TypedDataPayload {
             Some(_) => return Err(shape("typedData.message must be a JSON object")),
         }
 
+        if let (Some(Value::Object(types)), Some(message)) = (obj.get("types"), obj.get("message"))
+        {
+            check_fields(types, primary_type, message, "typedData.message", 0)?;
+        }
+
         let json = Value::Object(obj);
         let parsed: alloy_dyn_abi::TypedData = serde_json::from_value(json.clone())
             .map_err(|e| invalid(format!("invalid typed data: {e}")))?;
@@ -139,6 +144,67 @@ impl TypedDataPayload {
 
 /// Checks the domain object in place (normalising `chainId` to a JSON number)
 /// and returns the names of the fields it has.
+/// Walks `value` as type `ty`, so that a missing or mistyped field is named
+/// by its path (`typedData.message.to[1].wallet`) before alloy, whose errors
+/// name only the types, encodes the whole message.
+fn check_fields(
+    types: &serde_json::Map<String, Value>,
+    ty: &str,
+    value: &Value,
+    path: &str,
+    depth: usize,
+) -> Result<(), PayloadError> {
+    // Deeper than any real message; alloy refuses what is left.
+    if depth > 64 {
+        return Ok(());
+    }
+    if let Some(inner) = ty
+        .strip_suffix(']')
+        .and_then(|t| t.rfind('[').map(|i| &t[..i]))
+    {
+        let Value::Array(items) = value else {
+            return Err(invalid(format!("{path} must be an array ({ty})")));
+        };
+        for (i, item) in items.iter().enumerate() {
+            check_fields(types, inner, item, &format!("{path}[{i}]"), depth + 1)?;
+        }
+        return Ok(());
+    }
+    if let Some(Value::Array(fields)) = types.get(ty) {
+        let Value::Object(members) = value else {
+            return Err(invalid(format!("{path} must be an object (struct {ty})")));
+        };
+        for field in fields {
+            let (Some(name), Some(field_ty)) = (
+                field.get("name").and_then(Value::as_str),
+                field.get("type").and_then(Value::as_str),
+            ) else {
+                // A malformed declaration: alloy names it.
+                continue;
+            };
+            let Some(member) = members.get(name) else {
+                return Err(invalid(format!(
+                    "{path}.{name} is missing: {ty} declares `{name}` of type `{field_ty}`"
+                )));
+            };
+            check_fields(
+                types,
+                field_ty,
+                member,
+                &format!("{path}.{name}"),
+                depth + 1,
+            )?;
+        }
+        return Ok(());
+    }
+    // A value type: a type that does not parse is alloy's to report.
+    if let Ok(sol) = alloy_dyn_abi::DynSolType::parse(ty) {
+        sol.coerce_json(value)
+            .map_err(|e| invalid(format!("{path} is not a valid `{ty}`: {e}")))?;
+    }
+    Ok(())
+}
+
 fn check_domain(domain: Option<&mut Value>) -> Result<Vec<&'static str>, PayloadError> {
     let domain = match domain {
         None | Some(Value::Null) => {

@@ -199,15 +199,40 @@ fn typed_data_invalid() {
             ),
             "EIP712Domain must list",
         ),
-        // alloy's own checks.
+        // Fields of the message are named by their path.
         (
             with(mail(), "/message/from/wallet", json!("not an address")),
-            "invalid typed data",
+            "typedData.message.from.wallet is not a valid `address`",
         ),
         (
             without(mail(), "/message", "contents"),
-            "invalid typed data",
+            "typedData.message.contents is missing: Mail declares `contents` of type `string`",
         ),
+        (
+            without(mail(), "/message/to", "wallet"),
+            "typedData.message.to.wallet is missing: Person declares `wallet` of type `address`",
+        ),
+        (
+            with(mail(), "/message/to", json!("Bob")),
+            "typedData.message.to must be an object (struct Person)",
+        ),
+        (
+            with(
+                with(mail(), "/types/Mail/1/type", json!("Person[]")),
+                "/message/to",
+                json!([{"name": "A", "wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"}, {"name": "B"}]),
+            ),
+            "typedData.message.to[1].wallet is missing",
+        ),
+        (
+            with(
+                with(mail(), "/types/Mail/1/type", json!("Person[]")),
+                "/message/to",
+                json!({"name": "A"}),
+            ),
+            "typedData.message.to must be an array (Person[])",
+        ),
+        // alloy's own checks.
         (
             with(mail(), "/types/Mail/0/type", json!("Animal")),
             "invalid typed data",
