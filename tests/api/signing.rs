@@ -394,12 +394,18 @@ async fn typed_data_errors_record_nothing(b: Backend) {
             400,
             "typedData.primaryType must not be EIP712Domain",
         ),
-        // alloy's own validation.
+        // Message fields, named by their path.
         (
             json!({"typedData": with("/message/to/wallet", json!("Bob's wallet"))}),
             400,
-            "invalid typed data:",
+            "typedData.message.to.wallet is not a valid `address`",
         ),
+        (
+            json!({"typedData": without("/message", "contents")}),
+            400,
+            "typedData.message.contents is missing: Mail declares `contents` of type `string`",
+        ),
+        // alloy's own validation.
         (
             json!({"typedData": with("/types/Mail/0/type", json!("Sender"))}),
             400,
