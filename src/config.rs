@@ -1,4 +1,5 @@
-//! Configuration: environment variables, overridden by command-line flags.
+//! Configuration: an optional file, environment variables over it, and
+//! command-line flags over both.
 //!
 //! [`Settings`] is the one typed view of every setting. clap parses each
 //! value's type; [`validate`] then checks the bounds and the combinations a
@@ -7,6 +8,7 @@
 
 use clap::{Args, ValueEnum};
 
+pub mod file;
 mod report;
 mod secret;
 pub mod validate;

@@ -21,6 +21,10 @@ use crate::config::Settings;
 #[derive(Parser, Debug)]
 #[command(name = "walletd", version, about = "Event-sourced wallet ledger")]
 pub struct Cli {
+    /// A file of settings, one `NAME=value` per line with the environment
+    /// variables' names; the environment and flags override it.
+    #[arg(long, env = "WALLETD_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub settings: Settings,
     #[command(subcommand)]
@@ -87,6 +91,28 @@ pub async fn run() -> ExitCode {
 }
 
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+/// Variables walletd reads outside its command-line settings.
+const OTHER_VARIABLES: &[&str] = &["RUST_LOG"];
+
+/// Every environment variable walletd reads: each setting's, every
+/// subcommand's, and the logging ones.
+pub fn variables() -> std::collections::BTreeSet<String> {
+    use clap::CommandFactory;
+    fn walk(command: &clap::Command, out: &mut std::collections::BTreeSet<String>) {
+        for arg in command.get_arguments() {
+            if let Some(env) = arg.get_env() {
+                out.insert(env.to_string_lossy().into_owned());
+            }
+        }
+        for sub in command.get_subcommands() {
+            walk(sub, out);
+        }
+    }
+    let mut out = OTHER_VARIABLES.iter().map(|s| s.to_string()).collect();
+    walk(&Cli::command(), &mut out);
+    out
+}
 
 /// Connections a one-shot command opens at most: it runs one command at a
 /// time, beside servers that need the database's connections.

@@ -24,6 +24,9 @@ pub fn effective(command: &Command, matches: &ArgMatches) -> Vec<String> {
         });
         let source = match matches.value_source(id) {
             Some(ValueSource::CommandLine) => "flag",
+            Some(ValueSource::EnvVariable) if super::file::from_file(&var.to_string_lossy()) => {
+                "file"
+            }
             Some(ValueSource::EnvVariable) => "environment",
             Some(ValueSource::DefaultValue) => "default",
             _ => "",
@@ -45,7 +48,9 @@ pub fn effective(command: &Command, matches: &ArgMatches) -> Vec<String> {
         "RUST_LOG".into(),
         log.clone()
             .unwrap_or_else(|| crate::telemetry::DEFAULT_FILTER.into()),
-        if log.is_some() {
+        if super::file::from_file("RUST_LOG") {
+            "file"
+        } else if log.is_some() {
             "environment"
         } else {
             "default"

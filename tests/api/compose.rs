@@ -8,10 +8,9 @@
 //! cosigner, run as written, pass against the real processes and fail when
 //! nothing answers.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
-use clap::CommandFactory;
 use serde_yaml_ng::Value as Yaml;
 
 use walletd::custody::mpc::channel::ChannelKey;
@@ -21,9 +20,6 @@ use crate::helpers::{random_master_key, spawn_app, Backend, TestDb};
 
 const COMPOSE: &str = include_str!("../../docker-compose.yml");
 const DOCKERFILE: &str = include_str!("../../Dockerfile");
-
-/// Variables walletd reads outside its command-line settings.
-const OTHER_VARIABLES: &[&str] = &["RUST_LOG"];
 
 fn compose() -> Yaml {
     serde_yaml_ng::from_str(COMPOSE).expect("docker-compose.yml parses")
@@ -60,23 +56,6 @@ fn environment(svc: &Yaml) -> BTreeMap<String, String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Every environment variable the binary's settings read.
-fn variables_walletd_reads() -> BTreeSet<String> {
-    fn walk(command: &clap::Command, out: &mut BTreeSet<String>) {
-        for arg in command.get_arguments() {
-            if let Some(env) = arg.get_env() {
-                out.insert(env.to_string_lossy().into_owned());
-            }
-        }
-        for sub in command.get_subcommands() {
-            walk(sub, out);
-        }
-    }
-    let mut out: BTreeSet<String> = OTHER_VARIABLES.iter().map(|s| s.to_string()).collect();
-    walk(&walletd::cli::Cli::command(), &mut out);
-    out
 }
 
 /// `${NAME:?message}`, `${NAME:-default}` and `${NAME}` replaced as compose
@@ -153,7 +132,7 @@ fn walletd(args: &[&str], env: &BTreeMap<String, String>) -> (bool, String, Stri
 #[test]
 fn every_variable_the_stack_sets_is_read_and_accepted() {
     let doc = compose();
-    let known = variables_walletd_reads();
+    let known = walletd::cli::variables();
     let secrets = recipe();
     let mut built = Vec::new();
     for (name, svc) in services(&doc) {

@@ -415,3 +415,113 @@ async fn readyz_probes_the_cosigner_over_its_channel() {
         assert_eq!(named, expected == 503, "{}", r.body);
     }
 }
+
+/// `--config FILE` / `WALLETD_CONFIG`: settings from a file of `NAME=value`
+/// lines, under the environment and the flags; a name walletd does not read
+/// and a value that cannot work are refused, naming them.
+#[test]
+fn a_configuration_file_sits_under_the_environment_and_the_flags() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("walletd.env");
+    let key = random_master_key();
+    std::fs::write(
+        &file,
+        format!(
+            "# walletd settings\nWALLETD_MAX_BODY=2048\nexport WALLETD_CREATE_RATE_PER_MINUTE=77\n\
+             WALLETD_MASTER_KEY=\"{key}\"\nRUST_LOG=warn\n"
+        ),
+    )
+    .unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let path = file.to_str().unwrap();
+    let line = |out: &str, var: &str| -> String {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{var} ")))
+            .unwrap_or_else(|| panic!("no {var} line in\n{out}"))
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let limit = Duration::from_secs(30);
+
+    let out = run(&["--config", path, "config", "check"], &[], limit);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert_eq!(
+        line(&shown, "WALLETD_MAX_BODY"),
+        "WALLETD_MAX_BODY 2048 (file)"
+    );
+    assert_eq!(
+        line(&shown, "WALLETD_CREATE_RATE_PER_MINUTE"),
+        "WALLETD_CREATE_RATE_PER_MINUTE 77 (file)"
+    );
+    assert_eq!(
+        line(&shown, "WALLETD_MASTER_KEY"),
+        "WALLETD_MASTER_KEY [redacted] (file)"
+    );
+    assert_eq!(line(&shown, "RUST_LOG"), "RUST_LOG warn (file)");
+    assert!(!shown.contains(&key) && !stderr(&out).contains(&key));
+    assert!(
+        stderr(&out).is_empty(),
+        "a private file: no warning\n{}",
+        stderr(&out)
+    );
+
+    // The environment overrides the file, a flag both; WALLETD_CONFIG names it too.
+    let out = run(
+        &["config", "check", "--max-body", "8192"],
+        &[
+            ("WALLETD_CONFIG", path),
+            ("WALLETD_CREATE_RATE_PER_MINUTE", "5"),
+        ],
+        limit,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let shown = stdout(&out);
+    assert_eq!(
+        line(&shown, "WALLETD_MAX_BODY"),
+        "WALLETD_MAX_BODY 8192 (flag)"
+    );
+    assert_eq!(
+        line(&shown, "WALLETD_CREATE_RATE_PER_MINUTE"),
+        "WALLETD_CREATE_RATE_PER_MINUTE 5 (environment)"
+    );
+    assert!(line(&shown, "WALLETD_CONFIG").contains(path), "{shown}");
+
+    // A value from the file is validated like any other.
+    std::fs::write(&file, "WALLETD_MAX_BODY=0\n").unwrap();
+    let out = run(&["--config", path, "config", "check"], &[], limit);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("WALLETD_MAX_BODY"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A name walletd does not read (a typo) is refused, naming it.
+    std::fs::write(&file, "WALLETD_MAX_BDOY=4096\n").unwrap();
+    let out = run(&["--config", path, "serve"], &[], limit);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("WALLETD_MAX_BDOY is not a setting walletd reads"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A file that is not there.
+    let out = run(
+        &["serve"],
+        &[("WALLETD_CONFIG", "/nonexistent/walletd.env")],
+        limit,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).starts_with("walletd: WALLETD_CONFIG: cannot read /nonexistent/walletd.env"),
+        "{}",
+        stderr(&out)
+    );
+}
