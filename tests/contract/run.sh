@@ -14,25 +14,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
 here=$root/tests/contract
-cache=${WALLETD_CI_CACHE:-${HOME:-/tmp}/.cache/walletd-ci}
-admin_url=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 max_examples=${CONTRACT_MAX_EXAMPLES:-60}
 seed=${CONTRACT_SEED:-20261206}
-t0=$(date +%s)
-elapsed() { echo "$(($(date +%s) - t0)) s"; }
-mkdir -p "$cache"
-work=$(mktemp -d)
-
-server_pid=
-pg_db=
-cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  if [ -n "$pg_db" ]; then
-    psql "$admin_url" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. "$root/tests/lib.sh"
 
 py_version=$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 venv=$cache/contract-py$py_version-$(sha256sum "$here/requirements.txt" | cut -c1-12)
@@ -46,22 +30,8 @@ else
   echo "schemathesis: installed ($(elapsed))"
 fi
 
-# The debug binary `cargo test` built (see tests/sdk/run.sh for why not
-# `cargo build`), or WALLETD_BIN.
-if [ -n "${WALLETD_BIN:-}" ]; then
-  walletd=$WALLETD_BIN
-elif cargo test --locked --no-run --test api >"$work/build.log" 2>&1; then
-  walletd=${CARGO_TARGET_DIR:-$root/target}/debug/walletd
-else
-  cat "$work/build.log" >&2
-  exit 1
-fi
-
-hex() { od -An -tx1 -N"$1" /dev/urandom | tr -d ' \n'; }
-pg_db="walletd_contract_$(hex 8)"
-psql "$admin_url" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $pg_db" >/dev/null
-db_url="${admin_url%%\?*}"
-export DATABASE_URL="${db_url%/*}/$pg_db"
+find_walletd
+new_pg_db contract
 export WALLETD_MASTER_KEY=$(hex 32)
 export WALLETD_JWT_SECRET=$(hex 32)
 export WALLETD_SILA_TOKEN_AUDIENCE=walletd-contract
@@ -90,20 +60,7 @@ export CONTRACT_SILA_TOKEN=$(token contract.user "" "$WALLETD_SILA_TOKEN_AUDIENC
 export CONTRACT_PLACEHOLDER_SIGNATURE=$(hex 65)
 
 log=$work/serve.log
-"$walletd" serve >"$log" 2>&1 &
-server_pid=$!
-url=
-for _ in $(seq 1 300); do
-  url=$(sed -n 's/^walletd listening on \(http:[^ ]*\)$/\1/p' "$log")
-  [ -n "$url" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-if [ -z "$url" ]; then
-  echo "FAIL: walletd serve did not start" >&2
-  cat "$log" >&2
-  exit 1
-fi
+start_walletd "$log"
 echo "walletd serve on postgres at $url ($(elapsed))"
 
 status=0

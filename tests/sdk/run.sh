@@ -20,23 +20,7 @@ root=$PWD
 sdk=$root/tests/sdk
 PY_SDK=1.1.3
 NODE_SDK=0.2.28
-cache=${WALLETD_CI_CACHE:-${HOME:-/tmp}/.cache/walletd-ci}
-admin_url=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-t0=$(date +%s)
-elapsed() { echo "$(($(date +%s) - t0)) s"; }
-mkdir -p "$cache"
-work=$(mktemp -d)
-
-server_pid=
-pg_db=
-cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  if [ -n "$pg_db" ]; then
-    psql "$admin_url" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS $pg_db WITH (FORCE)" >/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+. "$root/tests/lib.sh"
 
 short_hash() { sha256sum "$@" | sha256sum | cut -c1-12; }
 
@@ -89,35 +73,18 @@ py() { "$venv/bin/python" "$sdk/python_flow.py" "$@"; }
 nd() { node "$sdk/node_flow.js" "$@"; }
 
 # ---- the server binary ----
-# The debug binary as `cargo test` builds it (with the dev-dependencies'
-# features): a no-op after the test step, where `cargo build` would rebuild
-# much of the dependency tree with other features.
-# WALLETD_BIN names another binary to test instead.
-if [ -n "${WALLETD_BIN:-}" ]; then
-  walletd=$WALLETD_BIN
-elif cargo test --locked --no-run --test api >"$work/build.log" 2>&1; then
-  walletd=${CARGO_TARGET_DIR:-$root/target}/debug/walletd
-else
-  cat "$work/build.log" >&2
-  exit 1
-fi
+find_walletd
 echo "walletd: $walletd ($(elapsed))"
 
 # ---- one backend: register the apps, serve, run both flows ----
 passed=0
 failed=0
 run_backend() {
-  local backend=$1 db_url
+  local backend=$1
   case $backend in
-    sqlite) db_url="sqlite://$work/$backend.db" ;;
-    postgres)
-      pg_db="walletd_sdk_$(od -An -tx1 -N8 /dev/urandom | tr -d ' \n')"
-      psql "$admin_url" -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $pg_db" >/dev/null
-      db_url="${admin_url%%\?*}"
-      db_url="${db_url%/*}/$pg_db"
-      ;;
+    sqlite) export DATABASE_URL="sqlite://$work/$backend.db" ;;
+    postgres) new_pg_db sdk ;;
   esac
-  export DATABASE_URL=$db_url
   WALLETD_MASTER_KEY=$(od -An -tx1 -N32 /dev/urandom | tr -d ' \n')
   export WALLETD_MASTER_KEY
   # Only Sila endpoints are driven: no server-wallet keys are needed, so no
@@ -140,20 +107,7 @@ run_backend() {
   done
 
   local log=$work/serve-$backend.log
-  "$walletd" serve >"$log" 2>&1 &
-  server_pid=$!
-  local url=
-  for _ in $(seq 1 300); do
-    url=$(sed -n 's/^walletd listening on \(http:[^ ]*\)$/\1/p' "$log")
-    [ -n "$url" ] && break
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  if [ -z "$url" ]; then
-    echo "FAIL: walletd serve ($backend) did not start" >&2
-    cat "$log" >&2
-    exit 1
-  fi
+  start_walletd "$log"
   echo "walletd serve on $backend at $url ($(elapsed))"
 
   local flow
@@ -176,13 +130,8 @@ run_backend() {
     fi
   done
 
-  kill "$server_pid"
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=
-  if [ -n "$pg_db" ]; then
-    psql "$admin_url" -q -v ON_ERROR_STOP=1 -c "DROP DATABASE $pg_db WITH (FORCE)" >/dev/null
-    pg_db=
-  fi
+  stop_walletd
+  drop_pg_db
 }
 
 run_backend sqlite

@@ -36,6 +36,27 @@ struct SealedShare {
     frozen: Option<String>,
 }
 
+impl SealedShare {
+    /// From a row of `mpc_shares` with these columns, on either backend.
+    fn from_row<'r, R: Row>(r: &'r R) -> Result<Self, sqlx::Error>
+    where
+        &'r str: sqlx::ColumnIndex<R>,
+        String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        Vec<u8>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    {
+        Ok(SealedShare {
+            address: r.try_get("address")?,
+            master_key_id: r.try_get("master_key_id")?,
+            dek_nonce: r.try_get("dek_nonce")?,
+            wrapped_dek: r.try_get("wrapped_dek")?,
+            share_nonce: r.try_get("share_nonce")?,
+            sealed_share: r.try_get("sealed_share")?,
+            frozen: r.try_get("frozen")?,
+        })
+    }
+}
+
 /// Binds a seal to its key, party and address, so a row copied elsewhere
 /// does not open.
 fn aad(part: &str, key_id: &str, party: u8, address: &str) -> Vec<u8> {
@@ -219,18 +240,7 @@ impl ShareVault {
             .map_err(|e| MpcError::Storage(e.to_string()))?;
             match row {
                 Some(r) => Some(
-                    (|| -> Result<SealedShare, sqlx::Error> {
-                        Ok(SealedShare {
-                            address: r.try_get("address")?,
-                            master_key_id: r.try_get("master_key_id")?,
-                            dek_nonce: r.try_get("dek_nonce")?,
-                            wrapped_dek: r.try_get("wrapped_dek")?,
-                            share_nonce: r.try_get("share_nonce")?,
-                            sealed_share: r.try_get("sealed_share")?,
-                            frozen: r.try_get("frozen")?,
-                        })
-                    })()
-                    .map_err(|e| MpcError::Storage(e.to_string()))?,
+                    SealedShare::from_row(&r).map_err(|e| MpcError::Storage(e.to_string()))?,
                 ),
                 None => None,
             }

@@ -13,7 +13,7 @@
 use sqlx::Row;
 use walletd_projections::{with_db, Db};
 
-use super::aad;
+use super::{aad, SealedShare};
 use crate::custody::master_key::{MasterKey, MasterKeys};
 use crate::custody::mpc::MpcError;
 use crate::custody::vault::{open_bytes, seal_bytes};
@@ -28,15 +28,10 @@ pub struct Moved {
     pub log_entries: u64,
 }
 
+/// A row as it moves: the sealed share and what names it.
 struct Row2 {
     key_id: String,
-    address: String,
-    master_key_id: String,
-    dek_nonce: Vec<u8>,
-    wrapped_dek: Vec<u8>,
-    share_nonce: Vec<u8>,
-    sealed_share: Vec<u8>,
-    frozen: Option<String>,
+    sealed: SealedShare,
     created_at: String,
 }
 
@@ -69,13 +64,7 @@ pub async fn move_cosigner_shares(
             for r in rows {
                 out.push(Row2 {
                     key_id: r.try_get("key_id").map_err(storage)?,
-                    address: r.try_get("address").map_err(storage)?,
-                    master_key_id: r.try_get("master_key_id").map_err(storage)?,
-                    dek_nonce: r.try_get("dek_nonce").map_err(storage)?,
-                    wrapped_dek: r.try_get("wrapped_dek").map_err(storage)?,
-                    share_nonce: r.try_get("share_nonce").map_err(storage)?,
-                    sealed_share: r.try_get("sealed_share").map_err(storage)?,
-                    frozen: r.try_get("frozen").map_err(storage)?,
+                    sealed: SealedShare::from_row(&r).map_err(storage)?,
                     created_at: r.try_get("created_at").map_err(storage)?,
                 });
             }
@@ -86,22 +75,28 @@ pub async fn move_cosigner_shares(
         }
         let mut rewrapped = Vec::with_capacity(rows.len());
         for mut row in rows {
-            let old = source_keys.by_id(&row.master_key_id).ok_or_else(|| {
+            let sealed = &mut row.sealed;
+            let old = source_keys.by_id(&sealed.master_key_id).ok_or_else(|| {
                 MpcError::Storage(format!(
                     "the cosigner's share of key {} is sealed under master key {}, which is not \
                      the in-process cosigner's (WALLETD_COSIGNER_MASTER_KEY or <db>.key.cosigner)",
-                    row.key_id, row.master_key_id
+                    row.key_id, sealed.master_key_id
                 ))
             })?;
-            let dek_aad = aad("dek", &row.key_id, PARTY, &row.address);
-            let dek = open_bytes(old.bytes(), &row.dek_nonce, &row.wrapped_dek, &dek_aad)
-                .ok_or_else(|| {
-                    MpcError::Storage(format!("share of key {} does not open", row.key_id))
-                })?;
+            let dek_aad = aad("dek", &row.key_id, PARTY, &sealed.address);
+            let dek = open_bytes(
+                old.bytes(),
+                &sealed.dek_nonce,
+                &sealed.wrapped_dek,
+                &dek_aad,
+            )
+            .ok_or_else(|| {
+                MpcError::Storage(format!("share of key {} does not open", row.key_id))
+            })?;
             let (nonce, wrapped) = seal_bytes(target_key.bytes(), &dek, &dek_aad);
-            row.dek_nonce = nonce.to_vec();
-            row.wrapped_dek = wrapped;
-            row.master_key_id = target_key.id().to_string();
+            sealed.dek_nonce = nonce.to_vec();
+            sealed.wrapped_dek = wrapped;
+            sealed.master_key_id = target_key.id().to_string();
             rewrapped.push(row);
         }
         with_db!(target, pool => {
@@ -115,13 +110,13 @@ pub async fn move_cosigner_shares(
                 )
                 .bind(&r.key_id)
                 .bind(i64::from(PARTY))
-                .bind(&r.address)
-                .bind(&r.master_key_id)
-                .bind(&r.dek_nonce)
-                .bind(&r.wrapped_dek)
-                .bind(&r.share_nonce)
-                .bind(&r.sealed_share)
-                .bind(&r.frozen)
+                .bind(&r.sealed.address)
+                .bind(&r.sealed.master_key_id)
+                .bind(&r.sealed.dek_nonce)
+                .bind(&r.sealed.wrapped_dek)
+                .bind(&r.sealed.share_nonce)
+                .bind(&r.sealed.sealed_share)
+                .bind(&r.sealed.frozen)
                 .bind(&r.created_at)
                 .execute(&mut *tx)
                 .await
