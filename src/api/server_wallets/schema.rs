@@ -83,3 +83,43 @@ pub struct ServerWalletError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
 }
+
+/// The errors of the three signing operations (the OpenAPI responses they
+/// share).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum SignErrors {
+    #[response(
+        status = 400,
+        description = "Bad request: body, field or path identifier not valid for the endpoint"
+    )]
+    BadRequest(ServerWalletError),
+    #[response(status = 401, description = "Missing or unknown API key (`WWW-Authenticate: Bearer`)", headers(("WWW-Authenticate" = String, description = "`Bearer`")))]
+    Unauthorized(ServerWalletError),
+    #[response(
+        status = 404,
+        description = "No such wallet (or a wallet of another API)"
+    )]
+    NotFound(ServerWalletError),
+    #[response(
+        status = 409,
+        description = "Same Idempotency-Key still running; too many concurrent changes"
+    )]
+    Conflict(ServerWalletError),
+    #[response(status = 413, description = "Body larger than `WALLETD_MAX_BODY`")]
+    TooLarge(ServerWalletError),
+    #[response(status = 415, description = "Content-Type is not JSON")]
+    UnsupportedMediaType(ServerWalletError),
+    #[response(
+        status = 422,
+        description = "Idempotency-Key reused with a different request; wallet key not held by walletd"
+    )]
+    Unprocessable(ServerWalletError),
+    #[response(
+        status = 500,
+        description = "No master key configured, or an internal error"
+    )]
+    Internal(ServerWalletError),
+    #[response(status = 503, description = "Store or MPC cosigner unavailable, or no MPC key ready (`Retry-After`, `retryAfter`)", headers(("Retry-After" = Option<u64>, description = "seconds; on 503 only when no MPC key was ready")))]
+    Unavailable(ServerWalletError),
+}

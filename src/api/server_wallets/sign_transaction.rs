@@ -37,15 +37,7 @@ struct SignTransactionRequest {
     ),
     responses(
         (status = 200, description = "The signed transaction", body = super::schema::TransactionSignature),
-        (status = 400, description = "Bad request: body, field or path identifier not valid for the endpoint", body = super::schema::ServerWalletError),
-        (status = 401, description = "Missing or unknown API key (`WWW-Authenticate: Bearer`)", body = super::schema::ServerWalletError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 404, description = "No such wallet (or a wallet of another API)", body = super::schema::ServerWalletError),
-        (status = 409, description = "Same Idempotency-Key still running; too many concurrent changes", body = super::schema::ServerWalletError),
-        (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = super::schema::ServerWalletError),
-        (status = 415, description = "Content-Type is not JSON", body = super::schema::ServerWalletError),
-        (status = 422, description = "Idempotency-Key reused with a different request; wallet key not held by walletd", body = super::schema::ServerWalletError),
-        (status = 500, description = "No master key configured, or an internal error", body = super::schema::ServerWalletError),
-        (status = 503, description = "Store or MPC cosigner unavailable, or no MPC key ready (`Retry-After`, `retryAfter`)", body = super::schema::ServerWalletError, headers(("Retry-After" = Option<u64>, description = "seconds; on 503 only when no MPC key was ready"))),
+        super::schema::SignErrors,
     ),
 )]
 pub async fn sign_transaction(

@@ -7,7 +7,7 @@ use super::endpoint;
 use super::envelope::Fields;
 use super::errors::{Reply, SilaApiError};
 use super::guard::{Accepted, Effect, Needs};
-use super::schema::{RegisterRequest, SilaError, SilaMessage, SilaRequest};
+use super::schema::{RegisterRequest, SilaErrors, SilaMessage, SilaRequest};
 use crate::app::App;
 use crate::domain::{Address, Nickname};
 use crate::service::sila_users::SilaUsers;
@@ -22,14 +22,7 @@ endpoint!(
         request_body = SilaRequest,
         responses(
             (status = 200, description = "`success: false`, `status: FAILURE` when the handle is taken", body = SilaMessage),
-            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
-            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
-            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
-            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
-            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
-            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
-            (status = 500, description = "Server configuration or internal error", body = SilaError),
-            (status = 503, description = "Store unavailable; retry", body = SilaError),
+            SilaErrors,
         ),
     )]
     check_handle,
@@ -48,14 +41,7 @@ endpoint!(
         request_body = RegisterRequest,
         responses(
             (status = 200, description = "The user is registered", body = SilaMessage),
-            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
-            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
-            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
-            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
-            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
-            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
-            (status = 500, description = "Server configuration or internal error", body = SilaError),
-            (status = 503, description = "Store unavailable; retry", body = SilaError),
+            SilaErrors,
         ),
     )]
     register,

@@ -8,7 +8,7 @@ use super::endpoint;
 use super::errors::{Reply, SilaApiError};
 use super::guard::{Accepted, Effect, Needs};
 use super::schema::{
-    CheckKycReply, KycDecisionReply, RequestKycReply, RequestKycRequest, SilaError, SilaRequest,
+    CheckKycReply, KycDecisionReply, RequestKycReply, RequestKycRequest, SilaErrors, SilaRequest,
 };
 use crate::api::context::{command_meta, parse_json, read_json_bytes};
 use crate::api::jwt_wallets::schema::JwtError;
@@ -28,14 +28,7 @@ endpoint!(
         request_body = RequestKycRequest,
         responses(
             (status = 200, description = "Submitted", body = RequestKycReply),
-            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
-            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
-            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
-            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
-            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
-            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
-            (status = 500, description = "Server configuration or internal error", body = SilaError),
-            (status = 503, description = "Store unavailable; retry", body = SilaError),
+            SilaErrors,
         ),
     )]
     request_kyc,
@@ -54,14 +47,7 @@ endpoint!(
         request_body = SilaRequest,
         responses(
             (status = 200, description = "`success` only when passed", body = CheckKycReply),
-            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
-            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
-            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
-            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
-            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
-            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
-            (status = 500, description = "Server configuration or internal error", body = SilaError),
-            (status = 503, description = "Store unavailable; retry", body = SilaError),
+            SilaErrors,
         ),
     )]
     check_kyc,

@@ -341,3 +341,38 @@ pub struct KycDecisionReply {
     pub user_handle: String,
     pub verification_status: KycStatus,
 }
+
+/// The errors every Sila endpoint can answer, in Sila's envelope (the
+/// OpenAPI responses the operations share).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum SilaErrors {
+    #[response(
+        status = 400,
+        description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)"
+    )]
+    BadRequest(SilaError),
+    #[response(
+        status = 401,
+        description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)"
+    )]
+    Unauthorized(SilaError),
+    #[response(
+        status = 403,
+        description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching"
+    )]
+    Forbidden(SilaError),
+    #[response(status = 409, description = "Too many concurrent changes; retry")]
+    Conflict(SilaError),
+    #[response(status = 413, description = "Body larger than `WALLETD_MAX_BODY`")]
+    TooLarge(SilaError),
+    #[response(
+        status = 415,
+        description = "A Content-Type that is present and not JSON"
+    )]
+    UnsupportedMediaType(SilaError),
+    #[response(status = 500, description = "Server configuration or internal error")]
+    Internal(SilaError),
+    #[response(status = 503, description = "Store unavailable; retry")]
+    Unavailable(SilaError),
+}

@@ -9,7 +9,7 @@ use super::errors::{Reply, SilaApiError};
 use super::guard::{Accepted, Caller, Effect, Needs};
 use super::schema::{
     GetWalletReply, GetWalletsReply, GetWalletsRequest, RegisterWalletRequest, RegisteredWallet,
-    SilaError, SilaMessage, SilaRequest, UpdateWalletReply, UpdateWalletRequest,
+    SilaErrors, SilaMessage, SilaRequest, UpdateWalletReply, UpdateWalletRequest,
 };
 use crate::app::App;
 use crate::domain::wallet::OwnershipProof;
@@ -26,14 +26,7 @@ endpoint!(
         request_body = RegisterWalletRequest,
         responses(
             (status = 200, description = "The wallet is registered", body = RegisteredWallet),
-            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
-            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
-            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
-            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
-            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
-            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
-            (status = 500, description = "Server configuration or internal error", body = SilaError),
-            (status = 503, description = "Store unavailable; retry", body = SilaError),
+            SilaErrors,
         ),
     )]
     register_wallet,
@@ -52,14 +45,7 @@ endpoint!(
         request_body = SilaRequest,
         responses(
             (status = 200, description = "The wallet", body = GetWalletReply),
-            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
-            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
-            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
-            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
-            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
-            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
-            (status = 500, description = "Server configuration or internal error", body = SilaError),
-            (status = 503, description = "Store unavailable; retry", body = SilaError),
+            SilaErrors,
         ),
     )]
     get_wallet,
@@ -78,14 +64,7 @@ endpoint!(
         request_body = GetWalletsRequest,
         responses(
             (status = 200, description = "A page of wallets", body = GetWalletsReply),
-            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
-            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
-            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
-            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
-            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
-            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
-            (status = 500, description = "Server configuration or internal error", body = SilaError),
-            (status = 503, description = "Store unavailable; retry", body = SilaError),
+            SilaErrors,
         ),
     )]
     get_wallets,
@@ -104,14 +83,7 @@ endpoint!(
         request_body = UpdateWalletRequest,
         responses(
             (status = 200, description = "The wallet and what changed", body = UpdateWalletReply),
-            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
-            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
-            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
-            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
-            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
-            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
-            (status = 500, description = "Server configuration or internal error", body = SilaError),
-            (status = 503, description = "Store unavailable; retry", body = SilaError),
+            SilaErrors,
         ),
     )]
     update_wallet,
@@ -130,14 +102,7 @@ endpoint!(
         request_body = SilaRequest,
         responses(
             (status = 200, description = "The wallet is removed", body = SilaMessage),
-            (status = 400, description = "Malformed body or header, bad field, taken address or nickname, unknown user, replayed request (`validation_details` names the field)", body = SilaError),
-            (status = 401, description = "`header.app_handle` or `header.user_handle` missing; bad or missing bearer token (token mode)", body = SilaError),
-            (status = 403, description = "`authsignature`, `usersignature` or `wallet_verification_signature` absent or not matching", body = SilaError),
-            (status = 409, description = "Too many concurrent changes; retry", body = SilaError),
-            (status = 413, description = "Body larger than `WALLETD_MAX_BODY`", body = SilaError),
-            (status = 415, description = "A Content-Type that is present and not JSON", body = SilaError),
-            (status = 500, description = "Server configuration or internal error", body = SilaError),
-            (status = 503, description = "Store unavailable; retry", body = SilaError),
+            SilaErrors,
         ),
     )]
     delete_wallet,
