@@ -87,6 +87,10 @@ fn bad_settings() -> Vec<(Vec<(&'static str, String)>, &'static str)> {
         ),
         (vec![("RUST_LOG", "info,sqlx=loudest".into())], "RUST_LOG"),
         (
+            vec![("WALLETD_LOG_FORMAT", "yaml".into())],
+            "WALLETD_LOG_FORMAT",
+        ),
+        (
             vec![("WALLETD_KYC_MODE", "bogus".into())],
             "WALLETD_KYC_MODE",
         ),
@@ -194,6 +198,12 @@ fn config_check_prints_the_configuration_with_secrets_redacted() {
     assert!(line("WALLETD_DB_POOL").contains("(default)"));
     assert!(line("WALLETD_JWT_ISSUER").contains("(not set)"));
     assert!(line("RUST_LOG").contains("info"));
+    // stderr is a pipe here: `auto` means JSON lines.
+    assert!(
+        line("WALLETD_LOG_FORMAT").contains("auto (now json"),
+        "{shown}"
+    );
+    assert!(line("WALLETD_LOG_FORMAT").contains("(default)"));
     assert!(shown.contains("configuration ok"), "{shown}");
     // Keys are named by their ids (hashes), which the vault's rows name too.
     let id = walletd::custody::MasterKey::parse(&master).unwrap();
