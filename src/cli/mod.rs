@@ -7,6 +7,7 @@ mod bench;
 mod config;
 mod cosigner;
 mod kyc;
+mod progress;
 mod replay;
 mod rotate;
 mod serve;

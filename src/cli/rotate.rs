@@ -1,5 +1,6 @@
 use clap::Args;
 
+use super::progress::Progress;
 use super::CliResult;
 use crate::app::{key_file_companions, load_master_keys, KeySource};
 use crate::config::{Secret, Settings};
@@ -40,12 +41,22 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
     );
     let mut all = keys.clone();
     all.previous.push(new.clone());
+    let pending = vault.pending_rotation(&new).await?
+        + party1.pending_rotation(&all, &new).await?
+        + party2.pending_rotation(&all, &new).await?;
+    let progress = Progress::new("rotate-master-key", "keys", Some(pending));
+    let rewrap = || async {
+        let step = |n| progress.inc(n);
+        let n = vault.rotate(&all, &new, &step).await?
+            + party1.rotate(&all, &new, &step).await?
+            + party2.rotate(&all, &new, &step).await?;
+        progress.finish();
+        Ok::<u64, Box<dyn std::error::Error>>(n)
+    };
     if let KeySource::File { path, .. } = &source {
         let [next, previous] = key_file_companions(path);
         new.write_file(&next)?;
-        let n = vault.rotate(&all, &new).await?
-            + party1.rotate(&all, &new).await?
-            + party2.rotate(&all, &new).await?;
+        let n = rewrap().await?;
         keys.current.write_file(&previous)?;
         std::fs::rename(&next, path)?;
         std::fs::remove_file(&previous)?;
@@ -55,9 +66,7 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
             new.id()
         );
     } else {
-        let n = vault.rotate(&all, &new).await?
-            + party1.rotate(&all, &new).await?
-            + party2.rotate(&all, &new).await?;
+        let n = rewrap().await?;
         println!("re-wrapped {n} keys under master key {}", new.id());
         if generated {
             println!("Set WALLETD_MASTER_KEY to this new key (shown once) and restart:");
