@@ -4,6 +4,7 @@
 mod helpers;
 
 mod apps;
+mod cli_output;
 mod concurrency;
 mod config_checks;
 mod cosigner;
