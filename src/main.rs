@@ -6,5 +6,7 @@ async fn main() -> ExitCode {
         eprintln!("walletd: {e}");
         return ExitCode::from(2);
     }
-    walletd::cli::run().await
+    let code = walletd::cli::run().await;
+    walletd::telemetry::shutdown();
+    code
 }

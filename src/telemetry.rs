@@ -2,7 +2,10 @@
 //!
 //! Lines go to stderr: JSON (one object a line) when stderr is not a terminal
 //! (a container, a service manager, a file), the human format on a terminal;
-//! `WALLETD_LOG_FORMAT` overrides the choice.
+//! `WALLETD_LOG_FORMAT` overrides the choice. With `OTEL_EXPORTER_OTLP_ENDPOINT`
+//! set, spans are also exported to an OpenTelemetry collector ([`otel`]).
+
+pub mod otel;
 
 use std::io::IsTerminal;
 
@@ -24,6 +27,8 @@ pub enum TelemetryError {
     Filter(String),
     #[error("WALLETD_LOG_FORMAT: invalid value {0:?}: expected one of auto, json, text")]
     Format(String),
+    #[error("OTEL_EXPORTER_OTLP_ENDPOINT: {0}")]
+    Otel(String),
 }
 
 /// How log lines are written.
@@ -105,8 +110,14 @@ pub fn init() -> Result<(), TelemetryError> {
     let _ = tracing_subscriber::registry()
         .with(filter)
         .with(lines)
+        .with(otel::layer()?)
         .try_init();
     Ok(())
+}
+
+/// Before the process exits: spans still queued for export are sent.
+pub fn shutdown() {
+    otel::shutdown();
 }
 
 #[cfg(test)]

@@ -76,6 +76,12 @@ pub fn effective(command: &Command, matches: &ArgMatches) -> Vec<String> {
             "default"
         },
     ));
+    let otel = std::env::var_os(crate::telemetry::otel::ENDPOINT_VAR).is_some();
+    rows.push((
+        crate::telemetry::otel::ENDPOINT_VAR.into(),
+        crate::telemetry::otel::shown_endpoint(),
+        if otel { "environment" } else { "" },
+    ));
     let width = rows.iter().map(|(v, ..)| v.len()).max().unwrap_or(0);
     rows.into_iter()
         .map(|(var, value, source)| {

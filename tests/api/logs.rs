@@ -95,3 +95,144 @@ async fn json_lines_carry_the_request_id() {
         .iter()
         .any(|l| l["span"].is_null() && l["message"] != "request"));
 }
+
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, request spans reach the OTLP
+/// collector there: a span named `request` whose `request_id` attribute is
+/// the response's `X-Request-Id`, from service `walletd`. The collector is
+/// an actix server in the test that keeps what it is sent.
+#[actix_web::test]
+async fn request_spans_reach_an_otlp_collector() {
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+
+    let Some(tdb) = TestDb::new(crate::helpers::Backend::Sqlite).await else {
+        return;
+    };
+    type Received = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+    let received: Received = Arc::default();
+    let kept = received.clone();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let collector = listener.local_addr().unwrap();
+    let server = HttpServer::new(move || {
+        let kept = kept.clone();
+        App::new().default_service(web::to(move |req: HttpRequest, body: web::Bytes| {
+            let kept = kept.clone();
+            async move {
+                let content_type = req
+                    .headers()
+                    .get("content-type")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                kept.lock()
+                    .unwrap()
+                    .push((req.path().to_string(), content_type, body.to_vec()));
+                HttpResponse::Ok()
+                    .content_type("application/x-protobuf")
+                    .body(Vec::new())
+            }
+        }))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    let collector_handle = server.handle();
+    actix_web::rt::spawn(server);
+
+    let log_path = tdb.dir.path().join("server.log");
+    let api_key = "otel-key";
+    let endpoint = format!("http://{collector}");
+    let mut walletd = BinaryServer::start_with(
+        &tdb.url,
+        Some(&random_master_key()),
+        api_key,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
+            // Export within a fraction of a second instead of 5 s.
+            ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ],
+        &log_path,
+    );
+    let res = awc::Client::default()
+        .post(format!("{}/api/wallets", walletd.base))
+        .insert_header(("Authorization", format!("Bearer {api_key}")))
+        .insert_header(("X-Request-Id", "otel-trace-77"))
+        .send_json(&json!({"userId": "otel-user"}))
+        .await
+        .unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let ours = loop {
+        let posts = received.lock().unwrap().clone();
+        let found = posts.iter().find_map(|(path, content_type, body)| {
+            exported_spans(body)
+                .into_iter()
+                .find(|span| {
+                    span.name == "request"
+                        && span
+                            .attributes
+                            .iter()
+                            .any(|(k, v)| k == "request_id" && v == "otel-trace-77")
+                })
+                .map(|span| (format!("{path} {content_type}"), span))
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no request span exported within 20 s; received {} posts; log:\n{}",
+            posts.len(),
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let (target, span) = ours;
+    assert_eq!(target, "/v1/traces application/x-protobuf");
+    assert_eq!(span.service, "walletd");
+    walletd.kill();
+    collector_handle.stop(true).await;
+}
+
+/// One span of an OTLP export: its service, name and string attributes.
+struct ExportedSpan {
+    service: String,
+    name: String,
+    attributes: Vec<(String, String)>,
+}
+
+/// The spans of an OTLP/HTTP protobuf trace export.
+fn exported_spans(body: &[u8]) -> Vec<ExportedSpan> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
+    use opentelemetry_proto::tonic::common::v1::KeyValue;
+    use prost::Message;
+
+    let text = |a: &KeyValue| match a.value.as_ref()?.value.as_ref()? {
+        Any::StringValue(s) => Some((a.key.clone(), s.clone())),
+        _ => None,
+    };
+    let export = ExportTraceServiceRequest::decode(body)
+        .unwrap_or_else(|e| panic!("not an OTLP trace export ({e})"));
+    let mut spans = Vec::new();
+    for resource_spans in export.resource_spans {
+        let service = resource_spans
+            .resource
+            .iter()
+            .flat_map(|r| r.attributes.iter().filter_map(text))
+            .find(|(k, _)| k == "service.name")
+            .map(|(_, v)| v)
+            .unwrap_or_default();
+        for span in resource_spans.scope_spans.into_iter().flat_map(|s| s.spans) {
+            spans.push(ExportedSpan {
+                service: service.clone(),
+                name: span.name,
+                attributes: span.attributes.iter().filter_map(text).collect(),
+            });
+        }
+    }
+    spans
+}
