@@ -19,7 +19,15 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 
 #[derive(Parser, Debug)]
-#[command(name = "walletd", version, about = "Event-sourced wallet ledger")]
+#[command(
+    name = "walletd",
+    version,
+    about = "Event-sourced wallet ledger",
+    after_help = "Logging, read from the environment only (logging starts before the command line \
+                  is parsed): RUST_LOG (filter, default info,sqlx=warn), WALLETD_LOG_FORMAT \
+                  (auto, json or text; auto: JSON unless stderr is a terminal), \
+                  OTEL_EXPORTER_OTLP_ENDPOINT (http://collector:4318: export spans over OTLP)."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub settings: Settings,
