@@ -52,6 +52,7 @@ route_table! { configure_service, SERVICE_ROUTES;
     get "/openapi.json" => docs::openapi_json,
     get "/docs" => docs::index,
     get "/docs/{file:.*}" => docs::asset,
+    get "/metrics" => crate::metrics::http::scrape,
 }
 
 /// Registers every route on an actix app.
@@ -104,6 +105,7 @@ pub fn server(app: Arc<App>, listener: TcpListener, workers: usize) -> std::io::
                 let fut = srv.call(req);
                 async move {
                     let mut res = fut.await?;
+                    crate::metrics::http::record_request(&res, started.elapsed());
                     if let Ok(v) = HeaderValue::from_str(&request_id) {
                         res.headers_mut()
                             .insert(HeaderName::from_static("x-request-id"), v);

@@ -16,6 +16,7 @@ mod fuzz;
 mod idempotency;
 mod instances;
 mod jwt_wallets;
+mod metrics;
 mod mpc;
 mod openapi;
 mod ownership;
