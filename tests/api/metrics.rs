@@ -477,6 +477,73 @@ async fn counts_are_exact_in_a_process_of_its_own(b: Backend) {
         "{}",
         s.text
     );
+
+    // The whitelist queue is the database's: wallets queued by another
+    // process (a one-shot app, which records nothing) show in this one's
+    // scrape, and its scheduler completes the one that is due at once.
+    let settings = crate::helpers::settings(&db, Some(master.clone()), &api_key);
+    let other = walletd::app::App::build_one_shot(settings)
+        .await
+        .expect("one-shot app");
+    let meta = walletd::store::CommandMeta::system("metrics-test");
+    let now = walletd::domain::Timestamp::now();
+    for (id, delay_secs) in [(&wallets[0], 0), (&wallets[1], 3600)] {
+        other
+            .wallets
+            .execute(
+                walletd::domain::WalletId::parse(id).unwrap(),
+                walletd::domain::wallet::WalletCommand::QueueWhitelist {
+                    at: now,
+                    delay_secs,
+                },
+                &meta,
+            )
+            .await
+            .expect("queued");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let s = loop {
+        let s = client.scrape().await;
+        if s.sum("walletd_whitelist_completed_total", &[]) >= 1.0 {
+            break s;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the due wallet was not whitelisted"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(200)).await;
+    };
+    check_against_catalog(&s);
+    assert_eq!(s.one("walletd_whitelist_completed_total", &[]), 1.0);
+    assert_eq!(wallet_cmd_in(&s, "complete_whitelist"), 1.0);
+    // Queued by the other process: not counted by this one.
+    assert_eq!(wallet_cmd_in(&s, "queue_whitelist"), 0.0);
+    assert_eq!(s.one("walletd_whitelist_queued", &[]), 1.0);
+    assert_eq!(s.one("walletd_whitelist_due", &[]), 0.0);
+    assert_eq!(s.one("walletd_whitelist_oldest_due_seconds", &[]), 0.0);
+    // Two hours on, the one left is due, and has been for about an hour.
+    let later = now.plus_seconds(7200);
+    let stats = walletd::projections::queries::whitelist_queue_stats(&other.db, &later.to_text())
+        .await
+        .unwrap();
+    assert_eq!((stats.queued, stats.due), (1, 1));
+    assert_eq!(
+        stats.oldest_due.as_deref(),
+        Some(now.plus_seconds(3600).to_text().as_str())
+    );
+    walletd::app::App::finish(other).await;
+}
+
+/// Commands on wallets named `command` that answered ok.
+fn wallet_cmd_in(s: &Scrape, command: &str) -> f64 {
+    s.sum(
+        "walletd_commands_total",
+        &[
+            ("aggregate", "wallet"),
+            ("command", command),
+            ("outcome", "ok"),
+        ],
+    )
 }
 
 /// Servers in one process share its recorder: each serves /metrics, and
