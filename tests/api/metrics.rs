@@ -277,7 +277,7 @@ async fn counts_are_exact_in_a_process_of_its_own(b: Backend) {
     let cosigner = random_master_key();
     let api_key = format!("test-key-{}", uuid::Uuid::new_v4().simple());
     let log = db.dir.path().join("walletd.log");
-    let _server = BinaryServer::start_with(
+    let server = BinaryServer::start_with(
         &db.url,
         Some(&master),
         &api_key,
@@ -290,7 +290,7 @@ async fn counts_are_exact_in_a_process_of_its_own(b: Backend) {
         &log,
     );
     let client = Client {
-        base: _server.base.clone(),
+        base: server.base.clone(),
         api_key: api_key.clone(),
         http: awc::Client::builder()
             .timeout(Duration::from_secs(60))
