@@ -53,6 +53,7 @@ route_table! { configure_service, SERVICE_ROUTES;
     get "/openapi.json" => docs::openapi_json,
     get "/docs" => docs::index,
     get "/docs/{file:.*}" => docs::asset,
+    get "/metrics" => crate::metrics::http::scrape,
 }
 
 /// Registers every route on an actix app.
@@ -107,6 +108,7 @@ pub fn server(app: Arc<App>, listener: TcpListener, workers: usize) -> std::io::
                 let fut = span.in_scope(|| srv.call(req));
                 async move {
                     let mut res = fut.await?;
+                    crate::metrics::http::record_request(&res, started.elapsed());
                     if let Ok(v) = HeaderValue::from_str(&request_id) {
                         res.headers_mut()
                             .insert(HeaderName::from_static("x-request-id"), v);

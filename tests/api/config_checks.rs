@@ -105,6 +105,7 @@ fn bad_settings() -> Vec<(Vec<(&'static str, String)>, &'static str)> {
             vec![("WALLETD_KYC_MODE", "bogus".into())],
             "WALLETD_KYC_MODE",
         ),
+        (vec![("WALLETD_METRICS", "maybe".into())], "WALLETD_METRICS"),
         (
             vec![
                 ("WALLETD_SERVER_WALLET_CUSTODY", "mpc".into()),
@@ -227,6 +228,8 @@ fn config_check_prints_the_configuration_with_secrets_redacted() {
         "{shown}"
     );
     assert!(shown.contains("in-process cosigner"), "{shown}");
+    assert!(line("WALLETD_METRICS").contains("on"), "{shown}");
+    assert!(shown.contains("metrics: GET /metrics on "), "{shown}");
 
     // The OTLP endpoint is shown without its credentials.
     let env = [(

@@ -19,6 +19,7 @@ mod idempotency;
 mod instances;
 mod jwt_wallets;
 mod logs;
+mod metrics;
 mod mpc;
 mod openapi;
 mod ownership;
