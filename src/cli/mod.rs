@@ -102,7 +102,11 @@ pub async fn run() -> ExitCode {
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Variables walletd reads outside its command-line settings.
-const OTHER_VARIABLES: &[&str] = &["RUST_LOG", "WALLETD_LOG_FORMAT", "OTEL_EXPORTER_OTLP_ENDPOINT"];
+const OTHER_VARIABLES: &[&str] = &[
+    "RUST_LOG",
+    "WALLETD_LOG_FORMAT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+];
 
 /// Every environment variable walletd reads: each setting's, every
 /// subcommand's, and the logging ones.

@@ -4,8 +4,8 @@
 mod helpers;
 
 mod apps;
-mod compose;
 mod cli_output;
+mod compose;
 mod concurrency;
 mod config_checks;
 mod cosigner;
