@@ -16,5 +16,6 @@ pub mod domain;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod transparency;
 
 pub use walletd_projections as projections;
