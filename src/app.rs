@@ -139,6 +139,11 @@ impl App {
     }
 
     async fn build_as(settings: Settings, role: Role) -> Result<Arc<App>, StartupError> {
+        // Before anything records: once per process, shared by every server
+        // in it. One-shot commands export nothing and record nothing.
+        if role == Role::Server && settings.metrics.is_on() {
+            crate::metrics::install();
+        }
         let jwt = JwtVerifier::new(
             settings.jwt_secret.as_ref().map(Secret::expose),
             settings.jwt_public_key.as_deref(),

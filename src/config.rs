@@ -23,6 +23,19 @@ pub enum ServerCustody {
     Mpc,
 }
 
+/// Whether `GET /metrics` serves Prometheus metrics.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetricsMode {
+    On,
+    Off,
+}
+
+impl MetricsMode {
+    pub fn is_on(self) -> bool {
+        self == MetricsMode::On
+    }
+}
+
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KycMode {
     Sandbox,
@@ -298,6 +311,17 @@ pub struct Settings {
         global = true
     )]
     pub ready_max_lag_seconds: u64,
+
+    /// `GET /metrics`: Prometheus metrics of this process, without
+    /// authentication (keep the port off public networks), or `off` (404).
+    #[arg(
+        long,
+        env = "WALLETD_METRICS",
+        value_enum,
+        default_value_t = MetricsMode::On,
+        global = true
+    )]
+    pub metrics: MetricsMode,
 }
 
 impl Settings {

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod custody;
 pub mod domain;
+pub mod metrics;
 pub mod service;
 pub mod store;
 pub mod telemetry;

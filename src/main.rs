@@ -23,5 +23,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(walletd::cli::run())
+    let code = runtime.block_on(walletd::cli::run());
+    walletd::telemetry::shutdown();
+    code
 }

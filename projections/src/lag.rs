@@ -68,6 +68,47 @@ pub async fn measure(db: &Db, at: LogPosition) -> Result<Lag, sqlx::Error> {
     })
 }
 
+/// Each named projection's lag, measured from its own checkpoint (read from
+/// the database, so every process on it sees the same). Projections at the
+/// same checkpoint (the usual case: one pass advances them together) share
+/// one measurement. A name without a checkpoint row is left out.
+pub async fn per_projection(
+    db: &Db,
+    names: &[&'static str],
+) -> Result<Vec<(&'static str, Lag)>, sqlx::Error> {
+    let rows: Vec<(String, i64, i64)> = crate::with_db!(db, pool => {
+        let rows = sqlx::query("SELECT name, tx_id, position FROM projection_checkpoints")
+            .fetch_all(pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push((row.try_get("name")?, row.try_get("tx_id")?, row.try_get("position")?));
+        }
+        out
+    });
+    let mut measured: Vec<(LogPosition, Lag)> = Vec::new();
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let Some((_, tx_id, position)) = rows.iter().find(|(n, ..)| n == name) else {
+            continue;
+        };
+        let at = LogPosition {
+            tx_id: *tx_id,
+            position: *position,
+        };
+        let lag = match measured.iter().find(|(p, _)| *p == at) {
+            Some((_, lag)) => *lag,
+            None => {
+                let lag = measure(db, at).await?;
+                measured.push((at, lag));
+                lag
+            }
+        };
+        out.push((*name, lag));
+    }
+    Ok(out)
+}
+
 /// The oldest transaction in the PostgreSQL cluster that holds a transaction
 /// id, and so the read horizon: what an operator has to end when projections
 /// stall. `None` on SQLite or when there is none.

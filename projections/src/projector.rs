@@ -369,6 +369,7 @@ impl Projector {
                     break;
                 }
                 let mut applied = 0;
+                let started = Instant::now();
                 // Pass by pass, not a whole catch-up at once, so that waiters and
                 // the stall monitor see every step of a long catch-up.
                 match self.pass_up_to(batch).await {
@@ -378,6 +379,14 @@ impl Projector {
                         ..
                     }) => {
                         applied = n;
+                        // Walletd's /metrics (names in its `metrics` module).
+                        // Only passes that applied something: idle ones would
+                        // bury the duration of real work.
+                        if n > 0 {
+                            metrics::counter!("walletd_projector_events_total").increment(n as u64);
+                            metrics::histogram!("walletd_projector_pass_duration_seconds")
+                                .record(started.elapsed().as_secs_f64());
+                        }
                         // Behind (after downtime, or a reset by `walletd
                         // replay`): larger passes until caught up.
                         batch = if n >= batch as usize {
@@ -403,6 +412,7 @@ impl Projector {
                     }
                     Err(e) => {
                         tracing::error!(error = %e, "projector pass failed; retrying");
+                        metrics::counter!("walletd_projector_pass_failures_total").increment(1);
                         // Not a stall: a failing pass (the database restarting)
                         // usually heals within the read-your-writes timeout, and
                         // answering a committed write before its projection

@@ -310,6 +310,35 @@ pub async fn next_whitelist_due(db: &Db) -> Result<Option<String>, sqlx::Error> 
     }))
 }
 
+/// The whitelist queue at `now`: how many wallets are queued, how many of
+/// them are due, and when the longest-due one became due.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WhitelistQueueStats {
+    pub queued: i64,
+    pub due: i64,
+    /// `eligible_at` of the oldest due entry, `None` when none is due.
+    pub oldest_due: Option<String>,
+}
+
+pub async fn whitelist_queue_stats(db: &Db, now: &str) -> Result<WhitelistQueueStats, sqlx::Error> {
+    Ok(with_db!(db, pool => {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS queued,
+                    COUNT(CASE WHEN eligible_at <= $1 THEN 1 END) AS due,
+                    MIN(CASE WHEN eligible_at <= $1 THEN eligible_at END) AS oldest_due
+               FROM whitelist_queue WHERE status = 'queued'",
+        )
+        .bind(now)
+        .fetch_one(pool)
+        .await?;
+        WhitelistQueueStats {
+            queued: row.try_get("queued")?,
+            due: row.try_get("due")?,
+            oldest_due: row.try_get("oldest_due")?,
+        }
+    }))
+}
+
 /// Every app with its signing addresses (EIP-55), by handle.
 pub async fn apps(db: &Db) -> Result<Vec<(String, Vec<String>)>, sqlx::Error> {
     let rows: Vec<(String, String)> = with_db!(db, pool => {

@@ -18,6 +18,7 @@ use std::time::Instant;
 use actix_web::dev::{Server, Service};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, App as ActixApp, HttpMessage, HttpResponse, HttpServer};
+use tracing::Instrument;
 
 use crate::app::App;
 use context::RequestId;
@@ -52,6 +53,7 @@ route_table! { configure_service, SERVICE_ROUTES;
     get "/openapi.json" => docs::openapi_json,
     get "/docs" => docs::index,
     get "/docs/{file:.*}" => docs::asset,
+    get "/metrics" => crate::metrics::http::scrape,
 }
 
 /// Registers every route on an actix app.
@@ -101,9 +103,12 @@ pub fn server(app: Arc<App>, listener: TcpListener, workers: usize) -> std::io::
                 let method = req.method().clone();
                 let path = req.path().to_owned();
                 let started = Instant::now();
-                let fut = srv.call(req);
+                // Every line logged while the request is handled carries its id.
+                let span = tracing::info_span!("request", request_id = %request_id);
+                let fut = span.in_scope(|| srv.call(req));
                 async move {
                     let mut res = fut.await?;
+                    crate::metrics::http::record_request(&res, started.elapsed());
                     if let Ok(v) = HeaderValue::from_str(&request_id) {
                         res.headers_mut()
                             .insert(HeaderName::from_static("x-request-id"), v);
@@ -113,11 +118,11 @@ pub fn server(app: Arc<App>, listener: TcpListener, workers: usize) -> std::io::
                         %path,
                         status = res.status().as_u16(),
                         micros = started.elapsed().as_micros() as u64,
-                        request_id = %request_id,
                         "request"
                     );
                     Ok(res)
                 }
+                .instrument(span)
             })
     })
     .workers(workers.max(1))

@@ -34,13 +34,13 @@ pub fn document() -> Document {
             404 `{\"success\": false, \"error\": \"no such endpoint\"}`. Every answer carries \
             `X-Request-Id` (echoed from the request when it carries a valid one).",
     ),
-    paths(healthz, readyz, docs::openapi_json, docs::index, docs::asset),
+    paths(healthz, readyz, metrics, docs::openapi_json, docs::index, docs::asset),
     modifiers(&SecuritySchemes),
     tags(
         (name = "server-wallets", description = "Server wallets (seed 000): 2-of-2 MPC keys held by walletd"),
         (name = "jwt-wallets", description = "Wallets behind JWT roles (seed 001)"),
         (name = "sila", description = "Sila-style register_wallet and the endpoints around it (seed 003)"),
-        (name = "service", description = "Health, readiness and this document"),
+        (name = "service", description = "Health, readiness, metrics and this document"),
     ),
 )]
 struct Service;
@@ -146,3 +146,22 @@ fn healthz() {}
 )]
 #[allow(dead_code)]
 fn readyz() {}
+
+// The handler lives in `crate::metrics::http`; its documentation is here.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "service",
+    summary = "Prometheus metrics of this process (no authentication)",
+    description = "Prometheus text exposition format 0.0.4: HTTP requests by route pattern, \
+        commands, projection lag, the whitelist queue, key pools, signing and cosigner round trips, \
+        the connection pool. No authentication, like `/healthz`: keep the service port off public \
+        networks. 404 when `WALLETD_METRICS=off`.",
+    responses(
+        (status = 200, description = "The metrics", content_type = "text/plain; version=0.0.4", body = String),
+        (status = 404, description = "Metrics are off (`WALLETD_METRICS=off`)", body = super::server_wallets::schema::ServerWalletError),
+    ),
+)]
+#[allow(dead_code)]
+fn metrics() {}

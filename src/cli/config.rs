@@ -91,5 +91,13 @@ fn derived(s: &Settings) -> Vec<String> {
             .unwrap_or(2)
     });
     lines.push(format!("HTTP workers: {workers}"));
+    lines.push(if s.metrics.is_on() {
+        format!(
+            "metrics: GET /metrics on {}, without authentication (keep it off public networks)",
+            s.bind
+        )
+    } else {
+        "metrics: off (GET /metrics answers 404)".into()
+    });
     lines
 }

@@ -8,6 +8,7 @@ mod config;
 mod cosigner;
 mod kyc;
 mod move_shares;
+mod progress;
 mod replay;
 mod rotate;
 mod serve;
@@ -19,7 +20,15 @@ use clap::{Parser, Subcommand};
 use crate::config::Settings;
 
 #[derive(Parser, Debug)]
-#[command(name = "walletd", version, about = "Event-sourced wallet ledger")]
+#[command(
+    name = "walletd",
+    version,
+    about = "Event-sourced wallet ledger",
+    after_help = "Logging, read from the environment only (logging starts before the command line \
+                  is parsed): RUST_LOG (filter, default info,sqlx=warn), WALLETD_LOG_FORMAT \
+                  (auto, json or text; auto: JSON unless stderr is a terminal), \
+                  OTEL_EXPORTER_OTLP_ENDPOINT (http://collector:4318: export spans over OTLP)."
+)]
 pub struct Cli {
     /// A file of settings, one `NAME=value` per line with the environment
     /// variables' names; the environment and flags override it.
@@ -93,7 +102,7 @@ pub async fn run() -> ExitCode {
 pub type CliResult = Result<(), Box<dyn std::error::Error>>;
 
 /// Variables walletd reads outside its command-line settings.
-const OTHER_VARIABLES: &[&str] = &["RUST_LOG"];
+const OTHER_VARIABLES: &[&str] = &["RUST_LOG", "WALLETD_LOG_FORMAT", "OTEL_EXPORTER_OTLP_ENDPOINT"];
 
 /// Every environment variable walletd reads: each setting's, every
 /// subcommand's, and the logging ones.

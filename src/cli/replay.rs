@@ -1,6 +1,6 @@
-use indicatif::{ProgressBar, ProgressStyle};
 use walletd_projections::{replay, views, Projector};
 
+use super::progress::Progress;
 use super::CliResult;
 use crate::config::Settings;
 
@@ -15,18 +15,10 @@ pub async fn run(settings: Settings) -> CliResult {
     .await?;
     crate::store::migrate::run(&db).await?;
     let total = replay::log_length(&db).await?;
-    // indicatif draws only when stderr is a terminal.
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} rebuilding projections [{bar:40}] {pos}/{len} events ({per_sec})",
-        )
-        .map(|s| s.progress_chars("=> "))
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let progress = Progress::new("replay", "events", Some(total));
     let projector = Projector::new(db.clone(), views::all());
-    let applied = replay::rebuild(&projector, |n| bar.set_position(n)).await?;
-    bar.finish_and_clear();
+    let applied = replay::rebuild(&projector, |n| progress.set_position(n)).await?;
+    progress.finish();
     println!(
         "rebuilt {} projections from {applied} events",
         projector.projections().len()

@@ -1,5 +1,6 @@
 use clap::Args;
 
+use super::progress::Progress;
 use super::CliResult;
 use crate::app::{in_process_cosigner_keys, key_file_companions, load_master_keys, KeySource};
 use crate::config::{Secret, Settings};
@@ -84,12 +85,27 @@ async fn rewrap(
 ) -> Result<u64, Box<dyn std::error::Error>> {
     let party2 = ShareVault::new(db.clone(), None, 2);
     if cosigner {
-        return Ok(party2.rotate(keys, new).await?);
+        let progress = Progress::new(
+            "rotate-master-key",
+            "keys",
+            Some(party2.pending_rotation(keys, new).await?),
+        );
+        let n = party2.rotate(keys, new, &|n| progress.inc(n)).await?;
+        progress.finish();
+        return Ok(n);
     }
     // Party 2's shares here too: `walletd rotate-master-key` run with a
     // separate cosigner's DATABASE_URL and WALLETD_MASTER_KEY rotates its key.
+    let vault = KeyVault::new(db.clone());
     let party1 = ShareVault::new(db.clone(), None, 1);
-    Ok(KeyVault::new(db.clone()).rotate(keys, new).await?
-        + party1.rotate(keys, new).await?
-        + party2.rotate(keys, new).await?)
+    let pending = vault.pending_rotation(new).await?
+        + party1.pending_rotation(keys, new).await?
+        + party2.pending_rotation(keys, new).await?;
+    let progress = Progress::new("rotate-master-key", "keys", Some(pending));
+    let step = |n| progress.inc(n);
+    let n = vault.rotate(keys, new, &step).await?
+        + party1.rotate(keys, new, &step).await?
+        + party2.rotate(keys, new, &step).await?;
+    progress.finish();
+    Ok(n)
 }

@@ -11,7 +11,8 @@ use super::DatabaseUrl;
 const REDACTED: &str = "[redacted]";
 
 /// One line per setting of `command` (its environment variable, the value
-/// in effect, where it came from), then `RUST_LOG`.
+/// in effect, where it came from), then the logging settings (read from the
+/// environment only: logging starts before the command line is parsed).
 pub fn effective(command: &Command, matches: &ArgMatches) -> Vec<String> {
     let mut rows: Vec<(String, String, &str)> = Vec::new();
     for arg in command.get_arguments() {
@@ -55,6 +56,36 @@ pub fn effective(command: &Command, matches: &ArgMatches) -> Vec<String> {
         } else {
             "default"
         },
+    ));
+    let format = std::env::var(crate::telemetry::FORMAT_VAR)
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    // `main` refused a value that does not parse before this runs.
+    let chosen =
+        crate::telemetry::LogFormat::from_env().unwrap_or(crate::telemetry::LogFormat::Auto);
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let shown = match chosen {
+        crate::telemetry::LogFormat::Auto => format!(
+            "auto (now {}: stderr is {}a terminal)",
+            chosen.resolve(terminal).as_str(),
+            if terminal { "" } else { "not " }
+        ),
+        other => other.as_str().to_string(),
+    };
+    rows.push((
+        crate::telemetry::FORMAT_VAR.into(),
+        shown,
+        if format.is_some() {
+            "environment"
+        } else {
+            "default"
+        },
+    ));
+    let otel = std::env::var_os(crate::telemetry::otel::ENDPOINT_VAR).is_some();
+    rows.push((
+        crate::telemetry::otel::ENDPOINT_VAR.into(),
+        crate::telemetry::otel::shown_endpoint(),
+        if otel { "environment" } else { "" },
     ));
     let width = rows.iter().map(|(v, ..)| v.len()).max().unwrap_or(0);
     rows.into_iter()

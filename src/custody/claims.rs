@@ -44,6 +44,14 @@ pub enum ClaimTable {
 }
 
 impl ClaimTable {
+    /// The custody kind whose pool holds these rows (the `custody` label).
+    pub fn custody(self) -> super::CustodyKind {
+        match self {
+            ClaimTable::KeyVault => super::CustodyKind::Local,
+            ClaimTable::Party1Shares => super::CustodyKind::Mpc,
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             ClaimTable::KeyVault => "key_vault",

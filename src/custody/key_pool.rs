@@ -508,6 +508,17 @@ impl KeyPool {
     }
 
     /// The figures of the periodic report.
+    /// The pool's level now, for `/metrics`.
+    pub fn status(&self) -> PoolStatus {
+        let s = self.snapshot();
+        PoolStatus {
+            ready: s.ready,
+            target: self.target,
+            waiting: s.waiting,
+            generating: s.making,
+        }
+    }
+
     fn snapshot(&self) -> Snapshot {
         let mut s = self.state();
         s.prune_waiters();
@@ -527,6 +538,19 @@ impl KeyPool {
 /// A create's place in the queue: if the create goes away (its request was
 /// dropped) the place is given up, and a key that reached it meanwhile goes
 /// back to the pool.
+/// A pool's level at one moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolStatus {
+    /// Keys ready to hand out.
+    pub ready: usize,
+    /// Keys the pool keeps ready.
+    pub target: usize,
+    /// Creates waiting for a key.
+    pub waiting: usize,
+    /// Keys being made right now.
+    pub generating: usize,
+}
+
 struct Turn<'a> {
     pool: &'a KeyPool,
     id: u64,
@@ -681,6 +705,7 @@ async fn fill<S: PoolSource>(source: Weak<S>, pool: &KeyPool) {
         return;
     };
     let mut reporter = Reporter::new(table, pool.target);
+    let custody = table.custody().as_str();
     loop {
         let closed = pool.is_closed();
         if closed && makers.is_empty() {
@@ -720,6 +745,8 @@ async fn fill<S: PoolSource>(source: Weak<S>, pool: &KeyPool) {
                         next_reclaim = Instant::now() + RECLAIM_IDLE;
                     }
                     found += keys.len();
+                    metrics::counter!(crate::metrics::KEY_POOL_ADDED, "custody" => custody, "source" => "reclaimed")
+                        .increment(keys.len() as u64);
                     pool.add(keys, at);
                 }
                 Err(e) => {
@@ -760,10 +787,13 @@ async fn fill<S: PoolSource>(source: Weak<S>, pool: &KeyPool) {
                 match result {
                     Ok(keys) => {
                         made += keys.len();
+                        metrics::counter!(crate::metrics::KEY_POOL_ADDED, "custody" => custody, "source" => "generated")
+                            .increment(keys.len() as u64);
                         pool.made(asked, keys, at);
                     }
                     Err(e) => {
                         pool.made(asked, Vec::new(), at);
+                        metrics::counter!(crate::metrics::KEY_POOL_FAILURES, "custody" => custody).increment(1);
                         if pool.is_closed() {
                             continue;
                         }

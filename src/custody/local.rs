@@ -202,6 +202,10 @@ impl Custody for LocalCustody {
         self.signed.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    fn key_pool(&self) -> Option<&Arc<KeyPool>> {
+        self.pool()
+    }
+
     async fn settle(&self, key: &GeneratedKey, outcome: KeyOutcome) {
         if let Some(pool) = &self.pool {
             pool.settle(key, outcome);

@@ -146,8 +146,14 @@ pub trait Custody: Send + Sync {
     }
 
     /// Signatures this backend has made since the process started: what the
-    /// signing path asked of custody (tests count it; metrics will export it).
+    /// signing path asked of custody (tests count it).
     fn signatures_made(&self) -> u64 {
         0
+    }
+
+    /// The pool that makes this backend's keys ahead of demand, if it has
+    /// one (`/metrics` samples its level).
+    fn key_pool(&self) -> Option<&std::sync::Arc<key_pool::KeyPool>> {
+        None
     }
 }

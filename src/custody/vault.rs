@@ -233,9 +233,26 @@ impl KeyVault {
         Ok(found)
     }
 
+    /// Keys a rotation to `new` has yet to re-wrap.
+    pub async fn pending_rotation(&self, new: &MasterKey) -> Result<u64, sqlx::Error> {
+        let n: i64 = with_db!(&self.db, pool => {
+            sqlx::query_scalar("SELECT COUNT(*) FROM key_vault WHERE master_key_id <> $1")
+                .bind(new.id())
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(n.max(0) as u64)
+    }
+
     /// Re-wraps every data key not yet under `new`, in batches of 500 rows, each
-    /// batch one transaction. Safe to interrupt and run again. Returns the count.
-    pub async fn rotate(&self, keys: &MasterKeys, new: &MasterKey) -> Result<u64, CustodyError> {
+    /// batch one transaction. Safe to interrupt and run again. Returns the count;
+    /// `progress` is told each batch's count once it is committed.
+    pub async fn rotate(
+        &self,
+        keys: &MasterKeys,
+        new: &MasterKey,
+        progress: &dyn Fn(u64),
+    ) -> Result<u64, CustodyError> {
         let mut total = 0u64;
         loop {
             let sql = format!(
@@ -270,6 +287,7 @@ impl KeyVault {
                 n
             });
             total += n as u64;
+            progress(n as u64);
             if n < 500 {
                 break;
             }

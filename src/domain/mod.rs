@@ -18,3 +18,9 @@ pub use ids::{UserId, WalletId};
 pub use label::Label;
 pub use nickname::{Nickname, NicknameError};
 pub use time::Timestamp;
+
+/// A command's kind as a fixed name (the `command` label of
+/// `walletd_commands_total`): never any of its data.
+pub trait CommandName {
+    fn name(&self) -> &'static str;
+}

@@ -241,7 +241,16 @@ impl<'a> SilaUsers<'a> {
             NewWallet::External { address, .. } => (WalletId::for_address(address), None),
             NewWallet::Custodial => {
                 let id = WalletId::random();
-                let key = self.app.custody.generate(id).await.map_err(|e| match e {
+                let started = std::time::Instant::now();
+                let key = self.app.custody.generate(id).await;
+                let custody = self.app.custody.kind().as_str();
+                match &key {
+                    Ok(_) => metrics::histogram!(crate::metrics::CREATE_KEY_DURATION, "custody" => custody)
+                        .record(started.elapsed().as_secs_f64()),
+                    Err(_) => metrics::counter!(crate::metrics::CREATE_KEY_FAILURES, "custody" => custody, "reason" => "error")
+                        .increment(1),
+                }
+                let key = key.map_err(|e| match e {
                     crate::custody::CustodyError::NotConfigured => {
                         SilaError::NotConfigured(e.to_string())
                     }

@@ -150,7 +150,22 @@ impl<'a> WalletService<'a> {
             WalletKind::Server => &self.app.server_custody,
             _ => &self.app.custody,
         };
-        let key = custody.key_for(wallet_id).await?;
+        let key = custody.key_for(wallet_id).await;
+        let custody_label = custody.kind().as_str();
+        let key = match key {
+            Ok(key) => key,
+            Err(e) => {
+                let reason = match e {
+                    KeyError::NotReady { .. } => "not_ready",
+                    KeyError::Custody(_) => "error",
+                };
+                metrics::counter!(crate::metrics::CREATE_KEY_FAILURES, "custody" => custody_label, "reason" => reason)
+                    .increment(1);
+                return Err(e.into());
+            }
+        };
+        metrics::histogram!(crate::metrics::CREATE_KEY_DURATION, "custody" => custody_label)
+            .record(started.elapsed().as_secs_f64());
         tracing::debug!(
             keygen_us = started.elapsed().as_micros() as u64,
             "key generated"
@@ -242,9 +257,17 @@ impl<'a> WalletService<'a> {
             ServiceError::NotConfigured(format!("no {} custody backend", key.key.custody.as_str()))
         })?;
         let digest = payload.digest();
-        let signature = custody
+        let started = std::time::Instant::now();
+        let signed = custody
             .sign(&key.key, key.wallet_id, &payload, &meta.actor)
-            .await?;
+            .await;
+        let custody_label = key.key.custody.as_str();
+        metrics::histogram!(crate::metrics::SIGNING_DURATION, "custody" => custody_label)
+            .record(started.elapsed().as_secs_f64());
+        let outcome = if signed.is_ok() { "ok" } else { "error" };
+        metrics::counter!(crate::metrics::SIGNATURES, "custody" => custody_label, "outcome" => outcome)
+            .increment(1);
+        let signature = signed?;
         // `RecordSignature` checks that the signature recovers to the wallet
         // (a mismatch is an internal error, and nothing is released); a
         // second recovery here would double the secp256k1 work of a sign.

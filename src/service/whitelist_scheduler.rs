@@ -134,7 +134,10 @@ async fn complete_due(app: &App) -> Result<usize, sqlx::Error> {
             )
             .await
         {
-            Ok(()) => done += 1,
+            Ok(()) => {
+                done += 1;
+                metrics::counter!(crate::metrics::WHITELIST_COMPLETED).increment(1);
+            }
             // Someone else finished it, or the view ran ahead of the clock: fine.
             Err(CommandError::Domain(
                 WalletError::AlreadyWhitelisted

@@ -27,6 +27,7 @@ use super::staging::{decide, snapshot_if_due};
 use super::state_cache::StateCache;
 use super::CommandMeta;
 use crate::domain::wallet::Wallet;
+use crate::domain::CommandName;
 
 /// Snapshot every this many events, so a much-used aggregate loads quickly.
 pub(crate) const SNAPSHOT_EVERY: usize = 50;
@@ -41,12 +42,16 @@ const CACHED_STATES: usize = 4096;
 /// What the store needs of an aggregate: queued commands are kept for a
 /// retry and cross tasks; states are cached.
 pub trait StoredAggregate:
-    Aggregate<Command: Clone + Send + Sync, Error: Send + Sync + 'static> + Clone + 'static
+    Aggregate<Command: Clone + Send + Sync + CommandName, Error: Send + Sync + 'static>
+    + Clone
+    + 'static
 {
 }
 
 impl<A> StoredAggregate for A where
-    A: Aggregate<Command: Clone + Send + Sync, Error: Send + Sync + 'static> + Clone + 'static
+    A: Aggregate<Command: Clone + Send + Sync + CommandName, Error: Send + Sync + 'static>
+        + Clone
+        + 'static
 {
 }
 
@@ -169,6 +174,7 @@ impl<A: StoredAggregate> AggregateStore<A> {
         meta: &CommandMeta,
         expect_new: bool,
     ) -> Result<(), CommandError<A::Error>> {
+        let name = command.name();
         let metadata =
             serde_json::to_value(meta.to_map()).map_err(|e| CommandError::Store(e.to_string()))?;
         let (reply, answer) = oneshot::channel();
@@ -187,10 +193,11 @@ impl<A: StoredAggregate> AggregateStore<A> {
             let inner = Arc::downgrade(&self.inner);
             tokio::spawn(drain(inner, aggregate_id));
         }
-        let at = answer
+        let answered = answer
             .await
-            .map_err(|_| CommandError::Store("the command queue stopped".into()))??;
-        if let Some(at) = at {
+            .unwrap_or_else(|_| Err(CommandError::Store("the command queue stopped".into())));
+        crate::metrics::record_command(A::TYPE, name, crate::metrics::command_outcome(&answered));
+        if let Some(at) = answered? {
             super::read_side::wait(&self.inner.projector, at).await;
         }
         Ok(())
@@ -332,6 +339,9 @@ impl<A: StoredAggregate> Inner<A> {
                     return Ok(());
                 }
                 Err(CommandError::Conflict) => {
+                    if attempt + 1 < RETRIES {
+                        crate::metrics::record_retry(A::TYPE);
+                    }
                     self.states.forget(aggregate_id);
                     fresh_only = true;
                     if attempt > 0 {

@@ -26,7 +26,12 @@ where
         match attempt().await {
             Ok(v) => return Ok(v),
             Err(Attempt::Fail(e)) => return Err(e),
-            Err(Attempt::Retry) => backoff(n).await,
+            Err(Attempt::Retry) => {
+                if n + 1 < RETRIES {
+                    crate::metrics::record_retry("unit_of_work");
+                }
+                backoff(n).await
+            }
         }
     }
     Err(contended())

@@ -18,10 +18,14 @@ use super::append::Append;
 use super::error::{CommandError, CommitError};
 use super::staging::{decide, snapshot_if_due};
 use super::CommandMeta;
+use crate::domain::CommandName;
 
 #[derive(Default)]
 pub struct UnitOfWork {
     append: Append,
+    /// (aggregate, command) of each staged command, counted in
+    /// `walletd_commands_total` with the unit's outcome.
+    commands: Vec<(&'static str, &'static str)>,
 }
 
 impl UnitOfWork {
@@ -44,8 +48,16 @@ impl UnitOfWork {
     /// Stores every staged event at once, then waits until the projections
     /// have applied them (read-your-writes).
     pub async fn commit(self, db: &Db, projector: &ProjectorHandle) -> Result<(), CommitError> {
-        let newest = self.append.commit(db).await?;
-        if let Some(at) = newest {
+        let committed = self.append.commit(db).await;
+        // A lost race is not the commands' outcome: the unit runs again (and
+        // the race counts in `walletd_concurrency_retries_total`).
+        if !matches!(committed, Err(CommandError::Conflict)) {
+            let outcome = crate::metrics::command_outcome(&committed);
+            for &(aggregate, command) in &self.commands {
+                crate::metrics::record_command(aggregate, command, outcome);
+            }
+        }
+        if let Some(at) = committed? {
             projector.nudge();
             super::read_side::wait(projector, at).await;
         }
@@ -87,7 +99,8 @@ impl<A: StoredAggregate> AggregateStore<A> {
             serde_json::to_value(meta.to_map()).map_err(|e| CommandError::Store(e.to_string()))?;
         let mut sequence = loaded_sequence;
         for command in commands {
-            if let Some((next, next_sequence)) = decide(
+            let name = command.name();
+            let decided = decide(
                 &aggregate,
                 sequence,
                 command,
@@ -96,11 +109,17 @@ impl<A: StoredAggregate> AggregateStore<A> {
                 &metadata,
                 &mut uow.append.events,
             )
-            .await?
-            {
+            .await;
+            if decided.is_err() {
+                // The unit stops here and is not committed.
+                let outcome = crate::metrics::command_outcome(&decided);
+                crate::metrics::record_command(A::TYPE, name, outcome);
+            }
+            if let Some((next, next_sequence)) = decided? {
                 aggregate = next;
                 sequence = next_sequence;
             }
+            uow.commands.push((A::TYPE, name));
         }
         snapshot_if_due(
             &mut uow.append,

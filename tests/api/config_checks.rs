@@ -23,7 +23,11 @@ fn run(args: &[&str], env: &[(&str, &str)], limit: Duration) -> Output {
     let db = format!("sqlite://{}", dir.path().join("w.db").display());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_walletd"));
     for (k, _) in std::env::vars() {
-        if k.starts_with("WALLETD_") || k == "DATABASE_URL" || k == "RUST_LOG" {
+        if k.starts_with("WALLETD_")
+            || k.starts_with("OTEL_")
+            || k == "DATABASE_URL"
+            || k == "RUST_LOG"
+        {
             cmd.env_remove(k);
         }
     }
@@ -87,9 +91,21 @@ fn bad_settings() -> Vec<(Vec<(&'static str, String)>, &'static str)> {
         ),
         (vec![("RUST_LOG", "info,sqlx=loudest".into())], "RUST_LOG"),
         (
+            vec![("WALLETD_LOG_FORMAT", "yaml".into())],
+            "WALLETD_LOG_FORMAT",
+        ),
+        (
+            vec![(
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+                "https://otel-user:otel-pass-99@collector:4318".into(),
+            )],
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ),
+        (
             vec![("WALLETD_KYC_MODE", "bogus".into())],
             "WALLETD_KYC_MODE",
         ),
+        (vec![("WALLETD_METRICS", "maybe".into())], "WALLETD_METRICS"),
         (
             vec![
                 ("WALLETD_SERVER_WALLET_CUSTODY", "mpc".into()),
@@ -132,7 +148,7 @@ fn serve_refuses_settings_that_cannot_work_naming_the_variable() {
         if var == "WALLETD_KYC_MODE" {
             assert!(!err.contains("--kyc-mode"), "{err}");
         }
-        for secret in ["pg-password-77aa", "not-a-key-c0ffee"] {
+        for secret in ["pg-password-77aa", "not-a-key-c0ffee", "otel-pass-99"] {
             assert!(!err.contains(secret), "{secret} shown: {err}");
         }
         assert!(stdout(&out).is_empty(), "{env:?}: {}", stdout(&out));
@@ -194,6 +210,16 @@ fn config_check_prints_the_configuration_with_secrets_redacted() {
     assert!(line("WALLETD_DB_POOL").contains("(default)"));
     assert!(line("WALLETD_JWT_ISSUER").contains("(not set)"));
     assert!(line("RUST_LOG").contains("info"));
+    // stderr is a pipe here: `auto` means JSON lines.
+    assert!(
+        line("WALLETD_LOG_FORMAT").contains("auto (now json"),
+        "{shown}"
+    );
+    assert!(line("WALLETD_LOG_FORMAT").contains("(default)"));
+    assert!(
+        line("OTEL_EXPORTER_OTLP_ENDPOINT").contains("not set"),
+        "{shown}"
+    );
     assert!(shown.contains("configuration ok"), "{shown}");
     // Keys are named by their ids (hashes), which the vault's rows name too.
     let id = walletd::custody::MasterKey::parse(&master).unwrap();
@@ -202,6 +228,20 @@ fn config_check_prints_the_configuration_with_secrets_redacted() {
         "{shown}"
     );
     assert!(shown.contains("in-process cosigner"), "{shown}");
+    assert!(line("WALLETD_METRICS").contains("on"), "{shown}");
+    assert!(shown.contains("metrics: GET /metrics on "), "{shown}");
+
+    // The OTLP endpoint is shown without its credentials.
+    let env = [(
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+        "http://otel-user:otel-pass-99@127.0.0.1:4318/",
+    )];
+    let out = run(&["config", "check"], &env, Duration::from_secs(20));
+    let shown = stdout(&out);
+    assert!(
+        shown.contains("http://127.0.0.1:4318 (spans exported") && !shown.contains("otel-pass-99"),
+        "{shown}"
+    );
 
     // Invalid: the same line `serve` gives, and a failure.
     let bad = [("WALLETD_MAX_BODY", "0")];

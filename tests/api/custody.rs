@@ -14,6 +14,7 @@ use crate::sila_client::{Key, SilaClient};
 
 backend_tests!(
     private_keys_never_leave_the_vault,
+    private_keys_never_reach_json_logs,
     rotate_master_key_rewraps_every_key,
     tampered_vault_row_is_refused,
     pooled_keys_sign_for_their_wallets,
@@ -54,6 +55,16 @@ async fn pooled_keys_sign_for_their_wallets(b: Backend) {
 }
 
 async fn private_keys_never_leave_the_vault(b: Backend) {
+    leak_scan(b, "text").await
+}
+
+/// The same scan with the log in JSON lines (the default when stderr is not
+/// a terminal): escaping or field layout must not let key material through.
+async fn private_keys_never_reach_json_logs(b: Backend) {
+    leak_scan(b, "json").await
+}
+
+async fn leak_scan(b: Backend, log_format: &str) {
     let Some(tdb) = TestDb::new(b).await else {
         return;
     };
@@ -78,7 +89,10 @@ async fn private_keys_never_leave_the_vault(b: Backend) {
         &tdb.url,
         Some(&master),
         api_key,
-        &[("WALLETD_JWT_SECRET", JWT_SECRET)],
+        &[
+            ("WALLETD_JWT_SECRET", JWT_SECRET),
+            ("WALLETD_LOG_FORMAT", log_format),
+        ],
         &log_path,
     );
     let client = awc::Client::default();
@@ -163,6 +177,16 @@ async fn private_keys_never_leave_the_vault(b: Backend) {
     assert_eq!(events.len(), 10, "the scan covered the wallets' events");
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(log.contains("request"), "the log was captured");
+    let json_lines = log
+        .lines()
+        .filter(|l| serde_json::from_str::<serde_json::Value>(l).is_ok())
+        .count();
+    let expected = if log_format == "json" {
+        log.lines().count()
+    } else {
+        0
+    };
+    assert_eq!(json_lines, expected, "{log_format} log:\n{log}");
     use base64::Engine;
     for secret in secrets {
         let forms = [

@@ -5,6 +5,7 @@ mod helpers;
 
 mod apps;
 mod compose;
+mod cli_output;
 mod concurrency;
 mod config_checks;
 mod cosigner;
@@ -17,6 +18,8 @@ mod fuzz;
 mod idempotency;
 mod instances;
 mod jwt_wallets;
+mod logs;
+mod metrics;
 mod mpc;
 mod openapi;
 mod ownership;

@@ -9,6 +9,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use walletd_projections::{with_db, Db};
 
+use super::progress::Progress;
 use super::CliResult;
 use crate::config::Secret;
 
@@ -438,24 +439,28 @@ where
     Fut: Future<Output = Result<T, String>> + 'static,
 {
     let op = Rc::new(op);
+    let progress = Rc::new(Progress::new(name, "requests", Some(total as u64)));
     let cpu_before = cpu::sample();
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency.min(total))
         .map(|w| {
-            let op = op.clone();
+            let (op, progress) = (op.clone(), progress.clone());
             actix_web::rt::spawn(async move {
                 let mut out = WorkerOutput::default();
                 for i in (w..total).step_by(concurrency) {
                     let t = Instant::now();
                     let result = op(i).await;
                     out.record(t, result);
+                    progress.inc(1);
                 }
                 out
             })
         })
         .collect();
+    let gathered = gather(name, workers).await;
+    progress.finish();
     Ok(with_cpu(
-        gather(name, workers).await?.finish(name, started.elapsed()),
+        gathered?.finish(name, started.elapsed()),
         cpu_before,
     ))
 }
@@ -484,12 +489,13 @@ where
 {
     let op = Rc::new(op);
     let next = Rc::new(std::cell::Cell::new(0usize));
+    let progress = Rc::new(Progress::new(name, "requests", None));
     let cpu_before = cpu::sample();
     let started = Instant::now();
     let deadline = started + duration;
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
-            let (op, next) = (op.clone(), next.clone());
+            let (op, next, progress) = (op.clone(), next.clone(), progress.clone());
             actix_web::rt::spawn(async move {
                 let mut out = WorkerOutput::default();
                 while Instant::now() < deadline {
@@ -498,13 +504,16 @@ where
                     let t = Instant::now();
                     let result = op(i).await;
                     out.record(t, result);
+                    progress.inc(1);
                 }
                 out
             })
         })
         .collect();
+    let gathered = gather(name, workers).await;
+    progress.finish();
     Ok(with_cpu(
-        gather(name, workers).await?.finish(name, started.elapsed()),
+        gathered?.finish(name, started.elapsed()),
         cpu_before,
     ))
 }

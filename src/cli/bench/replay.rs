@@ -12,6 +12,7 @@ use std::time::Instant;
 use serde_json::Value;
 use walletd_projections::{log, replay, views, Db, LogPosition, Projector};
 
+use crate::cli::progress::Progress;
 use crate::domain::key::CustodyKind;
 use crate::domain::wallet::{WalletEvent, WalletKind};
 use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
@@ -81,9 +82,14 @@ async fn measure(url: &str, events: u64) -> Result<(), String> {
     let rss_before = rss_kib();
     let mut rss_peak = rss_before;
     let started = Instant::now();
-    let applied = replay::rebuild(&projector, |_| rss_peak = rss_peak.max(rss_kib()))
-        .await
-        .map_err(|e| e.to_string())?;
+    let progress = Progress::new("replay: rebuild", "events", Some(seeded));
+    let applied = replay::rebuild(&projector, |n| {
+        rss_peak = rss_peak.max(rss_kib());
+        progress.set_position(n);
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    progress.finish();
     let secs = started.elapsed().as_secs_f64();
     println!(
         "replay: rebuilt {} projections from {applied} events in {secs:.1} s = {:.0} events/s \
@@ -164,6 +170,7 @@ async fn seed(db: &Db, events: u64) -> Result<u64, String> {
     let mut written = 0u64;
     let mut wallet = 0u64;
     let mut append = Append::default();
+    let progress = Progress::new("replay: seed", "events", Some(events));
     while written < events {
         wallet += 1;
         let id = WalletId::random();
@@ -247,9 +254,12 @@ async fn seed(db: &Db, events: u64) -> Result<u64, String> {
         if append.events.len() >= SEED_BATCH {
             append.commit(db).await.map_err(|e| e.to_string())?;
             append.events.clear();
+            progress.set_position(written);
         }
     }
     append.commit(db).await.map_err(|e| e.to_string())?;
+    progress.set_position(written);
+    progress.finish();
     Ok(written)
 }
 

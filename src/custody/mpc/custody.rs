@@ -406,6 +406,10 @@ impl Custody for MpcCustody {
         }
     }
 
+    fn key_pool(&self) -> Option<&Arc<KeyPool>> {
+        self.pool()
+    }
+
     fn readiness(&self) -> Result<(), String> {
         match &self.unconfigured {
             Some(why) => Err(why.clone()),

@@ -98,6 +98,28 @@ impl KeyShare {
     }
 }
 
+/// One exchange with the cosigner, counted and timed by protocol step for
+/// `/metrics`. `ok` means an answer came back over the channel (a refusal
+/// inside it is decoded, and counted, by the caller).
+async fn exchange(
+    link: &dyn CosignerLink,
+    step: &'static str,
+    request: Vec<u8>,
+) -> Result<Vec<u8>, MpcError> {
+    let started = std::time::Instant::now();
+    let answer = link.exchange(request).await;
+    let outcome = match &answer {
+        Ok(_) => "ok",
+        Err(MpcError::Unavailable(_)) => "unavailable",
+        Err(_) => "error",
+    };
+    metrics::counter!(crate::metrics::COSIGNER_ROUND_TRIPS, "step" => step, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!(crate::metrics::COSIGNER_ROUND_TRIP_DURATION, "step" => step)
+        .record(started.elapsed().as_secs_f64());
+    answer
+}
+
 fn unexpected() -> MpcError {
     MpcError::BadMessage("unexpected response from the cosigner".into())
 }
@@ -122,7 +144,7 @@ pub async fn generate_key(link: &dyn CosignerLink, key_id: &str) -> Result<KeySh
         Ok::<_, MpcError>((session, fragments, request))
     })
     .await??;
-    let answer = link.exchange(request).await?;
+    let answer = exchange(link, "dkg_start", request).await?;
     let id = key_id.to_string();
     let (session, round2, request) = cpu::run(Lane::Keygen, move || {
         let mut session = session;
@@ -163,7 +185,7 @@ pub async fn generate_key(link: &dyn CosignerLink, key_id: &str) -> Result<KeySh
         Ok((session, kept, request))
     })
     .await??;
-    let answer = link.exchange(request).await?;
+    let answer = exchange(link, "dkg_finish", request).await?;
     cpu::run(Lane::Keygen, move || {
         let Response::DkgFinish {
             proof,
@@ -265,7 +287,7 @@ pub async fn sign(
     .await??;
     let started = std::time::Instant::now();
     let mut sent = start.len();
-    let answer = link.exchange(start).await?;
+    let answer = exchange(link, "sign_start", start).await?;
     let mut received = answer.len();
     let p = party1.clone();
     let (data, x, b3, finish) = cpu::run(Lane::Sign, move || {
@@ -294,7 +316,7 @@ pub async fn sign(
     })
     .await??;
     sent += finish.len();
-    let answer = link.exchange(finish).await?;
+    let answer = exchange(link, "sign_finish", finish).await?;
     received += answer.len();
     tracing::debug!(
         bytes_sent = sent,
@@ -363,7 +385,14 @@ pub async fn release(link: &dyn CosignerLink, key_id: &str) -> Result<(), MpcErr
     let request = encode(&Request::Release {
         key_id: key_id.to_string(),
     })?;
-    match decode(&link.exchange(request).await?)? {
+    // The readiness probe releases a key id no key has: its own step, so
+    // that probes do not read as releases.
+    let step = if key_id == PROBE_KEY_ID {
+        "probe"
+    } else {
+        "release"
+    };
+    match decode(&exchange(link, step, request).await?)? {
         Response::Released => Ok(()),
         _ => Err(unexpected()),
     }

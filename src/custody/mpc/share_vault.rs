@@ -304,8 +304,14 @@ impl ShareVault {
     /// under one of `keys` and not yet under `new` (the shares themselves are
     /// not re-encrypted); one transaction. Shares under a key not in `keys`
     /// (the other party's, on a shared development database) are left alone.
-    /// Returns the count.
-    pub async fn rotate(&self, keys: &MasterKeys, new: &MasterKey) -> Result<u64, MpcError> {
+    /// Returns the count; `progress` is told of each share re-wrapped (in
+    /// the transaction: they are all committed at its end).
+    pub async fn rotate(
+        &self,
+        keys: &MasterKeys,
+        new: &MasterKey,
+        progress: &dyn Fn(u64),
+    ) -> Result<u64, MpcError> {
         let storage = |e: sqlx::Error| MpcError::Storage(e.to_string());
         let n = with_db!(&self.db, pool => {
             let mut tx = pool.begin().await.map_err(storage)?;
@@ -351,6 +357,7 @@ impl ShareVault {
                 .await
                 .map_err(storage)?;
                 n += 1;
+                progress(1);
             }
             tx.commit().await.map_err(storage)?;
             n
@@ -359,6 +366,26 @@ impl ShareVault {
             cache.clear();
         }
         Ok(n)
+    }
+
+    /// Shares of this party a rotation to `new` would re-wrap: those under
+    /// one of `keys` (as [`ShareVault::rotate`] skips the others).
+    pub async fn pending_rotation(
+        &self,
+        keys: &MasterKeys,
+        new: &MasterKey,
+    ) -> Result<u64, MpcError> {
+        let ids: Vec<String> = with_db!(&self.db, pool => {
+            sqlx::query_scalar(
+                "SELECT master_key_id FROM mpc_shares WHERE party = $1 AND master_key_id <> $2",
+            )
+            .bind(i64::from(self.party))
+            .bind(new.id())
+            .fetch_all(pool)
+            .await
+            .map_err(|e| MpcError::Storage(e.to_string()))?
+        });
+        Ok(ids.iter().filter(|id| keys.by_id(id).is_some()).count() as u64)
     }
 
     /// Marks a share as never to be used again (the peer misbehaved).

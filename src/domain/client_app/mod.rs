@@ -24,6 +24,15 @@ pub enum AppCommand {
     },
 }
 
+impl crate::domain::CommandName for AppCommand {
+    fn name(&self) -> &'static str {
+        match self {
+            AppCommand::AddAddress { .. } => "add_address",
+            AppCommand::RemoveAddress { .. } => "remove_address",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum AppEvent {
     AppRegistered {

@@ -49,3 +49,16 @@ pub enum UserCommand {
         at: Timestamp,
     },
 }
+
+impl crate::domain::CommandName for UserCommand {
+    fn name(&self) -> &'static str {
+        match self {
+            UserCommand::Register { .. } => "register",
+            UserCommand::AttachWallet { .. } => "attach_wallet",
+            UserCommand::UpdateWallet { .. } => "update_wallet",
+            UserCommand::DetachWallet { .. } => "detach_wallet",
+            UserCommand::RequestKyc { .. } => "request_kyc",
+            UserCommand::DecideKyc { .. } => "decide_kyc",
+        }
+    }
+}

@@ -58,3 +58,17 @@ pub struct OwnershipProof {
     pub message: String,
     pub signature: RecoverableSignature,
 }
+
+impl crate::domain::CommandName for WalletCommand {
+    fn name(&self) -> &'static str {
+        match self {
+            WalletCommand::Create { .. } => "create",
+            WalletCommand::Register { .. } => "register",
+            WalletCommand::Delete { .. } => "delete",
+            WalletCommand::SetDefault { .. } => "set_default",
+            WalletCommand::RecordSignature { .. } => "record_signature",
+            WalletCommand::QueueWhitelist { .. } => "queue_whitelist",
+            WalletCommand::CompleteWhitelist { .. } => "complete_whitelist",
+        }
+    }
+}
