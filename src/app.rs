@@ -229,7 +229,11 @@ impl App {
             crate::api::housekeeping::spawn(Arc::downgrade(&app));
             match &app.log_signer {
                 Some(signer) => {
-                    tracing::info!(origin = signer.origin(), verifier_key = signer.verifier_key(), "sealing the event log");
+                    tracing::info!(
+                        origin = signer.origin(),
+                        verifier_key = signer.verifier_key(),
+                        "sealing the event log"
+                    );
                     crate::transparency::sealer::spawn(Arc::downgrade(&app));
                 }
                 None => tracing::warn!(

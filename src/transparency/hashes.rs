@@ -104,9 +104,13 @@ pub async fn with_hashes<T>(
                 if missing.is_empty() {
                     return Err(TreeError::Tlog(e.to_string()));
                 }
-                let got = walletd_projections::with_db!(db, pool => fetch_hashes!(pool, db, missing));
+                let got =
+                    walletd_projections::with_db!(db, pool => fetch_hashes!(pool, db, missing));
                 if got.len() < missing.len() {
-                    let absent = missing.into_iter().filter(|i| !got.contains_key(i)).collect();
+                    let absent = missing
+                        .into_iter()
+                        .filter(|i| !got.contains_key(i))
+                        .collect();
                     return Err(TreeError::Missing(absent));
                 }
                 known.extend(got);

@@ -9,6 +9,7 @@
 pub mod hashes;
 pub mod key;
 pub mod leaf;
+pub mod proofs;
 pub mod sealer;
 pub mod signing;
 

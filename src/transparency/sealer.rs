@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use sqlx::Row;
 use tlog_tiles::tlog::{
-    record_hash, stored_hash_index, stored_hashes_for_record_hash, sub_tree_index, tree_hash,
-    Hash, HASH_SIZE,
+    record_hash, stored_hash_index, stored_hashes_for_record_hash, sub_tree_index, tree_hash, Hash,
+    HASH_SIZE,
 };
 use walletd_projections::log::{decode_all, read_sql};
 use walletd_projections::{fetch_log, with_db, Db, LogPosition};
@@ -160,7 +160,9 @@ pub fn spawn(app: Weak<App>) {
         loop {
             let wait = {
                 let Some(app) = app.upgrade() else { return };
-                let Some(signer) = app.log_signer.clone() else { return };
+                let Some(signer) = app.log_signer.clone() else {
+                    return;
+                };
                 match pass(&app.db, &signer, BATCH).await {
                     Ok(Some(s)) if s.leaves as i64 == BATCH => Duration::ZERO,
                     Ok(_) => FALLBACK,
@@ -197,7 +199,9 @@ pub async fn latest_checkpoint(db: &Db) -> Result<Option<(u64, Hash, String)>, T
             None => None,
         }
     });
-    let Some((size, root, note)) = row else { return Ok(None) };
+    let Some((size, root, note)) = row else {
+        return Ok(None);
+    };
     let root = <[u8; HASH_SIZE]>::try_from(root.as_slice()).map_err(|_| TreeError::Malformed)?;
     Ok(Some((size as u64, Hash(root), note)))
 }

@@ -41,15 +41,15 @@ impl LogSigner {
         let signer = StandardSigner::new(skey).map_err(|_| LogKeyError::Format)?;
         // The crate keeps the public half to itself: derive it again for the
         // verifier key (StandardSigner::new has checked the id against it).
-        let encoded = skey.rsplit('+').next().ok_or(LogKeyError::Format)?;
+        // PRIVATE+KEY+<name>+<id>+<base64>, where the base64 may hold '+'.
+        let encoded = skey.splitn(5, '+').nth(4).ok_or(LogKeyError::Format)?;
         let bytes = zeroize::Zeroizing::new(
             base64::engine::general_purpose::STANDARD
                 .decode(encoded)
                 .map_err(|_| LogKeyError::Format)?,
         );
         let seed: &[u8] = bytes.get(1..).ok_or(LogKeyError::Format)?;
-        let signing =
-            ed25519_dalek::SigningKey::try_from(seed).map_err(|_| LogKeyError::Format)?;
+        let signing = ed25519_dalek::SigningKey::try_from(seed).map_err(|_| LogKeyError::Format)?;
         let verifier_key =
             signed_note::new_ed25519_verifier_key(signer.name(), &signing.verifying_key());
         Ok(Self {
@@ -84,8 +84,8 @@ impl LogSigner {
     pub fn sign(&self, size: u64, root: Hash) -> Result<String, LogKeyError> {
         let checkpoint = Checkpoint::new(self.origin(), size, root, "")
             .map_err(|e| LogKeyError::Note(e.to_string()))?;
-        let mut note = Note::new(&checkpoint.to_bytes(), &[])
-            .map_err(|e| LogKeyError::Note(e.to_string()))?;
+        let mut note =
+            Note::new(&checkpoint.to_bytes(), &[]).map_err(|e| LogKeyError::Note(e.to_string()))?;
         note.add_sigs(&[&self.signer])
             .map_err(|e| LogKeyError::Note(e.to_string()))?;
         String::from_utf8(note.to_bytes()).map_err(|e| LogKeyError::Note(e.to_string()))
@@ -132,6 +132,8 @@ mod tests {
         assert!(open(&note, &other).is_err());
         let forged = note.replacen("\n12\n", "\n13\n", 1);
         assert!(open(&forged, &vkey).is_err());
-        assert!(LogSigner::parse(&Secret::from("PRIVATE+KEY+x+00000000+AAAA".to_string())).is_err());
+        assert!(
+            LogSigner::parse(&Secret::from("PRIVATE+KEY+x+00000000+AAAA".to_string())).is_err()
+        );
     }
 }

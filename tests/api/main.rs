@@ -4,8 +4,8 @@
 mod helpers;
 
 mod apps;
-mod compose;
 mod cli_output;
+mod compose;
 mod concurrency;
 mod config_checks;
 mod cosigner;
@@ -32,4 +32,5 @@ mod sila;
 mod sila_client;
 mod sila_kyc;
 mod sila_sdk_compat;
+mod transparency;
 mod whitelist;
