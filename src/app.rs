@@ -42,6 +42,8 @@ pub enum StartupError {
     Projections(#[from] walletd_projections::ProjectionError),
     #[error("MPC cosigner: {0}")]
     Cosigner(String),
+    #[error(transparent)]
+    LogKey(#[from] crate::transparency::key::LoadError),
     #[error("storing WALLETD_WHITELIST_DELAY: {0}")]
     WhitelistPolicy(sqlx::Error),
 }
@@ -91,6 +93,8 @@ pub struct App {
     pub master_keys: Option<MasterKeys>,
     /// `/readyz`'s checks that take a round trip, run at most every few seconds.
     pub readiness: crate::service::readiness::DeepChecks,
+    /// The transparency log's signing key; `None`: no sealer runs here.
+    pub log_signer: Option<crate::transparency::LogSigner>,
 }
 
 /// What the process around the [`App`] is.
@@ -157,6 +161,7 @@ impl App {
                 .map_err(StartupError::WhitelistPolicy)?;
         }
         let (keys, key_source) = load_master_keys(&settings)?;
+        let log_signer = crate::transparency::key::load(&settings)?;
         let vault = Arc::new(KeyVault::new(db.clone()));
         let local =
             Arc::new(LocalCustody::new(vault.clone(), keys.clone()).with_pool(settings.key_pool));
@@ -217,10 +222,25 @@ impl App {
             refusals: RefusalRecorder::default(),
             master_keys: keys,
             readiness: Default::default(),
+            log_signer,
         });
         if role == Role::Server {
             crate::service::whitelist_scheduler::spawn(Arc::downgrade(&app));
             crate::api::housekeeping::spawn(Arc::downgrade(&app));
+            match &app.log_signer {
+                Some(signer) => {
+                    tracing::info!(
+                        origin = signer.origin(),
+                        verifier_key = signer.verifier_key(),
+                        "sealing the event log"
+                    );
+                    crate::transparency::sealer::spawn(Arc::downgrade(&app));
+                }
+                None => tracing::warn!(
+                    "WALLETD_LOG_KEY is not set: the event log is not sealed into the \
+                     transparency log (no signed checkpoints or proofs for auditors)"
+                ),
+            }
         }
         Ok(app)
     }

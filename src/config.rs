@@ -60,6 +60,13 @@ pub struct Settings {
     )]
     pub database_url: DatabaseUrl,
 
+    /// The transparency log's Ed25519 signing key, in the signed-note
+    /// encoding (`PRIVATE+KEY+<name>+<id>+<key>`, from `walletd log-key
+    /// generate`); its name is the checkpoints' origin. Unset: a key file
+    /// beside a SQLite database; no sealer on PostgreSQL.
+    #[arg(long, env = "WALLETD_LOG_KEY", hide_env_values = true, global = true)]
+    pub log_key: Option<Secret>,
+
     /// Listen address.
     #[arg(
         long,

@@ -17,5 +17,6 @@ pub mod metrics;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod transparency;
 
 pub use walletd_projections as projections;

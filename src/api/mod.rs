@@ -1,5 +1,6 @@
 //! HTTP: one module per API dialect, sharing request plumbing.
 
+pub mod auditor;
 pub mod context;
 pub mod docs;
 pub mod health;
@@ -61,7 +62,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(configure_service)
         .configure(server_wallets::configure)
         .configure(jwt_wallets::configure)
-        .configure(sila::configure);
+        .configure(sila::configure)
+        .configure(auditor::configure);
 }
 
 /// Every operation `configure` registers (the server-wallet API's 405
@@ -72,6 +74,7 @@ pub fn routes() -> Vec<Route> {
         server_wallets::ROUTES,
         jwt_wallets::ROUTES,
         sila::ROUTES,
+        auditor::ROUTES,
     ]
     .concat()
 }

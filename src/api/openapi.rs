@@ -11,7 +11,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, Secur
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{docs, jwt_wallets, server_wallets, sila};
+use super::{auditor, docs, jwt_wallets, server_wallets, sila};
 
 /// The whole document.
 pub fn document() -> Document {
@@ -19,6 +19,7 @@ pub fn document() -> Document {
     doc.merge(server_wallets::ApiDoc::openapi());
     doc.merge(jwt_wallets::ApiDoc::openapi());
     doc.merge(sila::ApiDoc::openapi());
+    doc.merge(auditor::ApiDoc::openapi());
     doc
 }
 
@@ -40,6 +41,7 @@ pub fn document() -> Document {
         (name = "server-wallets", description = "Server wallets (seed 000): 2-of-2 MPC keys held by walletd"),
         (name = "jwt-wallets", description = "Wallets behind JWT roles (seed 001)"),
         (name = "sila", description = "Sila-style register_wallet and the endpoints around it (seed 003)"),
+        (name = "auditors", description = "The transparency log: signed checkpoints and proofs (issue 13)"),
         (name = "service", description = "Health, readiness, metrics and this document"),
     ),
 )]

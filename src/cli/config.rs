@@ -91,6 +91,23 @@ fn derived(s: &Settings) -> Vec<String> {
             .unwrap_or(2)
     });
     lines.push(format!("HTTP workers: {workers}"));
+    lines.push(match &s.log_key {
+        Some(k) => match crate::transparency::LogSigner::parse(k) {
+            Ok(signer) => format!(
+                "transparency log: sealed; checkpoints of {} signed by {}",
+                signer.origin(),
+                signer.verifier_key()
+            ),
+            Err(_) => "transparency log: WALLETD_LOG_KEY does not parse".into(),
+        },
+        None => match crate::transparency::key::key_file_path(s) {
+            Some(path) => format!(
+                "transparency log: sealed with the key file {} (development only)",
+                path.display()
+            ),
+            None => "transparency log: not sealed (WALLETD_LOG_KEY is not set)".into(),
+        },
+    });
     lines.push(if s.metrics.is_on() {
         format!(
             "metrics: GET /metrics on {}, without authentication (keep it off public networks)",

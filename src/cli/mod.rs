@@ -7,6 +7,7 @@ mod bench;
 mod config;
 mod cosigner;
 mod kyc;
+mod log_key;
 mod move_shares;
 mod progress;
 mod replay;
@@ -67,6 +68,9 @@ pub enum Command {
     Cosigner,
     /// Print a new static key pair for the channel between walletd serve and the cosigner.
     MpcKeygen,
+    /// The transparency log's key: print the verifier key auditors pin, or
+    /// generate a new key pair.
+    LogKey(log_key::LogKeyArgs),
     /// Move the in-process cosigner's key shares to a separate cosigner's
     /// database, so that existing MPC wallets keep signing after the switch.
     MoveCosignerShares(move_shares::MoveArgs),
@@ -88,6 +92,7 @@ pub async fn run() -> ExitCode {
         Command::Bench(a) => bench::run(a).await,
         Command::Cosigner => cosigner::run(cli.settings).await,
         Command::MpcKeygen => cosigner::keygen(),
+        Command::LogKey(a) => log_key::run(cli.settings, a),
         Command::MoveCosignerShares(a) => move_shares::run(cli.settings, a).await,
     };
     match result {

@@ -88,6 +88,10 @@ pub fn validate(s: &Settings) -> Result<(), ConfigError> {
         ));
     }
     master_keys(s)?;
+    if let Some(k) = &s.log_key {
+        crate::transparency::LogSigner::parse(k)
+            .map_err(|e| bad("WALLETD_LOG_KEY", e.to_string()))?;
+    }
     if s.jwt_secret.as_ref().is_some_and(|k| k.expose().len() < 32) {
         return Err(bad(
             "WALLETD_JWT_SECRET",

@@ -77,6 +77,11 @@ const POSTGRES: &[Script] = &[
         "whitelist_policy",
         include_str!("../../migrations/postgres/0015_whitelist_policy.sql"),
     ),
+    (
+        16,
+        "transparency_log",
+        include_str!("../../migrations/postgres/0016_transparency_log.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -144,6 +149,11 @@ const SQLITE: &[Script] = &[
         15,
         "whitelist_policy",
         include_str!("../../migrations/sqlite/0015_whitelist_policy.sql"),
+    ),
+    (
+        16,
+        "transparency_log",
+        include_str!("../../migrations/sqlite/0016_transparency_log.sql"),
     ),
 ];
 

@@ -103,6 +103,9 @@ fn recipe() -> BTreeMap<&'static str, String> {
     m.insert("MPC_CHANNEL_PUBLIC_KEY", a.public_hex());
     m.insert("COSIGNER_CHANNEL_KEY", b.private_hex().as_str().to_string());
     m.insert("COSIGNER_PUBLIC_KEY", b.public_hex());
+    let (log_key, _) =
+        walletd::transparency::LogSigner::generate("wallets.example.com/log").expect("log key");
+    m.insert("WALLETD_LOG_KEY", log_key.expose().to_string());
     for name in m.keys() {
         assert!(
             COMPOSE.contains(&format!("{name}=")),
@@ -190,12 +193,17 @@ fn every_variable_the_stack_sets_is_read_and_accepted() {
         out.contains("server wallets: 2-of-2 MPC with the cosigner at http://cosigner:"),
         "{out}"
     );
+    assert!(
+        out.contains("transparency log: sealed; checkpoints of wallets.example.com/log"),
+        "{out}"
+    );
     let secret_names = [
         "WALLETD_MASTER_KEY",
         "COSIGNER_MASTER_KEY",
         "WALLETD_API_KEYS",
         "MPC_CHANNEL_KEY",
         "COSIGNER_CHANNEL_KEY",
+        "WALLETD_LOG_KEY",
     ];
     for secret in secret_names.iter().map(|n| &secrets[n]) {
         assert!(

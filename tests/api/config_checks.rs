@@ -76,6 +76,10 @@ fn bad_settings() -> Vec<(Vec<(&'static str, String)>, &'static str)> {
     vec![
         (vec![("WALLETD_MAX_BODY", "0".into())], "WALLETD_MAX_BODY"),
         (
+            vec![("WALLETD_LOG_KEY", "PRIVATE+KEY+x+00000000+AAAA".into())],
+            "WALLETD_LOG_KEY",
+        ),
+        (
             vec![("WALLETD_MAX_BODY", "lots".into())],
             "WALLETD_MAX_BODY",
         ),

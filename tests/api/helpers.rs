@@ -181,6 +181,7 @@ pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Setti
         workers: Some(2),
         ready_max_lag_events: 100_000,
         ready_max_lag_seconds: 60,
+        log_key: None,
         metrics: walletd::config::MetricsMode::On,
     }
 }

@@ -32,4 +32,5 @@ mod sila;
 mod sila_client;
 mod sila_kyc;
 mod sila_sdk_compat;
+mod transparency;
 mod whitelist;

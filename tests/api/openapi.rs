@@ -483,7 +483,9 @@ async fn get_with(app: &TestApp, path: &str, bearer: Option<&str>) -> Resp {
 // Real answers of every dialect, successes and refusals, against the
 // served document.
 async fn responses_match_their_schemas(b: Backend) {
-    let Some(app) = spawn_app(b).await else {
+    let (log_key, _) = walletd::transparency::LogSigner::generate("walletd.test/log").unwrap();
+    let Some(app) = crate::helpers::spawn_app_with(b, move |s| s.log_key = Some(log_key)).await
+    else {
         return;
     };
     let doc = served_document(&app).await;
@@ -902,6 +904,55 @@ async fn responses_match_their_schemas(b: Backend) {
         .await;
     assert_eq!(not_admin.status, 403);
     conforms(&doc, "post", "/api/admin/kyc/{handle}", &not_admin, seen);
+
+    // Auditors: the transparency log, once the sealer has caught up.
+    let mut checkpoint = get_with(&app, "/api/admin/log/checkpoint", Some(&admin)).await;
+    for _ in 0..200 {
+        if checkpoint.status == 200 {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+        checkpoint = get_with(&app, "/api/admin/log/checkpoint", Some(&admin)).await;
+    }
+    assert_eq!(checkpoint.status, 200, "{}", checkpoint.body);
+    conforms(&doc, "get", "/api/admin/log/checkpoint", &checkpoint, seen);
+    let size = checkpoint.body["size"].as_u64().unwrap();
+    let stray = get_with(&app, "/api/admin/log/checkpoint?x=1", Some(&admin)).await;
+    assert_eq!(stray.status, 400);
+    conforms(&doc, "get", "/api/admin/log/checkpoint", &stray, seen);
+    let path = format!("/api/admin/log/proof/inclusion?position=0&size={size}");
+    let inclusion = get_with(&app, &path, Some(&admin)).await;
+    assert_eq!(inclusion.status, 200, "{}", inclusion.body);
+    conforms(
+        &doc,
+        "get",
+        "/api/admin/log/proof/inclusion",
+        &inclusion,
+        seen,
+    );
+    let path = format!("/api/admin/log/proof/inclusion?position={size}&size={size}");
+    let beyond = get_with(&app, &path, Some(&admin)).await;
+    assert_eq!(beyond.status, 400);
+    conforms(&doc, "get", "/api/admin/log/proof/inclusion", &beyond, seen);
+    let path = format!("/api/admin/log/proof/consistency?from=1&to={size}");
+    let consistency = get_with(&app, &path, Some(&admin)).await;
+    assert_eq!(consistency.status, 200, "{}", consistency.body);
+    conforms(
+        &doc,
+        "get",
+        "/api/admin/log/proof/consistency",
+        &consistency,
+        seen,
+    );
+    let not_admin = get_with(&app, &path, Some(&subscriber)).await;
+    assert_eq!(not_admin.status, 403);
+    conforms(
+        &doc,
+        "get",
+        "/api/admin/log/proof/consistency",
+        &not_admin,
+        seen,
+    );
 
     // Every JSON operation had at least one real answer checked.
     let checked: BTreeSet<(String, String)> = seen

@@ -1,0 +1,48 @@
+//! The auditor endpoints' answers as the OpenAPI document describes them.
+//! Hashes are base64 (standard, padded), as in the checkpoint itself.
+
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// `GET /api/admin/log/checkpoint`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedCheckpoint {
+    /// Leaves in the tree (events sealed).
+    pub size: u64,
+    /// The tree's root hash.
+    pub root: String,
+    /// The c2sp.org/tlog-checkpoint body signed as a c2sp.org/signed-note:
+    /// what an auditor saves and verifies with the pinned key.
+    pub checkpoint: String,
+    /// The checkpoints' origin (the log key's name).
+    pub origin: String,
+    /// The signed-note verifier key this server signs with (pin it from a
+    /// trusted channel, e.g. `walletd log-key`, not from here).
+    pub verifier_key: String,
+}
+
+/// `GET /api/admin/log/proof/inclusion`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InclusionProof {
+    /// The leaf's index (its position in the log, from 0).
+    pub position: u64,
+    pub tree_size: u64,
+    /// The event's row in the store (`position` of the export).
+    pub event_position: i64,
+    /// SHA-256(0x00 ‖ the leaf's canonical encoding).
+    pub leaf_hash: String,
+    /// The audit path, leaf to root (RFC 9162 §2.1.3).
+    pub proof: Vec<String>,
+}
+
+/// `GET /api/admin/log/proof/consistency`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConsistencyProof {
+    pub from: u64,
+    pub to: u64,
+    /// RFC 9162 §2.1.4.
+    pub proof: Vec<String>,
+}
