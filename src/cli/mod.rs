@@ -6,6 +6,7 @@ pub mod args;
 mod bench;
 mod config;
 mod cosigner;
+mod events;
 mod kyc;
 mod log_key;
 mod move_shares;
@@ -13,6 +14,7 @@ mod progress;
 mod replay;
 mod rotate;
 mod serve;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -71,6 +73,13 @@ pub enum Command {
     /// The transparency log's key: print the verifier key auditors pin, or
     /// generate a new key pair.
     LogKey(log_key::LogKeyArgs),
+    /// The event log, for auditors.
+    #[command(subcommand)]
+    Events(events::EventsCli),
+    /// Recompute the transparency log from the events and check it against
+    /// the signed checkpoints (online), or check an export against a saved
+    /// checkpoint (offline: --checkpoint, --events, --key).
+    Verify(verify::VerifyArgs),
     /// Move the in-process cosigner's key shares to a separate cosigner's
     /// database, so that existing MPC wallets keep signing after the switch.
     MoveCosignerShares(move_shares::MoveArgs),
@@ -93,6 +102,8 @@ pub async fn run() -> ExitCode {
         Command::Cosigner => cosigner::run(cli.settings).await,
         Command::MpcKeygen => cosigner::keygen(),
         Command::LogKey(a) => log_key::run(cli.settings, a),
+        Command::Events(c) => events::run(cli.settings, c).await,
+        Command::Verify(a) => verify::run(cli.settings, a).await,
         Command::MoveCosignerShares(a) => move_shares::run(cli.settings, a).await,
     };
     match result {

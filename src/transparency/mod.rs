@@ -6,11 +6,13 @@
 //! events and signs checkpoints, `hashes` reads the stored tree for the
 //! `tlog_tiles` algorithms, `signing` holds the log's Ed25519 key.
 
+pub mod export;
 pub mod hashes;
 pub mod key;
 pub mod leaf;
 pub mod proofs;
 pub mod sealer;
 pub mod signing;
+pub mod verify;
 
 pub use signing::{LogKeyError, LogSigner};

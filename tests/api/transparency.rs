@@ -15,7 +15,10 @@ use walletd::transparency::{signing, LogSigner};
 use crate::backend_tests;
 use crate::helpers::{spawn_app_with, token, Backend, TestApp};
 
-backend_tests!(the_log_is_an_rfc6962_tree_with_signed_checkpoints);
+backend_tests!(
+    the_log_is_an_rfc6962_tree_with_signed_checkpoints,
+    an_export_and_the_database_verify_and_every_tampering_is_named,
+);
 
 type H = [u8; 32];
 
@@ -312,4 +315,312 @@ async fn the_log_is_an_rfc6962_tree_with_signed_checkpoints(b: Backend) {
         .jwt("GET", "/api/admin/log/checkpoint", None, None)
         .await;
     assert_eq!(r.status, 401, "{}", r.body);
+}
+
+/// Runs a SQL statement on the test database.
+async fn sql(db: &walletd::projections::Db, statement: &str) {
+    walletd::projections::with_db!(db, pool => {
+        sqlx::query(statement).execute(pool).await.expect(statement);
+    });
+}
+
+async fn text_of(db: &walletd::projections::Db, column: &str, position: i64) -> String {
+    let cast = if matches!(db, walletd::projections::Db::Postgres(_)) {
+        "::text"
+    } else {
+        ""
+    };
+    let q = format!("SELECT {column}{cast} AS v FROM events WHERE position = {position}");
+    walletd::projections::with_db!(db, pool => {
+        use sqlx::Row as _;
+        sqlx::query(&q).fetch_one(pool).await.expect("row").get::<String, _>("v")
+    })
+}
+
+fn json_literal(db: &walletd::projections::Db, text: &str) -> String {
+    let quoted = format!("'{}'", text.replace('\'', "''"));
+    if matches!(db, walletd::projections::Db::Postgres(_)) {
+        format!("{quoted}::jsonb")
+    } else {
+        quoted
+    }
+}
+
+async fn an_export_and_the_database_verify_and_every_tampering_is_named(b: Backend) {
+    use crate::helpers::{open_db, run_cli};
+    let (skey, vkey) = LogSigner::generate("walletd.test/log").unwrap();
+    let Some(app) = spawn_app_with(b, move |s| s.log_key = Some(skey)).await else {
+        return;
+    };
+    let admin = token("auditor", "ADMIN");
+    for i in 0..6 {
+        app.create_wallet(&format!("ex-{i}")).await;
+    }
+    let log = events(&app).await;
+    let n = log.len() as u64;
+    let checkpoint = sealed(&app, &admin, n).await;
+    let tdb = app.shutdown().await;
+    let dir = tdb.dir.path().to_path_buf();
+    let cp = dir.join("checkpoint.txt");
+    std::fs::write(&cp, checkpoint["checkpoint"].as_str().unwrap()).unwrap();
+    let export = dir.join("export.jsonl");
+    let db_env = [("DATABASE_URL", tdb.url.as_str())];
+
+    let (ok, out, err) = run_cli(
+        &["events", "export", "--output", export.to_str().unwrap()],
+        &db_env,
+    )
+    .await;
+    assert!(ok, "{out} {err}");
+    assert!(err.contains(&format!("exported {n} events")), "{err}");
+    let lines: Vec<String> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len() as u64, n);
+
+    let offline = |file: std::path::PathBuf, key: String| {
+        let cp = cp.clone();
+        async move {
+            run_cli(
+                &[
+                    "verify",
+                    "--checkpoint",
+                    cp.to_str().unwrap(),
+                    "--events",
+                    file.to_str().unwrap(),
+                    "--key",
+                    &key,
+                ],
+                &[],
+            )
+            .await
+        }
+    };
+    let (ok, out, err) = offline(export.clone(), vkey.clone()).await;
+    assert!(ok, "{out} {err}");
+    assert!(out.contains(&format!("{n} events verified")), "{out}");
+
+    // CSV carries the same records.
+    let (ok, _, err) = run_cli(
+        &[
+            "events",
+            "export",
+            "--format",
+            "csv",
+            "--type",
+            "WalletCreated",
+            "--output",
+            dir.join("e.csv").to_str().unwrap(),
+        ],
+        &db_env,
+    )
+    .await;
+    assert!(ok, "{err}");
+    let csv = std::fs::read_to_string(dir.join("e.csv")).unwrap();
+    assert!(csv.starts_with("index,position,aggregate_type"), "{csv}");
+    assert_eq!(csv.lines().count(), 1 + 6, "{csv}");
+
+    // Tampered exports: each named at its first bad entry.
+    let write = |name: &str, lines: &[String]| {
+        let p = dir.join(name);
+        std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        p
+    };
+    let mut altered = lines.clone();
+    let mut v: Value = serde_json::from_str(&altered[2]).unwrap();
+    v["payload"] = json!({"tampered": true});
+    altered[2] = v.to_string();
+    let mut rehashed = lines.clone();
+    let mut entry = walletd::transparency::export::Entry::from_json(&v).unwrap();
+    entry.leaf_hash = walletd::transparency::leaf::hash(2, &entry.event).0;
+    rehashed[2] = entry.to_json().to_string();
+    let mut metadata = lines.clone();
+    let mut m: Value = serde_json::from_str(&metadata[3]).unwrap();
+    m["metadata"]["actor"] = json!("someone else");
+    metadata[3] = m.to_string();
+    let mut removed = lines.clone();
+    removed.remove(2);
+    let mut swapped = lines.clone();
+    swapped.swap(1, 2);
+    let mut inserted = lines.clone();
+    inserted.insert(2, lines[4].clone());
+    let truncated = lines[..lines.len() - 1].to_vec();
+    for (name, tampered, needle) in [
+        ("altered", altered, "index 2 (event position".to_string()),
+        ("metadata", metadata, "index 3 (event position".into()),
+        (
+            "rehashed",
+            rehashed,
+            format!("the first {n} events do not hash to the checkpoint's root"),
+        ),
+        ("removed", removed, "expected index 2, found 3".into()),
+        ("swapped", swapped, "expected index 1, found 2".into()),
+        ("inserted", inserted, "expected index 2, found 4".into()),
+        (
+            "truncated",
+            truncated,
+            format!("end at {} leaves; the checkpoint covers {n}", n - 1),
+        ),
+    ] {
+        let (ok, out, err) = offline(write(name, &tampered), vkey.clone()).await;
+        assert!(!ok, "{name}: verified: {out}");
+        assert!(
+            err.contains("NOT VERIFIED") && err.contains(&needle),
+            "{name}: {err}"
+        );
+    }
+    // A checkpoint with a forged size, or another log's key.
+    let forged = dir.join("forged.txt");
+    std::fs::write(
+        &forged,
+        std::fs::read_to_string(&cp).unwrap().replacen(
+            &format!("\n{n}\n"),
+            &format!("\n{}\n", n - 1),
+            1,
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = run_cli(
+        &[
+            "verify",
+            "--checkpoint",
+            forged.to_str().unwrap(),
+            "--events",
+            export.to_str().unwrap(),
+            "--key",
+            &vkey,
+        ],
+        &[],
+    )
+    .await;
+    assert!(!ok && err.contains("NOT VERIFIED"), "{err}");
+    let (_, other) = LogSigner::generate("walletd.test/log").unwrap();
+    let (ok, _, err) = offline(export.clone(), other).await;
+    assert!(!ok && err.contains("NOT VERIFIED"), "{err}");
+
+    // Online: the database verifies; then each tampering is named.
+    let verify_args = ["verify", "--key", vkey.as_str()];
+    let online = || run_cli(&verify_args, &db_env);
+    let (ok, out, err) = online().await;
+    assert!(ok, "{out} {err}");
+    assert!(
+        out.contains(&format!("the log verifies against {n} sealed leaves")),
+        "{out}"
+    );
+    let db = open_db(&tdb.url).await;
+    match &db {
+        walletd::projections::Db::Postgres(_) => {
+            sql(&db, "ALTER TABLE events DISABLE TRIGGER ALL").await
+        }
+        walletd::projections::Db::Sqlite(_) => {
+            sql(&db, "DROP TRIGGER events_no_update").await;
+            sql(&db, "DROP TRIGGER events_no_delete").await;
+        }
+    }
+    let pos = |i: usize| log[i].at.position;
+    // One changed character of a payload, then of metadata.
+    for (column, index) in [("payload", 2usize), ("metadata", 3)] {
+        let original = text_of(&db, column, pos(index)).await;
+        let changed = original.replacen('0', "1", 1);
+        assert_ne!(changed, original);
+        sql(
+            &db,
+            &format!(
+                "UPDATE events SET {column} = {} WHERE position = {}",
+                json_literal(&db, &changed),
+                pos(index)
+            ),
+        )
+        .await;
+        let (ok, _, err) = online().await;
+        assert!(
+            !ok && err.contains(&format!("index {index} (event position {})", pos(index))),
+            "{column}: {err}"
+        );
+        sql(
+            &db,
+            &format!(
+                "UPDATE events SET {column} = {} WHERE position = {}",
+                json_literal(&db, &original),
+                pos(index)
+            ),
+        )
+        .await;
+    }
+    // Two rows' contents swapped.
+    let (p1, p2) = (
+        text_of(&db, "payload", pos(1)).await,
+        text_of(&db, "payload", pos(4)).await,
+    );
+    sql(
+        &db,
+        &format!(
+            "UPDATE events SET payload = {} WHERE position = {}",
+            json_literal(&db, &p2),
+            pos(1)
+        ),
+    )
+    .await;
+    sql(
+        &db,
+        &format!(
+            "UPDATE events SET payload = {} WHERE position = {}",
+            json_literal(&db, &p1),
+            pos(4)
+        ),
+    )
+    .await;
+    let (ok, _, err) = online().await;
+    assert!(
+        !ok && err.contains("index 1 (event position"),
+        "swap: {err}"
+    );
+    sql(
+        &db,
+        &format!(
+            "UPDATE events SET payload = {} WHERE position = {}",
+            json_literal(&db, &p1),
+            pos(1)
+        ),
+    )
+    .await;
+    sql(
+        &db,
+        &format!(
+            "UPDATE events SET payload = {} WHERE position = {}",
+            json_literal(&db, &p2),
+            pos(4)
+        ),
+    )
+    .await;
+    let (ok, out, err) = online().await;
+    assert!(ok, "restored: {out} {err}");
+    // A row inserted inside the sealed range.
+    let payload = json_literal(&db, "{}");
+    let metadata = json_literal(&db, "{}");
+    sql(&db, &format!(
+        "INSERT INTO events (position, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) \
+         VALUES (0, 'wallet', 'forged', 1, 'WalletCreated', '1.0', {payload}, {metadata})"
+    ))
+    .await;
+    let (ok, _, err) = online().await;
+    assert!(
+        !ok && err.contains("store position 0 is inside the sealed log but is no leaf"),
+        "insert: {err}"
+    );
+    sql(&db, "DELETE FROM events WHERE position = 0").await;
+    // A row deleted.
+    sql(
+        &db,
+        &format!("DELETE FROM events WHERE position = {}", pos(2)),
+    )
+    .await;
+    let (ok, _, err) = online().await;
+    assert!(
+        !ok && err.contains("expected index 2, found 3"),
+        "delete: {err}"
+    );
+    db.close().await;
 }
