@@ -17,6 +17,7 @@ mod cpu;
 mod idle;
 mod noise;
 mod replay;
+mod seal;
 mod sila;
 mod xacts;
 
@@ -99,6 +100,12 @@ pub struct BenchArgs {
     /// another build's `walletd replay` on the same log).
     #[arg(long, requires = "replay")]
     pub replay_keep: bool,
+
+    /// With --replay: instead of rebuilding the projections, seal the seeded
+    /// log into the transparency log, export it and verify it, each timed
+    /// beside the rate the log alone is read at.
+    #[arg(long, requires = "replay")]
+    pub seal: bool,
 }
 
 impl BenchArgs {
@@ -127,7 +134,7 @@ pub async fn run(args: BenchArgs) -> CliResult {
         cpu::watch(pid);
     }
     if let (Some(events), Some(store_url)) = (args.replay, &args.store_url) {
-        return Ok(replay::run(store_url, events.max(1), &run_id, args.replay_keep).await?);
+        return Ok(replay::run(store_url, events.max(1), &run_id, args.replay_keep, args.seal).await?);
     }
     if let Some(rate) = args.noise_rate {
         return Ok(noise::run(&args, rate, &run_id).await?);

@@ -22,7 +22,13 @@ use crate::store::{CommandMeta, SessionLimits};
 /// Events per seeding statement.
 const SEED_BATCH: usize = 5000;
 
-pub async fn run(store_url: &str, events: u64, run_id: &str, keep: bool) -> Result<(), String> {
+pub async fn run(
+    store_url: &str,
+    events: u64,
+    run_id: &str,
+    keep: bool,
+    seal: bool,
+) -> Result<(), String> {
     let (admin, scratch_url, name) = scratch(store_url, run_id)?;
     let admin_db = crate::store::connect_with(&admin, 2, SessionLimits::MAINTENANCE)
         .await
@@ -34,7 +40,7 @@ pub async fn run(store_url: &str, events: u64, run_id: &str, keep: bool) -> Resu
         .execute(admin_pool)
         .await
         .map_err(|e| format!("cannot create the scratch database: {e}"))?;
-    let result = measure(&scratch_url, events).await;
+    let result = measure(&scratch_url, events, seal).await;
     if keep {
         println!("replay: kept the scratch database: {scratch_url}");
         admin_db.close().await;
@@ -50,7 +56,7 @@ pub async fn run(store_url: &str, events: u64, run_id: &str, keep: bool) -> Resu
     result
 }
 
-async fn measure(url: &str, events: u64) -> Result<(), String> {
+async fn measure(url: &str, events: u64, seal: bool) -> Result<(), String> {
     let db = crate::store::connect_with(url, 4, SessionLimits::MAINTENANCE)
         .await
         .map_err(|e| e.to_string())?;
@@ -78,6 +84,11 @@ async fn measure(url: &str, events: u64) -> Result<(), String> {
     }
     let read_secs = started.elapsed().as_secs_f64();
 
+    if seal {
+        let result = super::seal::measure(&db, read as f64 / read_secs).await;
+        db.close().await;
+        return result;
+    }
     let projector = Projector::new(db.clone(), views::all());
     let rss_before = rss_kib();
     let mut rss_peak = rss_before;
