@@ -134,7 +134,14 @@ pub async fn run(args: BenchArgs) -> CliResult {
         cpu::watch(pid);
     }
     if let (Some(events), Some(store_url)) = (args.replay, &args.store_url) {
-        return Ok(replay::run(store_url, events.max(1), &run_id, args.replay_keep, args.seal).await?);
+        return Ok(replay::run(
+            store_url,
+            events.max(1),
+            &run_id,
+            args.replay_keep,
+            args.seal,
+        )
+        .await?);
     }
     if let Some(rate) = args.noise_rate {
         return Ok(noise::run(&args, rate, &run_id).await?);
