@@ -67,7 +67,8 @@ status=0
 # One worker: with two threads, Python 3.11's ast.parse (used by Hypothesis to
 # describe strategies) intermittently fails with "AST constructor recursion
 # depth mismatch", a CPython bug, not a finding.
-(cd "$here" && SCHEMATHESIS_HOOKS=hooks PYTHONPATH=$here timeout 1200 \
+# Run from the scratch dir: schemathesis keeps a cache where it runs.
+(cd "$work" && SCHEMATHESIS_HOOKS=hooks PYTHONPATH=$here timeout 1200 \
   "$venv/bin/schemathesis" --no-color --config-file "$here/schemathesis.toml" run "$url/openapi.json" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
     --phases examples,coverage,fuzzing \
