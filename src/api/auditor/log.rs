@@ -5,7 +5,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use tlog_tiles::tlog::Hash;
 
-use super::schema::{ConsistencyProof, InclusionProof, SignedCheckpoint};
+use super::schema::{ConsistencyProof, InclusionProof, LogErrors, SignedCheckpoint};
 use crate::api::jwt_wallets::schema::JwtError;
 use crate::api::jwt_wallets::{authorize, JwtApiError};
 use crate::app::App;
@@ -122,11 +122,7 @@ struct InclusionQuery {
     responses(
         (status = 200, description = "The audit path", body = InclusionProof),
         (status = 400, description = "Missing or bad query parameter; position or size out of range", body = JwtError),
-        (status = 401, description = "Missing or invalid token (`WWW-Authenticate: Bearer`)", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "Not ADMIN", body = JwtError),
-        (status = 404, description = "Nothing sealed yet", body = JwtError),
-        (status = 500, description = "Internal error", body = JwtError),
-        (status = 503, description = "Store unavailable; retry", body = JwtError),
+        LogErrors,
     ),
 )]
 pub async fn inclusion(app: web::Data<App>, req: HttpRequest) -> HttpResponse {
@@ -171,11 +167,7 @@ struct ConsistencyQuery {
     responses(
         (status = 200, description = "The consistency proof", body = ConsistencyProof),
         (status = 400, description = "Missing or bad query parameter; sizes out of range", body = JwtError),
-        (status = 401, description = "Missing or invalid token (`WWW-Authenticate: Bearer`)", body = JwtError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
-        (status = 403, description = "Not ADMIN", body = JwtError),
-        (status = 404, description = "Nothing sealed yet", body = JwtError),
-        (status = 500, description = "Internal error", body = JwtError),
-        (status = 503, description = "Store unavailable; retry", body = JwtError),
+        LogErrors,
     ),
 )]
 pub async fn consistency(app: web::Data<App>, req: HttpRequest) -> HttpResponse {

@@ -2,6 +2,8 @@
 //! Hashes are base64 (standard, padded), as in the checkpoint itself.
 
 use serde::Serialize;
+
+use crate::api::jwt_wallets::schema::JwtError;
 use utoipa::ToSchema;
 
 /// `GET /api/admin/log/checkpoint`.
@@ -45,4 +47,20 @@ pub struct ConsistencyProof {
     pub to: u64,
     /// RFC 9162 §2.1.4.
     pub proof: Vec<String>,
+}
+
+/// The errors the proof operations share.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum LogErrors {
+    #[response(status = 401, description = "Missing or invalid token (`WWW-Authenticate: Bearer`)", headers(("WWW-Authenticate" = String, description = "`Bearer`")))]
+    Unauthorized(JwtError),
+    #[response(status = 403, description = "Not ADMIN")]
+    Forbidden(JwtError),
+    #[response(status = 404, description = "Nothing sealed yet")]
+    NotFound(JwtError),
+    #[response(status = 500, description = "Internal error")]
+    Internal(JwtError),
+    #[response(status = 503, description = "Store unavailable; retry")]
+    Unavailable(JwtError),
 }
