@@ -337,6 +337,16 @@ async fn text_of(db: &walletd::projections::Db, column: &str, position: i64) -> 
     })
 }
 
+/// Overwrites one event's JSON column (triggers disabled by the caller).
+async fn set_json(db: &walletd::projections::Db, column: &str, position: i64, text: &str) {
+    let value = json_literal(db, text);
+    sql(
+        db,
+        &format!("UPDATE events SET {column} = {value} WHERE position = {position}"),
+    )
+    .await;
+}
+
 fn json_literal(db: &walletd::projections::Db, text: &str) -> String {
     let quoted = format!("'{}'", text.replace('\'', "''"));
     if matches!(db, walletd::projections::Db::Postgres(_)) {
@@ -525,76 +535,28 @@ async fn an_export_and_the_database_verify_and_every_tampering_is_named(b: Backe
         let original = text_of(&db, column, pos(index)).await;
         let changed = original.replacen('0', "1", 1);
         assert_ne!(changed, original);
-        sql(
-            &db,
-            &format!(
-                "UPDATE events SET {column} = {} WHERE position = {}",
-                json_literal(&db, &changed),
-                pos(index)
-            ),
-        )
-        .await;
+        set_json(&db, column, pos(index), &changed).await;
         let (ok, _, err) = online().await;
         assert!(
             !ok && err.contains(&format!("index {index} (event position {})", pos(index))),
             "{column}: {err}"
         );
-        sql(
-            &db,
-            &format!(
-                "UPDATE events SET {column} = {} WHERE position = {}",
-                json_literal(&db, &original),
-                pos(index)
-            ),
-        )
-        .await;
+        set_json(&db, column, pos(index), &original).await;
     }
     // Two rows' contents swapped.
     let (p1, p2) = (
         text_of(&db, "payload", pos(1)).await,
         text_of(&db, "payload", pos(4)).await,
     );
-    sql(
-        &db,
-        &format!(
-            "UPDATE events SET payload = {} WHERE position = {}",
-            json_literal(&db, &p2),
-            pos(1)
-        ),
-    )
-    .await;
-    sql(
-        &db,
-        &format!(
-            "UPDATE events SET payload = {} WHERE position = {}",
-            json_literal(&db, &p1),
-            pos(4)
-        ),
-    )
-    .await;
+    set_json(&db, "payload", pos(1), &p2).await;
+    set_json(&db, "payload", pos(4), &p1).await;
     let (ok, _, err) = online().await;
     assert!(
         !ok && err.contains("index 1 (event position"),
         "swap: {err}"
     );
-    sql(
-        &db,
-        &format!(
-            "UPDATE events SET payload = {} WHERE position = {}",
-            json_literal(&db, &p1),
-            pos(1)
-        ),
-    )
-    .await;
-    sql(
-        &db,
-        &format!(
-            "UPDATE events SET payload = {} WHERE position = {}",
-            json_literal(&db, &p2),
-            pos(4)
-        ),
-    )
-    .await;
+    set_json(&db, "payload", pos(1), &p1).await;
+    set_json(&db, "payload", pos(4), &p2).await;
     let (ok, out, err) = online().await;
     assert!(ok, "restored: {out} {err}");
     // A row inserted inside the sealed range.
