@@ -158,6 +158,10 @@ pub fn spawn(app: Weak<App>) {
     };
     tokio::spawn(async move {
         loop {
+            // Marked seen before the pass, not after: progress made while the
+            // pass runs must wake the next one, or those events would wait
+            // for the fallback.
+            progress.borrow_and_update();
             let wait = {
                 let Some(app) = app.upgrade() else { return };
                 let Some(signer) = app.log_signer.clone() else {
@@ -175,7 +179,6 @@ pub fn spawn(app: Weak<App>) {
             if wait.is_zero() {
                 continue;
             }
-            progress.borrow_and_update();
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 changed = progress.changed() => {
