@@ -14,6 +14,7 @@ pub mod config;
 pub mod custody;
 pub mod domain;
 pub mod metrics;
+pub mod reports;
 pub mod service;
 pub mod store;
 pub mod telemetry;

@@ -12,6 +12,7 @@ mod log_key;
 mod move_shares;
 mod progress;
 mod replay;
+mod report;
 mod rotate;
 mod serve;
 mod verify;
@@ -80,6 +81,8 @@ pub enum Command {
     /// the signed checkpoints (online), or check an export against a saved
     /// checkpoint (offline: --checkpoint, --events, --key).
     Verify(verify::VerifyArgs),
+    /// A compliance report, live or as of a past log position or time.
+    Report(report::ReportArgs),
     /// Move the in-process cosigner's key shares to a separate cosigner's
     /// database, so that existing MPC wallets keep signing after the switch.
     MoveCosignerShares(move_shares::MoveArgs),
@@ -104,6 +107,7 @@ pub async fn run() -> ExitCode {
         Command::LogKey(a) => log_key::run(cli.settings, a),
         Command::Events(c) => events::run(cli.settings, c).await,
         Command::Verify(a) => verify::run(cli.settings, a).await,
+        Command::Report(a) => report::run(cli.settings, a).await,
         Command::MoveCosignerShares(a) => move_shares::run(cli.settings, a).await,
     };
     match result {

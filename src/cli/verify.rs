@@ -16,8 +16,10 @@ use super::progress::Progress;
 use super::{CliResult, ONE_SHOT_POOL};
 use crate::config::Settings;
 use crate::transparency::export::{page, Entry};
+use crate::transparency::hashes::{with_hashes, HashMapByIndex};
 use crate::transparency::signing;
-use crate::transparency::verify::{Checker, Finding};
+use crate::transparency::verify::{frontier, Checker, Finding, Head};
+use tlog_tiles::tlog::{stored_hash_index, tree_hash, Hash, HashReader as _};
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
@@ -32,12 +34,18 @@ pub struct VerifyArgs {
     /// default the configured log key's.
     #[arg(long)]
     pub key: Option<String>,
+    /// Online: resume at this log position (leaf index), for an auditor who
+    /// verified the log below it before. Leaves from here on are recomputed;
+    /// the stored tree below it must match every signed checkpoint up to it,
+    /// and later checkpoints check the rest.
+    #[arg(long, default_value_t = 0, conflicts_with = "checkpoint")]
+    pub from: u64,
 }
 
 pub async fn run(settings: Settings, args: VerifyArgs) -> CliResult {
     match (&args.checkpoint, &args.events) {
         (Some(cp), Some(events)) => offline(cp, events, args.key.as_deref().unwrap_or_default()),
-        _ => online(settings, args.key).await,
+        _ => online(settings, args.key, args.from).await,
     }
 }
 
@@ -80,7 +88,7 @@ fn offline(checkpoint: &std::path::Path, events: &std::path::Path, key: &str) ->
     )
 }
 
-async fn online(settings: Settings, key: Option<String>) -> CliResult {
+async fn online(settings: Settings, key: Option<String>, from: u64) -> CliResult {
     let key = match key {
         Some(k) => k,
         None => crate::transparency::key::load(&settings)?
@@ -113,9 +121,13 @@ async fn online(settings: Settings, key: Option<String>) -> CliResult {
         checkpoints.push((signed, root));
     }
     let sealed = checkpoints.last().map(|c| c.0).unwrap_or(0);
-    let mut checker = Checker::new(checkpoints);
-    let progress = Progress::new("verify", "events", Some(sealed));
-    let mut next = 0u64;
+    if from > sealed {
+        return Err(format!("--from {from} is beyond the sealed log ({sealed} leaves)").into());
+    }
+    let head = resume_at(&db, from, &checkpoints).await?;
+    let mut checker = Checker::resume(checkpoints, head);
+    let progress = Progress::new("verify", "events", Some(sealed - from));
+    let mut next = from;
     // One past the last leaf: reading stops at the first gap, which the
     // checker then reports (an index that does not follow).
     while next < sealed {
@@ -151,7 +163,32 @@ async fn online(settings: Settings, key: Option<String>) -> CliResult {
         .into());
     }
     report(
-        result,
-        &format!("the log verifies against {sealed} sealed leaves"),
+        result.map(|n| n - from),
+        &format!("the log verifies against {sealed} sealed leaves (from position {from})"),
     )
+}
+
+/// The tree head of the first `from` leaves, from the stored tree, after
+/// checking that tree against every signed checkpoint up to `from`.
+async fn resume_at(
+    db: &walletd_projections::Db,
+    from: u64,
+    checkpoints: &[(u64, Hash)],
+) -> Result<Head, Box<dyn std::error::Error>> {
+    let mut known = HashMapByIndex::new();
+    for &(size, root) in checkpoints.iter().filter(|c| c.0 <= from) {
+        let stored = with_hashes(db, &mut known, |r| tree_hash(size, r)).await?;
+        if stored != root {
+            return Err(format!(
+                "NOT VERIFIED: the stored tree of {size} leaves does not hash to its signed checkpoint: it was altered"
+            )
+            .into());
+        }
+    }
+    let indexes: Vec<u64> = frontier(from)
+        .into_iter()
+        .map(|(h, i)| stored_hash_index(h as u8, i))
+        .collect();
+    let roots = with_hashes(db, &mut known, |r| r.read_hashes(&indexes)).await?;
+    Ok(Head::from_subtrees(from, &roots))
 }

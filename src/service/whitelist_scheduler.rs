@@ -38,6 +38,10 @@ pub fn spawn(app: Weak<App>) {
     };
     tokio::spawn(async move {
         loop {
+            // Seen before the round, not after: progress made while the round
+            // runs must wake the next one, or a wallet queued meanwhile waits
+            // for the full sleep.
+            progress.borrow_and_update();
             let wait = {
                 let Some(app) = app.upgrade() else { return };
                 match round(&app).await {
@@ -48,7 +52,6 @@ pub fn spawn(app: Weak<App>) {
                     }
                 }
             };
-            progress.borrow_and_update();
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 changed = progress.changed() => {

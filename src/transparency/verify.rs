@@ -31,6 +31,17 @@ impl Head {
         self.size += 1;
     }
 
+    /// The head of the first `size` leaves from the roots of its complete
+    /// subtrees, largest first (what `frontier` names): verifying can resume
+    /// at `size` without reading the leaves before it.
+    pub fn from_subtrees(size: u64, roots: &[Hash]) -> Self {
+        let heights = frontier(size).into_iter().map(|(h, _)| h);
+        Self {
+            stack: heights.zip(roots.iter().copied()).collect(),
+            size,
+        }
+    }
+
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -46,6 +57,20 @@ impl Head {
         }
         r
     }
+}
+
+/// The complete subtrees the first `size` leaves fold into, largest first:
+/// (height, index of the subtree among those of its height).
+pub fn frontier(size: u64) -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    for h in (0..64u32).rev() {
+        if size & (1 << h) != 0 {
+            out.push((h, start >> h));
+            start += 1 << h;
+        }
+    }
+    out
 }
 
 /// Why a log does not verify, naming the first place it goes wrong.
@@ -84,6 +109,16 @@ impl Checker {
             checkpoints,
             next: 0,
         }
+    }
+
+    /// Resumes at leaf `head.size()`: entries start there, and checkpoints
+    /// up to it are left to the caller.
+    pub fn resume(checkpoints: Vec<(u64, Hash)>, head: Head) -> Self {
+        let mut c = Self::new(checkpoints);
+        c.next = c.checkpoints.partition_point(|cp| cp.0 <= head.size());
+        c.count = head.size();
+        c.head = head;
+        c
     }
 
     fn covered(&self) -> u64 {
@@ -158,6 +193,26 @@ mod tests {
         for (i, l) in leaves.iter().enumerate() {
             head.push(*l);
             assert_eq!(head.root(), mth(&leaves[..=i]), "size {}", i + 1);
+        }
+    }
+
+    #[test]
+    fn a_head_resumed_from_its_subtrees_goes_on_like_the_original() {
+        let leaves: Vec<Hash> = (0..37u32).map(|i| record_hash(&i.to_be_bytes())).collect();
+        for from in 0..leaves.len() {
+            let roots: Vec<Hash> = frontier(from as u64)
+                .into_iter()
+                .map(|(h, i)| {
+                    let at = (i << h) as usize;
+                    mth(&leaves[at..at + (1 << h)])
+                })
+                .collect();
+            let mut head = Head::from_subtrees(from as u64, &roots);
+            assert_eq!(head.root(), mth(&leaves[..from]), "resumed at {from}");
+            for l in &leaves[from..] {
+                head.push(*l);
+            }
+            assert_eq!(head.root(), mth(&leaves), "resumed at {from}");
         }
     }
 }

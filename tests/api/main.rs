@@ -25,6 +25,7 @@ mod openapi;
 mod ownership;
 mod refusals;
 mod replay;
+mod reports;
 mod request_signatures;
 mod server_wallets;
 mod signing;

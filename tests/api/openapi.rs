@@ -953,6 +953,24 @@ async fn responses_match_their_schemas(b: Backend) {
         &not_admin,
         seen,
     );
+    for path in [
+        "/api/admin/events?limit=2".to_string(),
+        format!("/api/admin/events?from={}", size + 1),
+    ] {
+        let r = get_with(&app, &path, Some(&admin)).await;
+        conforms(&doc, "get", "/api/admin/events", &r, seen);
+    }
+    for (path, status) in [
+        ("/api/admin/reports/signing-activity", 200),
+        ("/api/admin/reports/wallets-created?asOf=1", 200),
+        ("/api/admin/reports/refusals?asOf=2026-01-01T00:00:00Z", 200),
+        ("/api/admin/reports/unknown", 404),
+        ("/api/admin/reports/kyc-changes?asOf=soon", 400),
+    ] {
+        let r = get_with(&app, path, Some(&admin)).await;
+        assert_eq!(r.status, status, "{path}: {}", r.body);
+        conforms(&doc, "get", "/api/admin/reports/{name}", &r, seen);
+    }
 
     // Every JSON operation had at least one real answer checked.
     let checked: BTreeSet<(String, String)> = seen

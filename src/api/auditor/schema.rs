@@ -64,3 +64,36 @@ pub enum LogErrors {
     #[response(status = 503, description = "Store unavailable; retry")]
     Unavailable(JwtError),
 }
+
+/// One sealed event, as `walletd events export` writes it.
+#[derive(Serialize, ToSchema)]
+pub struct ExportedEvent {
+    /// Its leaf index: the log position.
+    pub index: u64,
+    /// Its row in the store.
+    pub position: i64,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    /// As stored: `{"EventType": {fields}}` (see docs/events.md).
+    #[schema(value_type = Object)]
+    pub payload: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub metadata: serde_json::Value,
+    /// SHA-256(0x00 ‖ the leaf's canonical encoding), base64.
+    pub leaf_hash: String,
+}
+
+/// `GET /api/admin/events`.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventsPage {
+    pub from: u64,
+    /// The sealed log's size when the page was read.
+    pub tree_size: u64,
+    pub events: Vec<ExportedEvent>,
+    /// Where the next page starts; null when this page reaches the end.
+    pub next: Option<u64>,
+}

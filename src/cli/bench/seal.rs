@@ -1,8 +1,8 @@
 //! `walletd bench --replay N --seal`: the transparency log's throughput on a
 //! seeded log of N events — sealing (leaves, stored hashes, a signed
 //! checkpoint per pass), exporting (JSON lines, to nowhere) and verifying
-//! (every leaf recomputed, the tree head checked at every checkpoint) — each
-//! beside the rate the log alone is read at in the same run.
+//! (every leaf recomputed, the tree head checked at every checkpoint) and two
+//! reports recomputed from the log — each beside the rate the log alone is read at in the same run.
 
 use std::io::Write as _;
 use std::time::Instant;
@@ -10,6 +10,7 @@ use std::time::Instant;
 use walletd_projections::Db;
 
 use crate::cli::progress::Progress;
+use crate::reports::{self, AsOf, Cut, ReportName};
 use crate::transparency::export::page;
 use crate::transparency::sealer::{self, BATCH};
 use crate::transparency::signing;
@@ -97,5 +98,23 @@ pub async fn measure(db: &Db, read_rate: f64) -> Result<(), String> {
         notes.len(),
         rate / read_rate
     );
+
+    // A report recomputed from the log as of its end: the same read, plus a
+    // fold that keeps one entry per wallet.
+    for name in [ReportName::WalletsCreated, ReportName::SigningActivity] {
+        let started = Instant::now();
+        let report = reports::compute(db, name, &AsOf::Log(Cut::Events(size)))
+            .await
+            .map_err(|e| e.to_string())?;
+        let secs = started.elapsed().as_secs_f64();
+        let rate = report.reached.events as f64 / secs;
+        println!(
+            "report {}: {} events into {} rows in {secs:.1} s = {rate:.0} events/s | report = {:.2} of the log read",
+            name.as_str(),
+            report.reached.events,
+            report.table.rows.len(),
+            rate / read_rate
+        );
+    }
     Ok(())
 }

@@ -1,0 +1,422 @@
+//! Issue 13: compliance reports and the events endpoint. Every report as of
+//! now (recomputed from the log) equals the live one (from the projections);
+//! a report as of a past position equals the live report taken when the log
+//! stood there, and names the tree it was computed from; the CLI prints the
+//! same; the sealed events page over HTTP like the export.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use walletd::transparency::LogSigner;
+
+use crate::backend_tests;
+use crate::helpers::{run_cli, spawn_app_with, token, Backend, TestApp};
+use crate::sila_client::{Key, SilaClient};
+
+backend_tests!(
+    reports_as_of_now_equal_the_live_ones_and_past_ones_replay,
+    sealed_events_page_over_http_like_the_export,
+);
+
+const REPORTS: &[&str] = &[
+    "wallets-created",
+    "signing-activity",
+    "kyc-changes",
+    "whitelist-latency",
+    "refusals",
+    "default-wallet-changes",
+    "key-material",
+];
+
+async fn report(app: &TestApp, admin: &str, name: &str, as_of: Option<&str>) -> Value {
+    let path = match as_of {
+        Some(a) => format!("/api/admin/reports/{name}?asOf={a}"),
+        None => format!("/api/admin/reports/{name}"),
+    };
+    let r = app.jwt("GET", &path, Some(admin), None).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    r.body
+}
+
+/// The number of events once the projections and the sealer have caught up
+/// with the log and with each other.
+async fn settled(app: &TestApp, admin: &str) -> u64 {
+    let mut last = None;
+    for _ in 0..300 {
+        let n = walletd::projections::log::count(&app.app.db).await.unwrap() as u64;
+        let live = report(app, admin, "key-material", None).await;
+        let cp = app
+            .jwt("GET", "/api/admin/log/checkpoint", Some(admin), None)
+            .await;
+        let sealed = cp.body["size"].as_u64();
+        if live["asOf"]["events"].as_u64() == Some(n) && sealed == Some(n) {
+            if last == Some(n) {
+                return n;
+            }
+            last = Some(n);
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the projections and the sealer did not catch up with the log");
+}
+
+async fn checkpoint_root(app: &TestApp, admin: &str) -> Value {
+    app.jwt("GET", "/api/admin/log/checkpoint", Some(admin), None)
+        .await
+        .body["root"]
+        .clone()
+}
+
+fn rows_where<'a>(report: &'a Value, column: &str, value: &str) -> Vec<&'a Value> {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r[column] == value)
+        .collect()
+}
+
+async fn reports_as_of_now_equal_the_live_ones_and_past_ones_replay(b: Backend) {
+    let (skey, _) = LogSigner::generate("walletd.test/log").unwrap();
+    let Some(app) = spawn_app_with(b, move |s| {
+        s.log_key = Some(skey);
+        s.whitelist_delay = Some(1);
+    })
+    .await
+    else {
+        return;
+    };
+    let admin = token("auditor", "ADMIN");
+
+    // Phase 1: server wallets (API key) and a message signed by one.
+    let w1 = app.create_wallet("rep-1").await;
+    app.create_wallet("rep-2").await;
+    let id1 = w1["walletId"].as_str().unwrap().to_string();
+    let r = app
+        .post_json(
+            &format!("/api/wallets/{id1}/sign"),
+            &json!({"message": "hello"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let n1 = settled(&app, &admin).await;
+    let root1 = checkpoint_root(&app, &admin).await;
+    let mut live1 = Vec::new();
+    for name in REPORTS {
+        live1.push(report(&app, &admin, name, None).await);
+    }
+
+    // Phase 2: JWT wallets and a default change; typed data and a
+    // transaction; a Sila user through KYC to the whitelist; refusals.
+    let alice = token("alice", "SUBSCRIBER");
+    let mut jwt_ids = Vec::new();
+    for _ in 0..2 {
+        let r = app
+            .jwt("POST", "/api/wallet/create", Some(&alice), Some(&json!({})))
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        jwt_ids.push(r.body["wallet"]["id"].as_str().unwrap().to_string());
+    }
+    for id in &jwt_ids {
+        let r = app
+            .jwt(
+                "POST",
+                "/api/wallet/primary",
+                Some(&alice),
+                Some(&json!({ "walletId": id })),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let r = app
+        .post_json(
+            &format!("/api/wallets/{id1}/sign-transaction"),
+            &json!({"transaction": {
+                "type": "legacy", "chainId": "137", "nonce": "0x0", "to": null,
+                "value": "0", "data": "0x6080", "gas": "0x186a0", "gasPrice": "0x6fc23ac00"
+            }}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    let sila = SilaClient::register_app(&app, "reports.app").await;
+    let k1 = sila.register_user("carol.eth").await;
+    let body = sila.body(Some("carol.eth"), json!({"kyc_level": "DEFAULT"}));
+    let r = sila
+        .call("request_kyc", &body, Some(&sila.key), Some(&k1))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let k2 = Key::random();
+    let r = sila.register_wallet("carol.eth", &k1, &k2, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    sila.wait_whitelisted("carol.eth", &k2, Duration::from_secs(20))
+        .await;
+
+    let member = token("mallory", "MEMBER");
+    let r = app
+        .jwt("GET", "/api/admin/reports/refusals", Some(&member), None)
+        .await;
+    assert_eq!(r.status, 403, "{}", r.body);
+
+    // Refusals are written in batches (every 5 s): wait for this one.
+    let mut refusals = Value::Null;
+    for _ in 0..200 {
+        refusals = report(&app, &admin, "refusals", None).await;
+        if !rows_where(&refusals, "reason", "insufficient_role").is_empty() {
+            break;
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    }
+    let denied = rows_where(&refusals, "reason", "insufficient_role");
+    assert_eq!(denied.len(), 1, "{refusals}");
+    assert_eq!(denied[0]["status"], 403);
+    assert_eq!(denied[0]["kept"], "evidence");
+    assert_eq!(denied[0]["refused"], 1);
+
+    let n = settled(&app, &admin).await;
+    assert!(n > n1);
+    let now = walletd::domain::Timestamp::now().to_text();
+
+    // As of now, from the log, equals live, from the projections; a time
+    // after the last event is the same cut as its position.
+    let mut live = std::collections::HashMap::new();
+    for name in REPORTS {
+        let l = report(&app, &admin, name, None).await;
+        assert_eq!(l["source"], "projections");
+        let by_time = report(&app, &admin, name, Some(&now)).await;
+        assert_eq!(by_time["source"], "log");
+        assert_eq!(by_time["rows"], l["rows"], "{name} as of {now}");
+        assert_eq!(by_time["columns"], l["columns"], "{name}");
+        assert_eq!(by_time["asOf"]["events"], n);
+        if *name != "refusals" {
+            let by_position = report(&app, &admin, name, Some(&n.to_string())).await;
+            assert_eq!(by_position["rows"], l["rows"], "{name} as of {n}");
+            assert_eq!(by_position["asOf"], l["asOf"], "{name}");
+        }
+        assert_eq!(l["input"]["treeSize"], n);
+        assert_eq!(l["input"]["root"], checkpoint_root(&app, &admin).await);
+        assert_eq!(l["input"]["checkpointSize"], n);
+        assert!(l["input"]["checkpoint"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("\n{n}\n")));
+        live.insert(*name, l);
+    }
+
+    // What each report says.
+    let created = &live["wallets-created"];
+    let server = rows_where(created, "api", "server-wallets");
+    assert_eq!(server.len(), 1, "{created}");
+    assert_eq!(server[0]["wallets"], 2);
+    assert_eq!(server[0]["custody"], "local");
+    assert_eq!(server[0]["kind"], "server");
+    let jwt = rows_where(created, "api", "jwt");
+    assert_eq!(jwt.len(), 1, "{created}");
+    assert_eq!(jwt[0]["wallets"], 2);
+    let sila_rows = rows_where(created, "api", "sila");
+    assert_eq!(sila_rows.len(), 1, "{created}");
+    assert_eq!(sila_rows[0]["kind"], "external");
+
+    let signing = &live["signing-activity"];
+    let of_wallet: Vec<_> = rows_where(signing, "wallet_id", &id1);
+    assert_eq!(of_wallet.len(), 2, "{signing}");
+    assert!(of_wallet
+        .iter()
+        .any(|r| r["kind"] == "message" && r["signatures"] == 1 && r["chain_id"].is_null()));
+    assert!(of_wallet
+        .iter()
+        .any(|r| r["kind"] == "transaction" && r["chain_id"] == 137));
+    let per_user = rows_where(signing, "level", "user");
+    assert_eq!(per_user.len(), 2, "{signing}");
+    assert!(per_user
+        .iter()
+        .all(|r| r["user_id"] == of_wallet[0]["user_id"]));
+
+    let kyc = &live["kyc-changes"];
+    let changes: Vec<(&str, &str)> = kyc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["from"].as_str().unwrap(), r["to"].as_str().unwrap()))
+        .collect();
+    assert_eq!(changes.first(), Some(&("unverified", "pending")), "{kyc}");
+    assert_eq!(changes.last().map(|c| c.1), Some("passed"), "{kyc}");
+    assert!(kyc["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["handle"] == "carol.eth"));
+
+    let wl = &live["whitelist-latency"]["rows"][0];
+    assert!(wl["whitelisted"].as_u64().unwrap() >= 1, "{wl}");
+    assert_eq!(wl["pending"], 0, "{wl}");
+    assert!(
+        wl["p50_ms"].as_i64().unwrap() >= 1000,
+        "the delay is 1 s: {wl}"
+    );
+    assert!(wl["max_ms"].as_i64().unwrap() >= wl["p95_ms"].as_i64().unwrap());
+
+    let defaults = &live["default-wallet-changes"];
+    let first = rows_where(defaults, "to_wallet", &jwt_ids[0]);
+    assert_eq!(first.len(), 1, "{defaults}");
+    assert_eq!(first[0]["from_wallet"], "", "no default before");
+    let moved = rows_where(defaults, "to_wallet", &jwt_ids[1]);
+    assert_eq!(moved.len(), 1, "{defaults}");
+    assert_eq!(moved[0]["from_wallet"], jwt_ids[0]);
+    assert_eq!(moved[0]["api"], "jwt");
+    assert_eq!(moved[0]["actor"], "jwt:alice");
+
+    assert_eq!(live["key-material"]["rows"], json!([]));
+
+    // As of the past position: exactly the live reports taken back then,
+    // naming the tree the checkpoint of that size signed.
+    for (name, then) in REPORTS.iter().zip(&live1) {
+        if *name == "refusals" {
+            continue;
+        }
+        let past = report(&app, &admin, name, Some(&n1.to_string())).await;
+        assert_eq!(past["rows"], then["rows"], "{name} as of {n1}");
+        assert_eq!(past["asOf"], then["asOf"], "{name}");
+        assert_eq!(past["input"]["treeSize"], n1);
+        assert_eq!(past["input"]["root"], root1, "{name}: the input's root");
+        assert_eq!(past["input"]["checkpointSize"], n);
+    }
+    let past = report(&app, &admin, "wallets-created", Some(&n1.to_string())).await;
+    assert_eq!(past["rows"].as_array().unwrap().len(), 1, "{past}");
+
+    // Refused: unknown report, bad or future cut, other parameters.
+    for (path, status) in [
+        ("/api/admin/reports/nope".to_string(), 404),
+        (
+            "/api/admin/reports/refusals?asOf=yesterday".to_string(),
+            400,
+        ),
+        (
+            format!("/api/admin/reports/kyc-changes?asOf={}", n + 1000),
+            400,
+        ),
+        ("/api/admin/reports/kyc-changes?as_of=1".to_string(), 400),
+    ] {
+        let r = app.jwt("GET", &path, Some(&admin), None).await;
+        assert_eq!(r.status, status, "{path}: {}", r.body);
+        assert!(r.body["error"].is_string(), "{}", r.body);
+    }
+    let r = app
+        .jwt("GET", "/api/admin/reports/kyc-changes", None, None)
+        .await;
+    assert_eq!(r.status, 401);
+
+    // The CLI prints the same report, as JSON and as CSV.
+    let tdb = app.shutdown().await;
+    let env = [("DATABASE_URL", tdb.url.as_str())];
+    let (ok, out, err) = run_cli(
+        &["report", "signing-activity", "--as-of", &n1.to_string()],
+        &env,
+    )
+    .await;
+    assert!(ok, "{out} {err}");
+    let cli: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cli["rows"], live1[1]["rows"]);
+    assert_eq!(cli["input"]["root"], root1);
+    let (ok, out, err) = run_cli(&["report", "wallets-created", "--format", "csv"], &env).await;
+    assert!(ok, "{out} {err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("day,api,kind,custody,wallets"));
+    assert_eq!(
+        lines.count(),
+        created["rows"].as_array().unwrap().len(),
+        "{out}"
+    );
+    assert!(err.contains("from the projections"), "{err}");
+    let (ok, _, err) = run_cli(&["report", "nope"], &env).await;
+    assert!(!ok);
+    assert!(err.contains("wallets-created"), "{err}");
+}
+
+async fn sealed_events_page_over_http_like_the_export(b: Backend) {
+    let (skey, _) = LogSigner::generate("walletd.test/log").unwrap();
+    let Some(app) = spawn_app_with(b, move |s| s.log_key = Some(skey)).await else {
+        return;
+    };
+    let admin = token("auditor", "ADMIN");
+    for i in 0..7 {
+        app.create_wallet(&format!("ev-{i}")).await;
+    }
+    let n = settled(&app, &admin).await;
+
+    // Pages of 3 from 0, followed by `next`, cover the log once, in order.
+    let mut paged = Vec::new();
+    let mut from = Some(0u64);
+    while let Some(f) = from {
+        let r = app
+            .jwt(
+                "GET",
+                &format!("/api/admin/events?from={f}&limit=3"),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(r.body["from"], f);
+        assert_eq!(r.body["treeSize"], n);
+        let events = r.body["events"].as_array().unwrap();
+        assert!(events.len() <= 3);
+        paged.extend(events.iter().cloned());
+        from = r.body["next"].as_u64();
+    }
+    assert_eq!(paged.len() as u64, n);
+    for (i, e) in paged.iter().enumerate() {
+        assert_eq!(e["index"], i as u64);
+    }
+    // One big page is the same.
+    let r = app
+        .jwt("GET", "/api/admin/events", Some(&admin), None)
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["events"], json!(paged));
+    assert!(r.body["next"].is_null());
+    // The end of the log is an empty page.
+    let r = app
+        .jwt(
+            "GET",
+            &format!("/api/admin/events?from={n}"),
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body["events"], json!([]));
+
+    for path in [
+        format!("/api/admin/events?from={}", n + 1),
+        "/api/admin/events?limit=0".to_string(),
+        "/api/admin/events?limit=10001".to_string(),
+        "/api/admin/events?from=-1".to_string(),
+        "/api/admin/events?to=3".to_string(),
+    ] {
+        let r = app.jwt("GET", &path, Some(&admin), None).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.body["error"].is_string());
+    }
+    let r = app
+        .jwt(
+            "GET",
+            "/api/admin/events",
+            Some(&token("x", "MEMBER")),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 403);
+
+    // The export writes the same records.
+    let tdb = app.shutdown().await;
+    let (ok, out, err) =
+        run_cli(&["events", "export"], &[("DATABASE_URL", tdb.url.as_str())]).await;
+    assert!(ok, "{err}");
+    let exported: Vec<Value> = out
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(exported, paged);
+}
