@@ -4,6 +4,7 @@ mod api_key;
 mod app;
 pub mod args;
 mod bench;
+mod check_proof;
 mod config;
 mod cosigner;
 mod events;
@@ -81,8 +82,13 @@ pub enum Command {
     /// the signed checkpoints (online), or check an export against a saved
     /// checkpoint (offline: --checkpoint, --events, --key).
     Verify(verify::VerifyArgs),
-    /// A compliance report, live or as of a past log position or time.
+    /// A compliance report, live or as of a past log position or time; or
+    /// recomputed offline from an export (--events).
     Report(report::ReportArgs),
+    /// Check an inclusion or consistency proof offline, against saved
+    /// checkpoints and the pinned verifier key.
+    #[command(subcommand)]
+    CheckProof(check_proof::CheckProofCli),
     /// Move the in-process cosigner's key shares to a separate cosigner's
     /// database, so that existing MPC wallets keep signing after the switch.
     MoveCosignerShares(move_shares::MoveArgs),
@@ -108,6 +114,7 @@ pub async fn run() -> ExitCode {
         Command::Events(c) => events::run(cli.settings, c).await,
         Command::Verify(a) => verify::run(cli.settings, a).await,
         Command::Report(a) => report::run(cli.settings, a).await,
+        Command::CheckProof(c) => check_proof::run(c),
         Command::MoveCosignerShares(a) => move_shares::run(cli.settings, a).await,
     };
     match result {

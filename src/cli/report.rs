@@ -1,5 +1,6 @@
-//! `walletd report NAME`: a compliance report, live (from the projections)
-//! or as of a past log position or time (recomputed from the log).
+//! `walletd report NAME`: a compliance report, live (from the projections),
+//! as of a past log position or time (recomputed from the log), or
+//! recomputed offline from an export.
 
 use std::io::Write as _;
 
@@ -7,7 +8,7 @@ use clap::{Args, ValueEnum};
 
 use super::{CliResult, ONE_SHOT_POOL};
 use crate::config::Settings;
-use crate::reports::{compute, AsOf, ReportName};
+use crate::reports::{compute, compute_from_export, AsOf, ReportName};
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Format {
@@ -31,15 +32,33 @@ pub struct ReportArgs {
     /// Write here instead of stdout.
     #[arg(long)]
     pub output: Option<std::path::PathBuf>,
+    /// Offline: recompute from this export (`walletd events export`, JSON
+    /// lines, complete from position 0) instead of the database; `--as-of`
+    /// then cuts the export (default: all of it).
+    #[arg(long)]
+    pub events: Option<std::path::PathBuf>,
 }
 
 pub async fn run(settings: Settings, args: ReportArgs) -> CliResult {
-    let db = crate::store::connect(&settings.database_url, ONE_SHOT_POOL).await?;
-    crate::store::migrate::run(&db).await?;
-    let as_of = args.as_of.unwrap_or(AsOf::Live);
-    let report = compute(&db, args.name, &as_of).await;
-    db.close().await;
-    let report = report?;
+    let report = match &args.events {
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .map_err(|e| format!("--events {}: {e}", path.display()))?;
+            let cut = match &args.as_of {
+                Some(AsOf::Log(cut)) => Some(cut),
+                _ => None,
+            };
+            compute_from_export(args.name, std::io::BufReader::new(file), cut)?
+        }
+        None => {
+            let db = crate::store::connect(&settings.database_url, ONE_SHOT_POOL).await?;
+            crate::store::migrate::run(&db).await?;
+            let as_of = args.as_of.clone().unwrap_or(AsOf::Live);
+            let report = compute(&db, args.name, &as_of).await;
+            db.close().await;
+            report?
+        }
+    };
     let mut out: Box<dyn std::io::Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(std::fs::File::create(path)?)),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),

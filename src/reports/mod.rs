@@ -15,6 +15,7 @@ mod refusals;
 mod source;
 mod table;
 
+use base64::Engine as _;
 use serde_json::Value;
 use sqlx::Row;
 use walletd_projections::{with_db, Db, ProjectionError};
@@ -112,11 +113,17 @@ pub enum ReportError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Tree(#[from] TreeError),
+    /// An export that is not a whole log from position 0.
+    #[error("the export: {0}")]
+    Export(String),
+    /// Refused requests are not events: an export does not hold them.
+    #[error("the {0} report is not computed from events, so not from an export")]
+    NotFromEvents(&'static str),
 }
 
 pub struct Report {
     pub name: ReportName,
-    /// `log` or `projections`.
+    /// `log`, `projections` or `export`.
     pub source: &'static str,
     pub reached: Reached,
     pub input: Input,
@@ -129,7 +136,8 @@ pub struct Report {
 pub struct ReportBody {
     /// The report's name.
     pub report: &'static str,
-    /// `log` (recomputed from the event log) or `projections` (live).
+    /// `log` (recomputed from the event log), `projections` (live) or
+    /// `export` (offline, from an export file).
     pub source: &'static str,
     pub as_of: Reached,
     pub input: Input,
@@ -205,6 +213,31 @@ pub async fn compute(db: &Db, name: ReportName, as_of: &AsOf) -> Result<Report, 
         reached,
         input,
         table,
+    })
+}
+
+/// A report recomputed offline from an export, up to `cut` (all of it
+/// without one): no database. Its input names the root of the tree over the
+/// events read, recomputed from them, to compare with a signed checkpoint.
+pub fn compute_from_export(
+    name: ReportName,
+    export: impl std::io::BufRead,
+    cut: Option<&Cut>,
+) -> Result<Report, ReportError> {
+    let mut fold = folds::for_report(name).ok_or(ReportError::NotFromEvents(name.as_str()))?;
+    let (reached, root) = source::from_export(export, cut, |r| fold.apply(r))?;
+    Ok(Report {
+        name,
+        source: "export",
+        input: Input {
+            tree_size: reached.events,
+            root: (reached.events > 0)
+                .then(|| base64::engine::general_purpose::STANDARD.encode(root.0)),
+            checkpoint: None,
+            checkpoint_size: None,
+        },
+        reached,
+        table: fold.finish(),
     })
 }
 

@@ -6,9 +6,14 @@ use sqlx::Row;
 use walletd_projections::log::read_after;
 use walletd_projections::{with_db, Db, LogPosition};
 
+use tlog_tiles::tlog::Hash;
+
 use super::record::Record;
 use super::ReportError;
 use crate::domain::Timestamp;
+use crate::transparency::export::Entry;
+use crate::transparency::leaf;
+use crate::transparency::verify::Head;
 
 const PAGE: i64 = 5_000;
 
@@ -125,5 +130,68 @@ pub async fn from_projection(
             reached.position = Some(position);
             reached.at = record.at;
         }
+    }
+}
+
+/// Folds an export (`walletd events export`, JSON lines) up to `cut` (all of
+/// it without one). The records must be the log's leaves 0, 1, 2… in order;
+/// each leaf is recomputed from its event and folded into a tree head, so
+/// the root returned is that of exactly the events the report read.
+pub fn from_export(
+    lines: impl std::io::BufRead,
+    cut: Option<&Cut>,
+    mut apply: impl FnMut(&Record),
+) -> Result<(Reached, Hash), ReportError> {
+    let mut reached = Reached::default();
+    let mut head = Head::default();
+    for (n, line) in lines.lines().enumerate() {
+        let bad = |m: String| ReportError::Export(format!("line {}: {m}", n + 1));
+        if let Some(Cut::Events(limit)) = cut {
+            if reached.events == *limit {
+                break;
+            }
+        }
+        let line = line.map_err(|e| bad(e.to_string()))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
+        let entry = Entry::from_json(&v).map_err(bad)?;
+        if entry.index != reached.events {
+            return Err(bad(format!(
+                "expected log position {}, found {}: the export is filtered, reordered or incomplete",
+                reached.events, entry.index
+            )));
+        }
+        let leaf_hash = leaf::hash(entry.index, &entry.event);
+        if leaf_hash.0 != entry.leaf_hash {
+            return Err(bad(format!(
+                "the event at position {} does not match its leaf hash: it was altered",
+                entry.index
+            )));
+        }
+        let record = Record::from_stored(&entry.event);
+        if let Some(Cut::Time(t)) = cut {
+            let later = record
+                .at
+                .as_deref()
+                .and_then(Timestamp::parse)
+                .is_some_and(|at| at > *t);
+            if later {
+                break;
+            }
+        }
+        apply(&record);
+        head.push(leaf_hash);
+        reached.events += 1;
+        reached.position = Some(entry.event.at.position);
+        reached.at = record.at;
+    }
+    match cut {
+        Some(Cut::Events(n)) if reached.events < *n => Err(ReportError::BeyondLog {
+            asked: *n,
+            length: reached.events,
+        }),
+        _ => Ok((reached, head.root())),
     }
 }

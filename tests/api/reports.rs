@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use base64::Engine as _;
 use serde_json::{json, Value};
 use walletd::transparency::LogSigner;
 
@@ -77,7 +78,7 @@ fn rows_where<'a>(report: &'a Value, column: &str, value: &str) -> Vec<&'a Value
 }
 
 async fn reports_as_of_now_equal_the_live_ones_and_past_ones_replay(b: Backend) {
-    let (skey, _) = LogSigner::generate("walletd.test/log").unwrap();
+    let (skey, verifier) = LogSigner::generate("walletd.test/log").unwrap();
     let Some(app) = spawn_app_with(b, move |s| {
         s.log_key = Some(skey);
         s.whitelist_delay = Some(1);
@@ -102,6 +103,14 @@ async fn reports_as_of_now_equal_the_live_ones_and_past_ones_replay(b: Backend) 
 
     let n1 = settled(&app, &admin).await;
     let root1 = checkpoint_root(&app, &admin).await;
+    // What an auditor saves now: the signed checkpoint.
+    let note1 = app
+        .jwt("GET", "/api/admin/log/checkpoint", Some(&admin), None)
+        .await
+        .body["checkpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut live1 = Vec::new();
     for name in REPORTS {
         live1.push(report(&app, &admin, name, None).await);
@@ -307,6 +316,34 @@ async fn reports_as_of_now_equal_the_live_ones_and_past_ones_replay(b: Backend) 
         .await;
     assert_eq!(r.status, 401);
 
+    // Proofs an auditor fetches: one event in the old checkpoint's tree, and
+    // the new tree extending the old.
+    let note2 = app
+        .jwt("GET", "/api/admin/log/checkpoint", Some(&admin), None)
+        .await
+        .body["checkpoint"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let inclusion = app
+        .jwt(
+            "GET",
+            &format!("/api/admin/log/proof/inclusion?position=2&size={n1}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .body;
+    let consistency = app
+        .jwt(
+            "GET",
+            &format!("/api/admin/log/proof/consistency?from={n1}&to={n}"),
+            Some(&admin),
+            None,
+        )
+        .await
+        .body;
+
     // The CLI prints the same report, as JSON and as CSV.
     let tdb = app.shutdown().await;
     let env = [("DATABASE_URL", tdb.url.as_str())];
@@ -332,6 +369,171 @@ async fn reports_as_of_now_equal_the_live_ones_and_past_ones_replay(b: Backend) 
     let (ok, _, err) = run_cli(&["report", "nope"], &env).await;
     assert!(!ok);
     assert!(err.contains("wallets-created"), "{err}");
+
+    // Offline, from an export: the same report as of the past position, and
+    // the root of exactly the events it read — the one the checkpoint signed.
+    let dir = tdb.dir.path();
+    let export = dir.join("log.jsonl");
+    let (ok, _, err) = run_cli(
+        &["events", "export", "--output", export.to_str().unwrap()],
+        &env,
+    )
+    .await;
+    assert!(ok, "{err}");
+    let offline = |name: &'static str, as_of: Option<u64>| {
+        let export = export.clone();
+        async move {
+            let mut args = vec!["report".to_string(), name.into(), "--events".into()];
+            args.push(export.to_str().unwrap().into());
+            if let Some(a) = as_of {
+                args.extend(["--as-of".to_string(), a.to_string()]);
+            }
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_cli(&args, &[]).await
+        }
+    };
+    for (i, name) in REPORTS.iter().enumerate() {
+        if *name == "refusals" {
+            let (ok, _, err) = offline(name, Some(n1)).await;
+            assert!(!ok && err.contains("not computed from events"), "{err}");
+            continue;
+        }
+        let (ok, out, err) = offline(name, Some(n1)).await;
+        assert!(ok, "{name}: {err}");
+        let past: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(past["source"], "export");
+        assert_eq!(past["rows"], live1[i]["rows"], "{name} offline as of {n1}");
+        assert_eq!(past["input"]["root"], root1, "{name}");
+        let (ok, out, err) = offline(name, None).await;
+        assert!(ok, "{name}: {err}");
+        let all: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(
+            all["rows"], live[name]["rows"],
+            "{name} offline, whole export"
+        );
+    }
+    // An altered event in the export is refused, naming it.
+    let mut lines: Vec<String> = std::fs::read_to_string(&export)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let original = lines[1].clone();
+    let mut v: Value = serde_json::from_str(&lines[1]).unwrap();
+    v["metadata"]["actor"] = json!("someone else");
+    lines[1] = v.to_string();
+    let altered = dir.join("altered.jsonl");
+    std::fs::write(&altered, lines.join("\n")).unwrap();
+    let (ok, _, err) = run_cli(
+        &[
+            "report",
+            "kyc-changes",
+            "--events",
+            altered.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert!(
+        !ok && err.contains("line 2") && err.contains("altered"),
+        "{err}"
+    );
+    lines[1] = original;
+
+    // Proofs checked offline against the saved checkpoints and pinned key.
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let (cp1, cp2) = (file("cp1.txt", &note1), file("cp2.txt", &note2));
+    let event = file("event.json", &lines[2]);
+    let other_event = file("other.json", &lines[3]);
+    let proof = file("inclusion.json", &inclusion.to_string());
+    let tree = file("consistency.json", &consistency.to_string());
+    let check = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_cli(&args, &[]).await
+    };
+    let inclusion_args = |cp: &str, ev: &str| {
+        [
+            "check-proof",
+            "inclusion",
+            "--checkpoint",
+            cp,
+            "--key",
+            &verifier,
+            "--event",
+            ev,
+            "--proof",
+            &proof,
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let (ok, out, err) = check(inclusion_args(&cp1, &event)).await;
+    assert!(ok, "{out} {err}");
+    assert!(out.contains("position 2 (store position"), "{out}");
+    let (ok, _, err) = check(inclusion_args(&cp1, &other_event)).await;
+    assert!(!ok && err.contains("the proof is for position 2"), "{err}");
+    let mut changed: Value = serde_json::from_str(&lines[2]).unwrap();
+    changed["payload"] = json!({"changed": true});
+    let changed = file("changed.json", &changed.to_string());
+    let (ok, _, err) = check(inclusion_args(&cp1, &changed)).await;
+    assert!(!ok && err.contains("NOT VERIFIED"), "{err}");
+    let (ok, _, err) = check(inclusion_args(&cp2, &event)).await;
+    assert!(
+        !ok && err.contains(&format!("the checkpoint signs {n}")),
+        "{err}"
+    );
+    let consistency_args = |old: &str, new: &str| {
+        [
+            "check-proof",
+            "consistency",
+            "--old",
+            old,
+            "--new",
+            new,
+            "--key",
+            &verifier,
+            "--proof",
+            &tree,
+        ]
+        .map(str::to_string)
+        .to_vec()
+    };
+    let (ok, out, err) = check(consistency_args(&cp1, &cp2)).await;
+    assert!(ok, "{out} {err}");
+    assert!(
+        out.contains(&format!(
+            "the log of {n} leaves extends the log of {n1} leaves"
+        )),
+        "{out}"
+    );
+    let mut bent = consistency.clone();
+    bent["proof"][0] = json!(base64::engine::general_purpose::STANDARD.encode([7u8; 32]));
+    let tree = file("consistency.json", &bent.to_string());
+    let (ok, _, err) = check(consistency_args(&cp1, &cp2)).await;
+    assert!(!ok && err.contains("does not extend"), "{err}");
+    let (_, other_key) = LogSigner::generate("walletd.test/log").unwrap();
+    let (ok, _, err) = check(
+        [
+            "check-proof",
+            "consistency",
+            "--old",
+            &cp1,
+            "--new",
+            &cp2,
+            "--key",
+            &other_key,
+            "--proof",
+            &tree,
+        ]
+        .map(str::to_string)
+        .to_vec(),
+    )
+    .await;
+    assert!(!ok && err.contains("NOT VERIFIED"), "{err}");
 }
 
 async fn sealed_events_page_over_http_like_the_export(b: Backend) {
