@@ -3,10 +3,12 @@
 //! document does not list, when it lists one that does not exist, or when one
 //! of its JSON examples no longer reads as the current types.
 //!
-//! Every event variant has a sample below with every optional field set. The
-//! matches in `*_type` have no wildcard, so a new variant does not compile
-//! until it is named here, and `samples_cover_every_variant` checks against
-//! serde's own list of variants that it also has a sample.
+//! Every event variant has a sample below with every optional field set
+//! (struct literals: a new field does not compile until it is given; no
+//! `None` allowed). The matches in `*_type` have no wildcard, so a new
+//! variant does not compile until it is named here, and
+//! `samples_cover_every_variant` checks against serde's own list of
+//! variants that it also has a sample.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -53,6 +55,9 @@ fn handle() -> Handle {
 
 const ADDRESS: &str = "0x5aaeb6053f3e94c9b9a09f33669435e7ef1beaed";
 const SIGNATURE: &str = "0x9242685bf161793cc25603c231bc2f568eb630ea16aa137d2664ac80388256084f8ae3bd7535248d0bd448298cc2e2071e56992d0774dc340c368ae950852ada1c";
+
+// Samples begin: no optional field below is left unset (checked by
+// `samples_set_every_optional_field`), so each sample shows every field.
 
 /// One of each wallet event, every optional field set.
 fn wallet_samples() -> Vec<WalletEvent> {
@@ -241,6 +246,8 @@ fn master_key_type(e: &MasterKeyEvent) -> &'static str {
     }
 }
 
+// Samples end.
+
 /// Values of the closed vocabularies events carry, each of which the
 /// document must name (exhaustive matches: a new value does not compile
 /// until it is listed here).
@@ -306,6 +313,9 @@ fn all_samples() -> Vec<Stored> {
     out
 }
 
+/// (aggregate type, event type, version).
+type EventKey = (String, String, String);
+
 /// One `### \`Type\` vN` section of the document.
 #[derive(Debug, Default)]
 struct Section {
@@ -316,14 +326,11 @@ struct Section {
 
 /// The document's sections by (aggregate, event type, version), and the
 /// keys its metadata table lists.
-fn parse_doc() -> (
-    BTreeMap<(String, String, String), Section>,
-    BTreeSet<String>,
-) {
-    let mut sections: BTreeMap<(String, String, String), Section> = BTreeMap::new();
+fn parse_doc() -> (BTreeMap<EventKey, Section>, BTreeSet<String>) {
+    let mut sections: BTreeMap<EventKey, Section> = BTreeMap::new();
     let mut metadata = BTreeSet::new();
     let mut aggregate = String::new();
-    let mut current: Option<(String, String, String)> = None;
+    let mut current: Option<EventKey> = None;
     let mut in_metadata = false;
     let mut json: Option<String> = None;
     for line in DOC.lines() {
@@ -483,11 +490,11 @@ fn every_event_type_version_and_field_is_documented() {
 #[test]
 fn every_documented_version_exists_or_is_upcast() {
     let (sections, _) = parse_doc();
-    let current: BTreeSet<(String, String, String)> = all_samples()
+    let current: BTreeSet<EventKey> = all_samples()
         .into_iter()
         .map(|s| (s.aggregate.to_string(), s.event_type, s.version))
         .collect();
-    let old: BTreeSet<(String, String, String)> = readable_old_versions()
+    let old: BTreeSet<EventKey> = readable_old_versions()
         .map(|(a, t, v)| (a.to_string(), t.to_string(), v.to_string()))
         .collect();
     for key in sections.keys() {
@@ -581,6 +588,22 @@ fn samples_cover_every_variant() {
     for s in all_samples() {
         assert!(s.payload.get(&s.event_type).is_some(), "{}", s.event_type);
     }
+}
+
+/// An optional field left `None` in a sample would be neither serialized
+/// nor required in the document; the samples may not do that.
+#[test]
+fn samples_set_every_optional_field() {
+    let source = include_str!("event_docs.rs");
+    let (start, end) = (
+        source.find("// Samples begin").unwrap(),
+        source.find("// Samples end").unwrap(),
+    );
+    let samples = &source[start..end];
+    assert!(
+        !samples.contains("None") && !samples.contains("Default::default"),
+        "a sample leaves an optional field unset"
+    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 use walletd::custody::master_key::{MasterKey, MasterKeys};
 use walletd::custody::mpc::ShareVault;
-use walletd::projections::log::{read_after, LogPosition, StoredEvent};
+use walletd::projections::log::{LogPosition, StoredEvent};
 use walletd::projections::Db;
 
 use crate::backend_tests;
@@ -23,8 +23,39 @@ fn keys(hex: &str) -> Option<MasterKeys> {
     Some(MasterKeys::single(MasterKey::parse(hex).unwrap()))
 }
 
-async fn events(db: &Db) -> Vec<StoredEvent> {
-    read_after(db, LogPosition::START, 10_000).await.unwrap()
+/// Every stored event in position order, read from the table itself: the
+/// log reader's PostgreSQL horizon is cluster-wide, so other tests' open
+/// transactions could hide a committed row from it for a moment.
+pub(crate) async fn events(db: &Db) -> Vec<StoredEvent> {
+    let sql = match db {
+        Db::Postgres(_) => {
+            "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,
+                    payload::text AS payload, metadata::text AS metadata
+               FROM events ORDER BY position"
+        }
+        Db::Sqlite(_) => {
+            "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version,
+                    payload, metadata
+               FROM events ORDER BY position"
+        }
+    };
+    let rows = walletd::projections::with_db!(db, pool => {
+        sqlx::query(sql).fetch_all(pool).await.unwrap().iter().map(|r| {
+            use sqlx::Row;
+            let text = |c: &str| -> String { r.try_get(c).unwrap() };
+            StoredEvent {
+                at: LogPosition { tx_id: 0, position: r.try_get("position").unwrap() },
+                aggregate_type: text("aggregate_type"),
+                aggregate_id: text("aggregate_id"),
+                sequence: r.try_get("sequence").unwrap(),
+                event_type: text("event_type"),
+                event_version: text("event_version"),
+                payload: serde_json::from_str(&text("payload")).unwrap(),
+                metadata: serde_json::from_str(&text("metadata")).unwrap(),
+            }
+        }).collect::<Vec<_>>()
+    });
+    rows
 }
 
 fn of_type<'a>(events: &'a [StoredEvent], event_type: &str) -> Vec<&'a StoredEvent> {
