@@ -7,7 +7,10 @@ use crate::config::{Secret, Settings};
 use crate::custody::mpc::ShareVault;
 use crate::custody::vault::KeyVault;
 use crate::custody::{MasterKey, MasterKeys};
-use walletd_projections::Db;
+use crate::domain::master_key::{MasterKeyCommand, MasterKeyHistory, MasterKeyId, MasterKeyScope};
+use crate::domain::Timestamp;
+use crate::store::{AggregateStore, CommandMeta};
+use walletd_projections::{views, Db, Projector};
 
 #[derive(Args, Debug)]
 pub struct RotateArgs {
@@ -44,11 +47,13 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
     if new.id() == keys.current.id() {
         return Err("the new master key is the current one".into());
     }
-    let db = crate::store::connect(&settings.database_url, super::ONE_SHOT_POOL).await?;
+    // The rotation's own connections plus the projector's (and its
+    // listener's) for recording it.
+    let db = crate::store::connect(&settings.database_url, 4).await?;
     crate::store::migrate::run(&db).await?;
     let mut all = keys.clone();
     all.previous.push(new.clone());
-    if let KeySource::File { path, .. } = &source {
+    let rewrapped = if let KeySource::File { path, .. } = &source {
         let [next, previous] = key_file_companions(path);
         new.write_file(&next)?;
         let n = rewrap(&db, args.cosigner, &all, &new).await?;
@@ -60,6 +65,7 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
             path.display(),
             new.id()
         );
+        n
     } else {
         let n = rewrap(&db, args.cosigner, &all, &new).await?;
         println!("re-wrapped {n} keys under master key {}", new.id());
@@ -69,8 +75,57 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
         } else {
             println!("Set {variable} to the new key and restart.");
         }
-    }
+        n
+    };
+    // Recorded once the rotation is complete (and a generated key has been
+    // shown): a failure here loses no key, and says the rotation stands.
+    let scope = if args.cosigner {
+        MasterKeyScope::Cosigner
+    } else {
+        MasterKeyScope::Walletd
+    };
+    let recorded = record_rotation(&db, scope, keys.current.id(), new.id(), rewrapped).await;
     db.close().await;
+    match recorded {
+        Ok(()) => {
+            println!(
+                "recorded MasterKeyRotated ({scope}: {} -> {})",
+                keys.current.id(),
+                new.id()
+            );
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "the rotation completed, but its MasterKeyRotated event could not be recorded: {e}"
+        )
+        .into()),
+    }
+}
+
+/// Appends `MasterKeyRotated` to the `master_key` stream of `scope` through
+/// the one write path (as `walletd app` records apps).
+async fn record_rotation(
+    db: &Db,
+    scope: MasterKeyScope,
+    from: &str,
+    to: &str,
+    rewrapped: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let command = MasterKeyCommand::RecordRotation {
+        scope,
+        from_key_id: MasterKeyId::parse(from)?,
+        to_key_id: MasterKeyId::parse(to)?,
+        rewrapped,
+        at: Timestamp::now(),
+    };
+    let projector = Projector::new(db.clone(), views::all());
+    projector.register().await?;
+    projector.catch_up().await?;
+    let store = AggregateStore::<MasterKeyHistory>::new(db.clone(), (), projector.spawn());
+    store
+        .execute(scope, command, &CommandMeta::system("cli"))
+        .await?;
+    store.projector().stop().await;
     Ok(())
 }
 

@@ -22,7 +22,7 @@ use crate::domain::eth::SignPayload;
 use crate::domain::{RecoverableSignature, WalletId};
 
 // The write side records which key a wallet has; custody makes and names them.
-pub use crate::domain::key::{CustodyKind, GeneratedKey, KeyRef};
+pub use crate::domain::key::{CustodyKind, GeneratedKey, KeyFreezeReason, KeyRef};
 pub use local::LocalCustody;
 pub use master_key::{MasterKey, MasterKeys};
 
@@ -72,9 +72,16 @@ pub enum CustodyError {
     /// run may not (retry later).
     #[error("cosigner unavailable: {0}")]
     CosignerUnavailable(String),
-    /// The MPC run failed for good (refused, misbehaving peer, bad share).
+    /// The MPC run failed for good (refused, bad share).
     #[error("MPC signing failed: {0}")]
     Mpc(String),
+    /// The key is frozen and will never sign again (MPC: DKLs23's ban on a
+    /// misbehaving party). The service records it as `WalletKeyFrozen`.
+    #[error("key {key_id} is frozen ({reason})")]
+    KeyFrozen {
+        key_id: String,
+        reason: KeyFreezeReason,
+    },
 }
 
 /// Why a create got no key.

@@ -45,3 +45,32 @@ impl GeneratedKey {
         format!("0x{}", hex::encode(self.public_key))
     }
 }
+
+/// Why custody froze a key, as events record it: a fixed vocabulary, so no
+/// text from the other party (nor anything secret) ever reaches the log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyFreezeReason {
+    /// A signing run ended with DKLs23's ban (one party sent what only a
+    /// cheating party sends, or the cosigner reported that it banned the
+    /// key); walletd froze its share.
+    PeerBanned,
+    /// walletd found its share already frozen (by another process, or by an
+    /// earlier run whose freeze was not recorded as an event).
+    ShareFrozen,
+}
+
+impl KeyFreezeReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyFreezeReason::PeerBanned => "peer_banned",
+            KeyFreezeReason::ShareFrozen => "share_frozen",
+        }
+    }
+}
+
+impl std::fmt::Display for KeyFreezeReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -7,6 +7,7 @@ pub mod handle;
 pub mod ids;
 pub mod key;
 pub mod label;
+pub mod master_key;
 pub mod nickname;
 pub mod time;
 pub mod user;

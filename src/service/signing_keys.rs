@@ -27,6 +27,14 @@ impl SigningKeys {
         self.map.read().ok()?.get(wallet_id).cloned()
     }
 
+    /// The wallet's key no longer signs (it was frozen): the next sign loads
+    /// the wallet, whose aggregate refuses it.
+    pub fn forget(&self, wallet_id: &WalletId) {
+        if let Ok(mut map) = self.map.write() {
+            map.remove(wallet_id);
+        }
+    }
+
     pub fn insert(&self, key: SigningKey) {
         if let Ok(mut map) = self.map.write() {
             if map.len() >= self.capacity {

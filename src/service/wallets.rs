@@ -7,7 +7,7 @@ use walletd_projections::with_db;
 
 use super::identity_cache::WalletIdentity;
 use crate::app::App;
-use crate::custody::{CustodyError, KeyError, KeyOutcome};
+use crate::custody::{CustodyError, KeyError, KeyFreezeReason, KeyOutcome};
 use crate::domain::eth::{SignPayload, SignedTransaction};
 use crate::domain::wallet::{Identity, WalletCommand, WalletError, WalletKind};
 use crate::domain::{Address, RecoverableSignature, UserId, WalletId};
@@ -267,7 +267,13 @@ impl<'a> WalletService<'a> {
         let outcome = if signed.is_ok() { "ok" } else { "error" };
         metrics::counter!(crate::metrics::SIGNATURES, "custody" => custody_label, "outcome" => outcome)
             .increment(1);
-        let signature = signed?;
+        let signature = match signed {
+            Ok(signature) => signature,
+            Err(CustodyError::KeyFrozen { key_id, reason }) => {
+                return Err(self.record_freeze(wallet_id, key_id, reason, meta).await)
+            }
+            Err(e) => return Err(e.into()),
+        };
         // `RecordSignature` checks that the signature recovers to the wallet
         // (a mismatch is an internal error, and nothing is released); a
         // second recovery here would double the secp256k1 work of a sign.
@@ -292,6 +298,41 @@ impl<'a> WalletService<'a> {
             digest,
             transaction,
         })
+    }
+
+    /// Custody has frozen the wallet's key (before this, outside any retry):
+    /// records `WalletKeyFrozen`, after which the aggregate refuses every
+    /// sign, and answers the refusal. If the record fails the key stays
+    /// frozen in custody, and the next sign finds the frozen share and
+    /// records it then (reason `share_frozen`).
+    async fn record_freeze(
+        &self,
+        wallet_id: WalletId,
+        key_id: String,
+        reason: KeyFreezeReason,
+        meta: &CommandMeta,
+    ) -> ServiceError {
+        self.app.signing_keys.forget(&wallet_id);
+        let recorded = self
+            .app
+            .wallets
+            .execute(
+                wallet_id,
+                WalletCommand::RecordKeyFrozen {
+                    key_id: key_id.clone(),
+                    reason,
+                    at: meta.at,
+                },
+                meta,
+            )
+            .await;
+        match recorded {
+            Ok(()) => tracing::warn!(%wallet_id, %key_id, %reason, "recorded a frozen wallet key"),
+            Err(e) => {
+                tracing::error!(%wallet_id, %key_id, %reason, error = %e, "could not record a frozen wallet key")
+            }
+        }
+        ServiceError::Rejected(WalletError::KeyFrozen { wallet_id })
     }
 
     /// Makes `wallet_id` its owner's default (primary) wallet.

@@ -94,14 +94,22 @@ impl<A: StoredAggregate> AggregateStore<A> {
     pub fn new(db: Db, services: A::Services, projector: ProjectorHandle) -> Self {
         let group_db = db.clone();
         let loader = match &db {
-            Db::Postgres(pool) => Loader::Postgres(PersistedEventStore::new_snapshot_store(
-                PostgresEventRepository::new(pool.clone()),
-                SNAPSHOT_EVERY,
-            )),
-            Db::Sqlite(pool) => Loader::Sqlite(PersistedEventStore::new_snapshot_store(
-                SqliteEventRepository::new(pool.clone()),
-                SNAPSHOT_EVERY,
-            )),
+            // Old event versions are brought to the current one as they are
+            // read; the aggregate only ever sees current events.
+            Db::Postgres(pool) => Loader::Postgres(
+                PersistedEventStore::new_snapshot_store(
+                    PostgresEventRepository::new(pool.clone()),
+                    SNAPSHOT_EVERY,
+                )
+                .with_upcasters(super::upcast::upcasters(A::TYPE)),
+            ),
+            Db::Sqlite(pool) => Loader::Sqlite(
+                PersistedEventStore::new_snapshot_store(
+                    SqliteEventRepository::new(pool.clone()),
+                    SNAPSHOT_EVERY,
+                )
+                .with_upcasters(super::upcast::upcasters(A::TYPE)),
+            ),
         };
         Self {
             inner: Arc::new(Inner {

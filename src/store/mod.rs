@@ -23,6 +23,7 @@ pub mod retry;
 pub(crate) mod staging;
 pub(crate) mod state_cache;
 pub mod unit_of_work;
+pub mod upcast;
 
 pub use aggregate_store::{AggregateStore, WalletStore};
 pub use connect::{connect, connect_with, SessionLimits, StoreError};

@@ -16,6 +16,7 @@ use crate::domain::eth::SignPayload;
 use crate::domain::wallet::WalletEvent;
 use crate::domain::{UserId, WalletId};
 use crate::service::wallets::{CreatedWallet, Signed};
+use crate::store::upcast::current_form;
 use crate::store::CommandMeta;
 
 /// One request causes a handful of events; more than this under one key
@@ -35,20 +36,20 @@ async fn wallet_events(db: &Db, meta: &CommandMeta) -> Result<Vec<Recorded>, Ide
     };
     let sql = match db {
         Db::Postgres(_) => {
-            "SELECT aggregate_id, payload::text AS p FROM events
+            "SELECT aggregate_id, event_type, event_version, payload::text AS p FROM events
               WHERE (metadata->>'idempotency_key') = $1 AND (metadata->>'actor') = $2
                 AND aggregate_type = 'wallet'
               ORDER BY position LIMIT $3"
         }
         Db::Sqlite(_) => {
-            "SELECT aggregate_id, payload AS p FROM events
+            "SELECT aggregate_id, event_type, event_version, payload AS p FROM events
               WHERE json_extract(metadata, '$.idempotency_key') = $1
                 AND json_extract(metadata, '$.actor') = $2
                 AND aggregate_type = 'wallet'
               ORDER BY position LIMIT $3"
         }
     };
-    let rows: Vec<(String, String)> = with_db!(db, pool => {
+    let rows: Vec<(String, String, String, String)> = with_db!(db, pool => {
         let rows = sqlx::query(sql)
             .bind(key)
             .bind(&meta.actor)
@@ -57,15 +58,25 @@ async fn wallet_events(db: &Db, meta: &CommandMeta) -> Result<Vec<Recorded>, Ide
             .await
             .map_err(IdempotencyRefusal::Store)?;
         rows.iter()
-            .map(|r| Ok((r.try_get("aggregate_id")?, r.try_get("p")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("aggregate_id")?,
+                    r.try_get("event_type")?,
+                    r.try_get("event_version")?,
+                    r.try_get("p")?,
+                ))
+            })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(IdempotencyRefusal::Store)?
     });
     Ok(rows
         .into_iter()
-        .filter_map(|(aggregate_id, payload)| {
-            // Every stored wallet event parses; one that does not is not ours.
-            let event = serde_json::from_str(&payload).ok()?;
+        .filter_map(|(aggregate_id, event_type, version, payload)| {
+            // Every stored wallet event parses once brought to its current
+            // version; one that does not is not ours.
+            let payload = serde_json::from_str(&payload).ok()?;
+            let (_, payload) = current_form("wallet", &event_type, &version, payload);
+            let event = serde_json::from_value(payload).ok()?;
             Some(Recorded {
                 aggregate_id,
                 event,

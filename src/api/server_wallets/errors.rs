@@ -108,6 +108,11 @@ impl From<ServiceError> for ApiError {
                 422,
                 "this wallet's key is not held by walletd, so it cannot sign for it",
             ),
+            ServiceError::Rejected(WalletError::KeyFrozen { .. }) => ApiError::new(
+                409,
+                "this wallet's key is frozen: the MPC protocol reported a misbehaving party, \
+                 so walletd will not sign with it again; nothing was signed",
+            ),
             ServiceError::Rejected(e) => ApiError::new(409, e.to_string()),
             ServiceError::Contended => ApiError::new(409, e.to_string()),
             ServiceError::NotConfigured(detail) => {

@@ -103,7 +103,7 @@ pub enum SignErrors {
     NotFound(ServerWalletError),
     #[response(
         status = 409,
-        description = "Same Idempotency-Key still running; too many concurrent changes"
+        description = "Same Idempotency-Key still running; too many concurrent changes; the wallet's key is frozen (MPC peer misbehaved: `WalletKeyFrozen`)"
     )]
     Conflict(ServerWalletError),
     #[response(status = 413, description = "Body larger than `WALLETD_MAX_BODY`")]

@@ -14,7 +14,7 @@ use walletd_projections::{log, replay, views, Db, LogPosition, Projector};
 
 use crate::cli::progress::Progress;
 use crate::domain::key::CustodyKind;
-use crate::domain::wallet::{WalletEvent, WalletKind};
+use crate::domain::wallet::{SignatureKind, WalletEvent, WalletKind};
 use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
 use crate::store::append::{Append, StagedEvent};
 use crate::store::{CommandMeta, SessionLimits};
@@ -208,6 +208,7 @@ async fn seed(db: &Db, events: u64) -> Result<u64, String> {
                 for n in 0..3u64 {
                     s.push(WalletEvent::MessageSigned {
                         wallet_id: id,
+                        kind: SignatureKind::Message,
                         scheme: "eip191".into(),
                         digest: format!("0x{:064x}", wallet * 4 + n),
                         message_len: 12,

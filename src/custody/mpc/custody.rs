@@ -14,7 +14,8 @@ use crate::custody::claims::{self, ClaimTable};
 use crate::custody::key_pool::{self, KeyPool, PoolSource};
 use crate::custody::local::cutoff;
 use crate::custody::{
-    Custody, CustodyError, CustodyKind, GeneratedKey, KeyError, KeyOutcome, KeyRef, SweepReport,
+    Custody, CustodyError, CustodyKind, GeneratedKey, KeyError, KeyFreezeReason, KeyOutcome,
+    KeyRef, SweepReport,
 };
 use crate::domain::eth::SignPayload;
 use crate::domain::{RecoverableSignature, WalletId};
@@ -304,12 +305,19 @@ impl Custody for MpcCustody {
         if self.unconfigured.is_some() {
             return Err(CustodyError::NotConfigured);
         }
-        let share = self
-            .shares
-            .open(&key.key_id)
-            .await
-            .map_err(custody_error)?
-            .ok_or_else(|| CustodyError::UnknownKey(key.key_id.clone()))?;
+        let share = match self.shares.open(&key.key_id).await {
+            Ok(Some(share)) => share,
+            Ok(None) => return Err(CustodyError::UnknownKey(key.key_id.clone())),
+            // Our share is frozen already: by another process, or by an
+            // earlier run whose caller could not record it.
+            Err(MpcError::PeerBanned(_)) => {
+                return Err(CustodyError::KeyFrozen {
+                    key_id: key.key_id.clone(),
+                    reason: KeyFreezeReason::ShareFrozen,
+                })
+            }
+            Err(e) => return Err(custody_error(e)),
+        };
         let request = SignRequest {
             key_id: key.key_id.clone(),
             wallet_id: wallet_id.to_string(),
@@ -325,7 +333,12 @@ impl Custody for MpcCustody {
                 if let Err(e) = self.shares.freeze(&key.key_id, &reason).await {
                     tracing::error!(error = %e, "could not freeze the key share");
                 }
-                Err(CustodyError::Mpc(format!("key frozen: {reason}")))
+                // The peer's text stays in this log line and the share's row;
+                // what goes on (to the event log) is a fixed reason.
+                Err(CustodyError::KeyFrozen {
+                    key_id: key.key_id.clone(),
+                    reason: KeyFreezeReason::PeerBanned,
+                })
             }
             Err(e) => Err(custody_error(e)),
         }

@@ -6,7 +6,7 @@ use crate::domain::eth;
 use crate::domain::key::KeyRef;
 use crate::domain::{Address, Timestamp, UserId, WalletId};
 
-use super::{WalletCommand, WalletEvent, WalletKind};
+use super::{SignatureKind, WalletCommand, WalletEvent, WalletKind};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum WalletError {
@@ -32,6 +32,11 @@ pub enum WalletError {
     /// custody returned something walletd must never release.
     #[error("the signature does not verify for wallet {0}")]
     SignatureMismatch(WalletId),
+    /// Custody froze the wallet's key (`WalletKeyFrozen`): never signed with again.
+    #[error("wallet {wallet_id}'s key is frozen (the MPC protocol reported a misbehaving party), so walletd will not sign with it again")]
+    KeyFrozen { wallet_id: WalletId },
+    #[error("key {key_id} is not wallet {wallet_id}'s key")]
+    KeyMismatch { wallet_id: WalletId, key_id: String },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,6 +57,10 @@ struct State {
     signatures: u64,
     #[serde(default)]
     deleted: bool,
+    /// Custody froze the key (`WalletKeyFrozen`). Defaulted: snapshots
+    /// written before the event existed lack it.
+    #[serde(default)]
+    frozen: bool,
 }
 
 /// A wallet. `None` until created or registered.
@@ -94,11 +103,20 @@ impl Wallet {
     pub fn signing_key(&self) -> Result<SigningKey, WalletError> {
         let s = self.existing()?;
         let key = s.key.clone().ok_or(WalletError::NotCustodial(s.id))?;
+        if s.frozen {
+            return Err(WalletError::KeyFrozen { wallet_id: s.id });
+        }
         Ok(SigningKey {
             wallet_id: s.id,
             address: s.address,
             key,
         })
+    }
+
+    /// How many signatures the wallet's events record (every version of
+    /// `MessageSigned`).
+    pub fn signature_count(&self) -> u64 {
+        self.state.as_ref().map_or(0, |s| s.signatures)
     }
 
     /// The live wallet; a deleted one is as good as absent.
@@ -208,6 +226,11 @@ impl Aggregate for Wallet {
                 if s.key.is_none() {
                     return Err(WalletError::NotCustodial(s.id));
                 }
+                // A signature made before the freeze is dropped too: nothing
+                // is released for a key custody has given up on.
+                if s.frozen {
+                    return Err(WalletError::KeyFrozen { wallet_id: s.id });
+                }
                 let digest = payload.digest();
                 // Whatever the backend (one key, or a protocol between two
                 // parties), nothing is recorded, and so nothing released, that
@@ -221,6 +244,7 @@ impl Aggregate for Wallet {
                     .map(|t| format!("0x{}", hex::encode(t.hash)));
                 let event = WalletEvent::MessageSigned {
                     wallet_id: s.id,
+                    kind: SignatureKind::of(&payload),
                     scheme: payload.scheme().to_string(),
                     digest: format!("0x{}", hex::encode(digest)),
                     message_len: payload.message_len(),
@@ -278,6 +302,28 @@ impl Aggregate for Wallet {
                 };
                 sink.write(event, self).await;
             }
+            WalletCommand::RecordKeyFrozen { key_id, reason, at } => {
+                let s = self.existing()?;
+                let Some(key) = &s.key else {
+                    return Err(WalletError::NotCustodial(s.id));
+                };
+                if key.key_id != key_id {
+                    return Err(WalletError::KeyMismatch {
+                        wallet_id: s.id,
+                        key_id,
+                    });
+                }
+                if s.frozen {
+                    return Ok(());
+                }
+                let event = WalletEvent::WalletKeyFrozen {
+                    wallet_id: s.id,
+                    key_id,
+                    reason,
+                    at,
+                };
+                sink.write(event, self).await;
+            }
         }
         Ok(())
     }
@@ -302,6 +348,7 @@ impl Aggregate for Wallet {
                     whitelist: Whitelist::NotQueued,
                     signatures: 0,
                     deleted: false,
+                    frozen: false,
                 });
             }
             WalletEvent::WalletRegistered {
@@ -319,6 +366,7 @@ impl Aggregate for Wallet {
                     whitelist: Whitelist::NotQueued,
                     signatures: 0,
                     deleted: false,
+                    frozen: false,
                 });
             }
             WalletEvent::DefaultWalletSet { .. } => {}
@@ -340,6 +388,11 @@ impl Aggregate for Wallet {
             WalletEvent::WalletDeleted { .. } => {
                 if let Some(s) = &mut self.state {
                     s.deleted = true;
+                }
+            }
+            WalletEvent::WalletKeyFrozen { .. } => {
+                if let Some(s) = &mut self.state {
+                    s.frozen = true;
                 }
             }
         }

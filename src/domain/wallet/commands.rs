@@ -1,5 +1,5 @@
 use crate::domain::eth::SignPayload;
-use crate::domain::key::GeneratedKey;
+use crate::domain::key::{GeneratedKey, KeyFreezeReason};
 use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
 
 use super::WalletKind;
@@ -51,6 +51,14 @@ pub enum WalletCommand {
     CompleteWhitelist {
         at: Timestamp,
     },
+    /// Records that custody froze the wallet's key `key_id` (the freeze
+    /// itself has happened, in custody, before); the wallet signs no more.
+    /// Recording it again is accepted and changes nothing.
+    RecordKeyFrozen {
+        key_id: String,
+        reason: KeyFreezeReason,
+        at: Timestamp,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -69,6 +77,7 @@ impl crate::domain::CommandName for WalletCommand {
             WalletCommand::RecordSignature { .. } => "record_signature",
             WalletCommand::QueueWhitelist { .. } => "queue_whitelist",
             WalletCommand::CompleteWhitelist { .. } => "complete_whitelist",
+            WalletCommand::RecordKeyFrozen { .. } => "record_key_frozen",
         }
     }
 }

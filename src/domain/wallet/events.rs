@@ -1,10 +1,13 @@
-//! Wallet events: the stored schema (event_version "1"). Readers depend on the
-//! JSON form, so fields are only ever added (with defaults), never renamed.
+//! Wallet events: the stored schema. Readers depend on the JSON form, so
+//! fields are only ever added (with defaults), never renamed; a change old
+//! payloads cannot satisfy gets a new `event_version` and an upcaster
+//! ([`super::upcast`]). `docs/events.md` lists every type, version and field.
 
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::key::CustodyKind;
+use crate::domain::eth::SignPayload;
+use crate::domain::key::{CustodyKind, KeyFreezeReason};
 use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +28,48 @@ impl WalletKind {
             WalletKind::Server => "server",
             WalletKind::Custodial => "custodial",
             WalletKind::External => "external",
+        }
+    }
+}
+
+/// What a `MessageSigned` event's signature is over, so readers need not
+/// know the scheme table (`scheme` stays, naming the exact encoding).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SignatureKind {
+    /// EIP-191 `personal_sign` (`scheme` `eip191`).
+    Message,
+    /// EIP-712 typed data (`eip712`).
+    TypedData,
+    /// A transaction (`eip1559`, or `eip155` for a legacy one).
+    Transaction,
+}
+
+impl SignatureKind {
+    pub fn of(payload: &SignPayload) -> Self {
+        match payload {
+            SignPayload::PersonalMessage(_) => SignatureKind::Message,
+            SignPayload::TypedData(_) => SignatureKind::TypedData,
+            SignPayload::Transaction(_) => SignatureKind::Transaction,
+        }
+    }
+
+    /// The kind a `scheme` of a stored event implies; `None` for a scheme
+    /// walletd never wrote.
+    pub fn of_scheme(scheme: &str) -> Option<Self> {
+        match scheme {
+            "eip191" => Some(SignatureKind::Message),
+            "eip712" => Some(SignatureKind::TypedData),
+            "eip1559" | "eip155" => Some(SignatureKind::Transaction),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureKind::Message => "message",
+            SignatureKind::TypedData => "typed_data",
+            SignatureKind::Transaction => "transaction",
         }
     }
 }
@@ -61,8 +106,11 @@ pub enum WalletEvent {
         user_id: UserId,
         at: Timestamp,
     },
+    /// Version 2 (version 1 had no `kind`; see [`super::upcast`]).
     MessageSigned {
         wallet_id: WalletId,
+        /// What was signed: derived from `scheme`.
+        kind: SignatureKind,
         scheme: String,
         /// The 32-byte digest that was signed; the message itself is not stored.
         digest: String,
@@ -111,7 +159,19 @@ pub enum WalletEvent {
         address: Address,
         at: Timestamp,
     },
+    /// Custody froze the wallet's key (MPC: DKLs23 forbids running the
+    /// protocol with that peer on that key again); the wallet signs no more.
+    WalletKeyFrozen {
+        wallet_id: WalletId,
+        /// Names the key in custody, as `WalletCreated` did; never the key.
+        key_id: String,
+        reason: KeyFreezeReason,
+        at: Timestamp,
+    },
 }
+
+/// `MessageSigned`'s current stored version.
+pub const MESSAGE_SIGNED_VERSION: &str = "2";
 
 impl DomainEvent for WalletEvent {
     fn event_type(&self) -> String {
@@ -123,11 +183,16 @@ impl DomainEvent for WalletEvent {
             WalletEvent::WhitelistQueued { .. } => "WhitelistQueued",
             WalletEvent::WalletWhitelisted { .. } => "WalletWhitelisted",
             WalletEvent::WalletDeleted { .. } => "WalletDeleted",
+            WalletEvent::WalletKeyFrozen { .. } => "WalletKeyFrozen",
         }
         .to_string()
     }
 
     fn event_version(&self) -> String {
-        "1".to_string()
+        match self {
+            WalletEvent::MessageSigned { .. } => MESSAGE_SIGNED_VERSION,
+            _ => "1",
+        }
+        .to_string()
     }
 }

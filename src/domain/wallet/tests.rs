@@ -6,7 +6,7 @@ use k256::ecdsa::SigningKey;
 
 use super::*;
 use crate::domain::eth::{self, SignPayload, TransactionPayload, TypedDataPayload};
-use crate::domain::key::{CustodyKind, GeneratedKey, KeyRef};
+use crate::domain::key::{CustodyKind, GeneratedKey, KeyFreezeReason, KeyRef};
 use crate::domain::{Address, RecoverableSignature, Timestamp, UserId, WalletId};
 
 fn signing_key(seed: u8) -> SigningKey {
@@ -256,6 +256,7 @@ fn record_signature_records_digest_not_message() {
         events,
         vec![WalletEvent::MessageSigned {
             wallet_id: wallet_id(),
+            kind: SignatureKind::Message,
             scheme: "eip191".into(),
             digest: format!("0x{}", hex::encode(digest)),
             message_len: msg.len() as u64,
@@ -325,6 +326,7 @@ fn sign_typed_data_records_domain_and_primary_type() {
         events,
         vec![WalletEvent::MessageSigned {
             wallet_id: wallet_id(),
+            kind: SignatureKind::TypedData,
             scheme: "eip712".into(),
             digest: format!("0x{}", hex::encode(digest)),
             message_len: payload.message_len(),
@@ -370,6 +372,7 @@ fn sign_transaction_records_chain_nonce_recipient_value_and_hash() {
         events,
         vec![WalletEvent::MessageSigned {
             wallet_id: wallet_id(),
+            kind: SignatureKind::Transaction,
             scheme: "eip1559".into(),
             digest: format!("0x{}", hex::encode(digest)),
             message_len: payload.message_len(),
@@ -401,6 +404,7 @@ fn sign_transaction_records_chain_nonce_recipient_value_and_hash() {
     );
     let (events, _) = sign(payload);
     let WalletEvent::MessageSigned {
+        kind,
         scheme,
         chain_id,
         tx_to,
@@ -410,6 +414,7 @@ fn sign_transaction_records_chain_nonce_recipient_value_and_hash() {
     else {
         panic!("{events:?}")
     };
+    assert_eq!(*kind, SignatureKind::Transaction);
     assert_eq!(scheme, "eip155");
     assert_eq!(*chain_id, Some(5));
     assert_eq!(*tx_to, None);
@@ -418,7 +423,7 @@ fn sign_transaction_records_chain_nonce_recipient_value_and_hash() {
 
 #[test]
 fn old_message_signed_events_still_decode() {
-    // As stored before the optional fields existed.
+    // Version 1 as stored before the optional fields existed.
     let stored = serde_json::json!({"MessageSigned": {
         "wallet_id": wallet_id().to_string(),
         "scheme": "eip191",
@@ -428,9 +433,104 @@ fn old_message_signed_events_still_decode() {
         "requested_by": "apikey:x",
         "at": "2027-01-15T08:00:00.000000Z"
     }});
-    let event: WalletEvent = serde_json::from_value(stored.clone()).unwrap();
-    // And a personal_sign event is stored exactly as before.
-    assert_eq!(serde_json::to_value(&event).unwrap(), stored);
+    let event: WalletEvent =
+        serde_json::from_value(upcast::message_signed_v1_to_v2(stored.clone())).unwrap();
+    // Version 2 is version 1 plus `kind`.
+    let mut expected = stored;
+    expected["MessageSigned"]["kind"] = serde_json::json!("message");
+    assert_eq!(serde_json::to_value(&event).unwrap(), expected);
+    assert_eq!(cqrs_es::DomainEvent::event_version(&event), "2");
+}
+
+fn frozen(reason: KeyFreezeReason) -> WalletEvent {
+    WalletEvent::WalletKeyFrozen {
+        wallet_id: wallet_id(),
+        key_id: "key-1".into(),
+        reason,
+        at: t(4),
+    }
+}
+
+fn freeze_cmd(key_id: &str) -> WalletCommand {
+    WalletCommand::RecordKeyFrozen {
+        key_id: key_id.into(),
+        reason: KeyFreezeReason::PeerBanned,
+        at: t(4),
+    }
+}
+
+#[test]
+fn a_key_freeze_is_recorded_once() {
+    framework()
+        .given(vec![created()])
+        .when(freeze_cmd("key-1"))
+        .then_expect_events(vec![frozen(KeyFreezeReason::PeerBanned)]);
+    // Recorded again (another process saw the frozen share): nothing new.
+    framework()
+        .given(vec![created(), frozen(KeyFreezeReason::ShareFrozen)])
+        .when(freeze_cmd("key-1"))
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_key_freeze_names_the_wallets_own_key() {
+    framework()
+        .given(vec![created()])
+        .when(freeze_cmd("key-2"))
+        .then_expect_error(WalletError::KeyMismatch {
+            wallet_id: wallet_id(),
+            key_id: "key-2".into(),
+        });
+    let (address, _, proof) = external();
+    let registered = WalletEvent::WalletRegistered {
+        wallet_id: WalletId::for_address(&address),
+        user_id: user(),
+        address,
+        nickname: None,
+        ownership_proof: Some(proof),
+        registered_at: t(0),
+    };
+    framework()
+        .given(vec![registered])
+        .when(freeze_cmd("key-1"))
+        .then_expect_error(WalletError::NotCustodial(WalletId::for_address(&address)));
+    framework()
+        .given_no_previous_events()
+        .when(freeze_cmd("key-1"))
+        .then_expect_error(WalletError::NotFound);
+}
+
+#[test]
+fn a_frozen_wallet_signs_no_more() {
+    let mut wallet = Wallet::default();
+    wallet.apply(created());
+    wallet.apply(frozen(KeyFreezeReason::PeerBanned));
+    assert_eq!(
+        wallet.signing_key(),
+        Err(WalletError::KeyFrozen {
+            wallet_id: wallet_id()
+        })
+    );
+    // A signature custody made before the freeze is not recorded either.
+    let payload = SignPayload::PersonalMessage(b"late".to_vec());
+    let sig = signature_by(9, &payload);
+    framework()
+        .given(vec![created(), frozen(KeyFreezeReason::PeerBanned)])
+        .when(record(payload, sig))
+        .then_expect_error(WalletError::KeyFrozen {
+            wallet_id: wallet_id(),
+        });
+}
+
+#[test]
+fn a_snapshot_from_before_freezes_existed_loads_unfrozen() {
+    let mut wallet = Wallet::default();
+    wallet.apply(created());
+    let mut snapshot = serde_json::to_value(&wallet).unwrap();
+    snapshot["state"].as_object_mut().unwrap().remove("frozen");
+    let loaded: Wallet = serde_json::from_value(snapshot).unwrap();
+    assert_eq!(loaded, wallet);
+    assert!(loaded.signing_key().is_ok());
 }
 
 #[test]
