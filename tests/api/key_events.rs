@@ -207,6 +207,17 @@ async fn a_frozen_mpc_key_is_recorded_and_refuses_signs(b: Backend) {
             .count(),
         1
     );
+    // The key-material report names the wallet and key, and the reason.
+    let admin = crate::helpers::token("auditor", "ADMIN");
+    let r = app
+        .jwt("GET", "/api/admin/reports/key-material", Some(&admin), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["rows"].as_array().unwrap().len(), 1, "{}", r.body);
+    let row = &r.body["rows"][0];
+    assert_eq!(row["event"], "WalletKeyFrozen");
+    assert_eq!(row["subject"], id_a.as_str());
+    assert_eq!(row["detail"], "peer_banned");
 
     // Wallet B signs until another process freezes walletd's share of its key.
     let address_b = b_wallet["address"].as_str().unwrap();
@@ -342,6 +353,28 @@ async fn master_key_rotations_are_recorded(b: Backend) {
         3
     );
     db.close().await;
+
+    // The key-material report, recomputed from the log, lists the three.
+    let (ok, out, err) = run_cli(
+        &["report", "key-material", "--as-of", &log.len().to_string()],
+        &[("DATABASE_URL", &tdb.url)],
+    )
+    .await;
+    assert!(ok, "{out} {err}");
+    let report: Value = serde_json::from_str(&out).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{report}");
+    for (row, (scope, to, from)) in rows.iter().zip([
+        ("walletd", &k2, &k1),
+        ("walletd", &k3, &k2),
+        ("cosigner", &c2, &c1),
+    ]) {
+        assert_eq!(row["event"], "MasterKeyRotated");
+        assert_eq!(row["subject"], scope);
+        assert_eq!(row["key_id"], id(to));
+        assert!(row["detail"].as_str().unwrap().contains(&id(from)), "{row}");
+        assert_eq!(row["actor"], "cli");
+    }
 
     // The server runs on the rotated key with the new stream in its log.
     let app = spawn_app_on(tdb, Some(k3.clone())).await;
