@@ -41,81 +41,6 @@ pub struct Sealed {
     pub size: u64,
 }
 
-/// A pass's new leaves and stored hashes, written in its transaction.
-trait SealRows {
-    async fn insert_rows(
-        &mut self,
-        leaves: &[(u64, LogPosition, Hash)],
-        hashes: &[(u64, Hash)],
-    ) -> Result<(), sqlx::Error>;
-}
-
-/// PostgreSQL: one statement per table with the columns as arrays
-/// (`UNNEST`), which costs the server one parse and plan per pass instead of
-/// one per thousand rows, and the client one bind per column.
-impl SealRows for sqlx::Transaction<'_, sqlx::Postgres> {
-    async fn insert_rows(
-        &mut self,
-        leaves: &[(u64, LogPosition, Hash)],
-        hashes: &[(u64, Hash)],
-    ) -> Result<(), sqlx::Error> {
-        let idx: Vec<i64> = leaves.iter().map(|l| l.0 as i64).collect();
-        let position: Vec<i64> = leaves.iter().map(|l| l.1.position).collect();
-        let tx_id: Vec<i64> = leaves.iter().map(|l| l.1.tx_id).collect();
-        let hash: Vec<Vec<u8>> = leaves.iter().map(|l| l.2 .0.to_vec()).collect();
-        sqlx::query(
-            "INSERT INTO log_leaves (idx, event_position, tx_id, leaf_hash)
-             SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bytea[])",
-        )
-        .bind(idx)
-        .bind(position)
-        .bind(tx_id)
-        .bind(hash)
-        .execute(&mut **self)
-        .await?;
-        let idx: Vec<i64> = hashes.iter().map(|h| h.0 as i64).collect();
-        let hash: Vec<Vec<u8>> = hashes.iter().map(|h| h.1 .0.to_vec()).collect();
-        sqlx::query(
-            "INSERT INTO log_hashes (idx, hash) SELECT * FROM UNNEST($1::bigint[], $2::bytea[])",
-        )
-        .bind(idx)
-        .bind(hash)
-        .execute(&mut **self)
-        .await?;
-        Ok(())
-    }
-}
-
-/// SQLite: multi-row INSERTs, 1,000 rows each (inside its parameter limit).
-impl SealRows for sqlx::Transaction<'_, sqlx::Sqlite> {
-    async fn insert_rows(
-        &mut self,
-        leaves: &[(u64, LogPosition, Hash)],
-        hashes: &[(u64, Hash)],
-    ) -> Result<(), sqlx::Error> {
-        for chunk in leaves.chunks(1000) {
-            let mut q = sqlx::QueryBuilder::new(
-                "INSERT INTO log_leaves (idx, event_position, tx_id, leaf_hash) ",
-            );
-            q.push_values(chunk, |mut b, (n, at, h)| {
-                b.push_bind(*n as i64)
-                    .push_bind(at.position)
-                    .push_bind(at.tx_id)
-                    .push_bind(h.0.to_vec());
-            });
-            q.build().execute(&mut **self).await?;
-        }
-        for chunk in hashes.chunks(1000) {
-            let mut q = sqlx::QueryBuilder::new("INSERT INTO log_hashes (idx, hash) ");
-            q.push_values(chunk, |mut b, (i, h)| {
-                b.push_bind(*i as i64).push_bind(h.0.to_vec());
-            });
-            q.build().execute(&mut **self).await?;
-        }
-        Ok(())
-    }
-}
-
 /// Seals up to `batch` events. Returns `None` when another process holds
 /// the sealer's lock.
 pub async fn pass(db: &Db, signer: &LogSigner, batch: i64) -> Result<Option<Sealed>, TreeError> {
@@ -181,7 +106,25 @@ pub async fn pass(db: &Db, signer: &LogSigner, batch: i64) -> Result<Option<Seal
             .map_err(|e| TreeError::Tlog(e.to_string()))?;
         let note = signer.sign(new_size, root)?;
 
-        SealRows::insert_rows(&mut tx, &leaves, &new_hashes).await?;
+        for chunk in leaves.chunks(1000) {
+            let mut q = sqlx::QueryBuilder::new(
+                "INSERT INTO log_leaves (idx, event_position, tx_id, leaf_hash) ",
+            );
+            q.push_values(chunk, |mut b, (n, at, h)| {
+                b.push_bind(*n as i64)
+                    .push_bind(at.position)
+                    .push_bind(at.tx_id)
+                    .push_bind(h.0.to_vec());
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        for chunk in new_hashes.chunks(1000) {
+            let mut q = sqlx::QueryBuilder::new("INSERT INTO log_hashes (idx, hash) ");
+            q.push_values(chunk, |mut b, (i, h)| {
+                b.push_bind(*i as i64).push_bind(h.0.to_vec());
+            });
+            q.build().execute(&mut *tx).await?;
+        }
         sqlx::query("INSERT INTO log_checkpoints (size, root, at, note) VALUES ($1, $2, $3, $4)")
             .bind(new_size as i64)
             .bind(root.0.to_vec())
