@@ -88,7 +88,9 @@ pub async fn run(settings: Settings, args: RotateArgs) -> CliResult {
     db.close().await;
     match recorded {
         Ok(()) => {
-            println!(
+            // On stderr: a generated key stays stdout's last line, for
+            // scripts that take it from there.
+            eprintln!(
                 "recorded MasterKeyRotated ({scope}: {} -> {})",
                 keys.current.id(),
                 new.id()

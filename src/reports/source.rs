@@ -26,6 +26,20 @@ pub enum Cut {
     Time(Timestamp),
 }
 
+impl Cut {
+    /// A time cut ends at the first event recorded after it.
+    fn excludes(&self, record: &Record) -> bool {
+        match self {
+            Cut::Time(t) => record
+                .at
+                .as_deref()
+                .and_then(Timestamp::parse)
+                .is_some_and(|at| at > *t),
+            Cut::Events(_) => false,
+        }
+    }
+}
+
 /// Where reading stopped: the number of events read and the last one's
 /// store position and time.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
@@ -59,15 +73,8 @@ pub async fn from_log(
         after = last.at;
         for e in &events {
             let record = Record::from_stored(e);
-            if let Cut::Time(t) = cut {
-                let later = record
-                    .at
-                    .as_deref()
-                    .and_then(Timestamp::parse)
-                    .is_some_and(|at| at > *t);
-                if later {
-                    return Ok(reached);
-                }
+            if cut.excludes(&record) {
+                return Ok(reached);
             }
             apply(&record);
             reached.events += 1;
@@ -171,15 +178,8 @@ pub fn from_export(
             )));
         }
         let record = Record::from_stored(&entry.event);
-        if let Some(Cut::Time(t)) = cut {
-            let later = record
-                .at
-                .as_deref()
-                .and_then(Timestamp::parse)
-                .is_some_and(|at| at > *t);
-            if later {
-                break;
-            }
+        if cut.is_some_and(|c| c.excludes(&record)) {
+            break;
         }
         apply(&record);
         head.push(leaf_hash);

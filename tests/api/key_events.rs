@@ -287,7 +287,7 @@ async fn master_key_rotations_are_recorded(b: Backend) {
             )
             .await;
             assert!(ok, "{out} {err}");
-            assert!(out.contains("recorded MasterKeyRotated"), "{out}");
+            assert!(err.contains("recorded MasterKeyRotated"), "{err}");
         }
     };
     let cli = |xs: &[&str]| xs.iter().map(|s| s.to_string()).collect::<Vec<_>>();

@@ -9,11 +9,10 @@ use serde::Deserialize;
 use crate::api::jwt_wallets::{authorize, JwtApiError};
 use crate::app::App;
 use crate::auth::roles::Role;
-use crate::service::ServiceError;
 use crate::transparency::export::page;
-use crate::transparency::hashes::TreeError;
 use crate::transparency::sealer::latest_checkpoint;
 
+use super::log::tree_error;
 use super::schema::{EventsPage, LogErrors};
 use crate::api::jwt_wallets::schema::JwtError;
 
@@ -36,16 +35,6 @@ fn number(name: &str, v: Option<String>, default: u64, max: u64) -> Result<u64, 
         .ok()
         .filter(|n| *n <= max)
         .ok_or_else(|| JwtApiError::new(400, format!("{name} must be an integer from 0 to {max}")))
-}
-
-fn tree_error(e: TreeError) -> JwtApiError {
-    match e {
-        TreeError::Storage(e) => ServiceError::from(e).into(),
-        other => {
-            tracing::error!(error = %other, "the transparency log is inconsistent");
-            JwtApiError::new(500, "Internal error")
-        }
-    }
 }
 
 #[utoipa::path(

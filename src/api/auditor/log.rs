@@ -27,7 +27,7 @@ fn refusal(e: ProofError) -> JwtApiError {
     }
 }
 
-fn tree_error(e: TreeError) -> JwtApiError {
+pub(super) fn tree_error(e: TreeError) -> JwtApiError {
     match e {
         TreeError::Storage(e) => ServiceError::from(e).into(),
         other => {
