@@ -406,7 +406,6 @@ fn a_credit_applies_once() {
 
 #[test]
 fn a_refused_credit_names_the_return_reason() {
-    let you = wallet(YOU);
     for (gate, reason) in [
         (CLOSED, ReturnReason::DestinationNotWhitelisted),
         (
@@ -427,7 +426,6 @@ fn a_refused_credit_names_the_return_reason() {
         let a = Account::default();
         let error = a.decide(credit(2, 30, gate)).unwrap_err();
         assert_eq!(ReturnReason::for_refused_credit(&error), Some(reason));
-        let _ = you;
     }
     // A refusal that is walletd's own bug returns nothing: it must stop.
     let error = AccountError::WrongAccount {
