@@ -20,7 +20,9 @@ pub enum AccountError {
     Frozen { wallet_id: WalletId },
     #[error("wallet {wallet_id} is deleted and cannot move funds")]
     Deleted { wallet_id: WalletId },
-    #[error("insufficient funds: {requested} {asset} requested, {available} available (minor units)")]
+    #[error(
+        "insufficient funds: {requested} {asset} requested, {available} available (minor units)"
+    )]
     InsufficientFunds {
         asset: AssetCode,
         available: Amount,
@@ -121,14 +123,14 @@ impl Account {
 
     /// The balance of an asset (zero if never held).
     pub fn balance(&self, asset: &AssetCode) -> Amount {
-        self.holdings
-            .get(asset)
-            .map_or(Amount::ZERO, |h| h.balance)
+        self.holdings.get(asset).map_or(Amount::ZERO, |h| h.balance)
     }
 
     /// Every asset ever held here, with its decimals and balance.
     pub fn balances(&self) -> impl Iterator<Item = (&AssetCode, u8, Amount)> {
-        self.holdings.iter().map(|(c, h)| (c, h.decimals, h.balance))
+        self.holdings
+            .iter()
+            .map(|(c, h)| (c, h.decimals, h.balance))
     }
 
     /// Transfers debited here and not yet credited or returned.
@@ -309,12 +311,7 @@ impl Account {
                 requested_by,
                 at,
             } => {
-                let fp = fingerprint(
-                    Kind::Redeem,
-                    &asset,
-                    amount,
-                    destination_reference.as_str(),
-                );
+                let fp = fingerprint(Kind::Redeem, &asset, amount, destination_reference.as_str());
                 if self.is_repeat(movement_id, fp)? {
                     return Ok(vec![]);
                 }
@@ -531,12 +528,7 @@ impl Aggregate for Account {
                 ..
             } => {
                 self.change(&asset, amount, false);
-                let fp = fingerprint(
-                    Kind::Redeem,
-                    &asset,
-                    amount,
-                    destination_reference.as_str(),
-                );
+                let fp = fingerprint(Kind::Redeem, &asset, amount, destination_reference.as_str());
                 self.remember(movement_id, fp);
             }
         }

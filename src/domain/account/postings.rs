@@ -205,7 +205,10 @@ impl Books {
                         balance,
                     });
                 }
-                if matches!(account, LedgerAccount::Wallet(_) | LedgerAccount::Transit(_)) {
+                if matches!(
+                    account,
+                    LedgerAccount::Wallet(_) | LedgerAccount::Transit(_)
+                ) {
                     held = held.checked_add(balance).map_err(overflow)?;
                 }
             }

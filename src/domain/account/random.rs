@@ -125,7 +125,11 @@ impl World {
 
     /// Decides on account `i` and, when accepted, applies and posts the
     /// events, checking that each balances.
-    fn exec(&mut self, i: usize, command: AccountCommand) -> Result<Vec<AccountEvent>, AccountError> {
+    fn exec(
+        &mut self,
+        i: usize,
+        command: AccountCommand,
+    ) -> Result<Vec<AccountEvent>, AccountError> {
         let before = self.accounts[i].clone();
         let result = self.accounts[i].decide(command.clone());
         match &result {
@@ -390,7 +394,9 @@ impl World {
                     self.books.balance(&LedgerAccount::Wallet(wallet(i)), code),
                     SignedAmount::plus(balance)
                 );
-                wallets = wallets.checked_add(SignedAmount::plus(balance)).expect("fits");
+                wallets = wallets
+                    .checked_add(SignedAmount::plus(balance))
+                    .expect("fits");
             }
             let transit = self
                 .books
@@ -423,15 +429,15 @@ impl World {
             let issued = self.issued.get(code).copied().unwrap_or(0);
             let redeemed = self.redeemed.get(code).copied().unwrap_or(0);
             let supply = Amount::from_minor(issued - redeemed);
-            assert_eq!(
-                wallets.checked_add(transit),
-                Ok(SignedAmount::plus(supply))
-            );
+            assert_eq!(wallets.checked_add(transit), Ok(SignedAmount::plus(supply)));
             if issued > 0 {
                 assert_eq!(self.books.supply(code), Ok(supply));
             }
         }
-        assert!(self.accounts.iter().all(|a| a.remembered() <= RECENT_MOVEMENTS));
+        assert!(self
+            .accounts
+            .iter()
+            .all(|a| a.remembered() <= RECENT_MOVEMENTS));
     }
 
     /// The process manager catches up: every transfer resolves.

@@ -456,22 +456,16 @@ fn a_return_gives_the_value_back_once() {
     framework()
         .given(settled_then)
         .when(give_back(2, 30))
-        .then_expect_error(AccountError::NotInFlight {
-            movement_id: mv(2),
-        });
+        .then_expect_error(AccountError::NotInFlight { movement_id: mv(2) });
     // Nor one this account never sent, nor another amount than debited.
     framework()
         .given(given.clone())
         .when(give_back(9, 30))
-        .then_expect_error(AccountError::NotInFlight {
-            movement_id: mv(9),
-        });
+        .then_expect_error(AccountError::NotInFlight { movement_id: mv(9) });
     framework()
         .given(given)
         .when(give_back(2, 31))
-        .then_expect_error(AccountError::TransferMismatch {
-            movement_id: mv(2),
-        });
+        .then_expect_error(AccountError::TransferMismatch { movement_id: mv(2) });
 }
 
 #[test]
@@ -500,7 +494,13 @@ fn a_repeated_command_records_nothing_a_reused_id_is_refused() {
             .then_expect_events(vec![]);
     }
     // The same id for something else.
-    for reuse in [issue(1, 101), issue(2, 30), debit(2, 31), redeem(1, 100), debit(3, 10)] {
+    for reuse in [
+        issue(1, 101),
+        issue(2, 30),
+        debit(2, 31),
+        redeem(1, 100),
+        debit(3, 10),
+    ] {
         let movement_id = reuse.movement_id();
         framework()
             .given(history.clone())
@@ -521,9 +521,7 @@ fn the_window_is_bounded_and_in_flight_transfers_outlive_it() {
     assert_eq!(a.decide(debit(1, 5)), Ok(vec![]));
     assert_eq!(
         a.decide(debit(1, 6)),
-        Err(AccountError::DuplicateMovement {
-            movement_id: mv(1)
-        })
+        Err(AccountError::DuplicateMovement { movement_id: mv(1) })
     );
     // The limit, stated: an issue older than the window is not recognised
     // (the service's idempotency keys answer such a late retry first).
@@ -570,11 +568,17 @@ fn every_event_posts_lines_that_sum_to_zero() {
     let me = format!("wallet:{}", wallet(ME));
     assert_eq!(
         lines(&issued(1, 100)),
-        vec![("issuance:USD".into(), "-100".into()), (me.clone(), "100".into())]
+        vec![
+            ("issuance:USD".into(), "-100".into()),
+            (me.clone(), "100".into())
+        ]
     );
     assert_eq!(
         lines(&debited(2, 30)),
-        vec![(me.clone(), "-30".into()), ("transit:USD".into(), "30".into())]
+        vec![
+            (me.clone(), "-30".into()),
+            ("transit:USD".into(), "30".into())
+        ]
     );
     assert_eq!(
         lines(&redeemed(3, 10)),
@@ -582,7 +586,12 @@ fn every_event_posts_lines_that_sum_to_zero() {
     );
     assert!(settled(2, 30).postings().is_empty());
     let mut books = Books::default();
-    for e in [issued(1, 100), debited(2, 30), credited(2, 30), redeemed(3, 10)] {
+    for e in [
+        issued(1, 100),
+        debited(2, 30),
+        credited(2, 30),
+        redeemed(3, 10),
+    ] {
         books.post(&e.postings()).unwrap();
     }
     books.check().unwrap();
@@ -608,7 +617,12 @@ fn the_books_refuse_unbalanced_lines_and_catch_a_double_credit() {
         })
     );
     assert_eq!(books, Books::default(), "nothing of a refused post stays");
-    for e in [issued(1, 100), debited(2, 30), credited(2, 30), credited(2, 30)] {
+    for e in [
+        issued(1, 100),
+        debited(2, 30),
+        credited(2, 30),
+        credited(2, 30),
+    ] {
         books.post(&e.postings()).unwrap();
     }
     assert_eq!(

@@ -127,7 +127,11 @@ mod tests {
             Err(ReferenceError::Length)
         );
         for bad in [" x", "x ", "a\nb", "tab\t", "é"] {
-            assert_eq!(Reference::parse(bad), Err(ReferenceError::Charset), "{bad:?}");
+            assert_eq!(
+                Reference::parse(bad),
+                Err(ReferenceError::Charset),
+                "{bad:?}"
+            );
         }
         assert!(serde_json::from_str::<Reference>("\"\"").is_err());
     }

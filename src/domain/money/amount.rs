@@ -221,7 +221,10 @@ mod tests {
         assert_eq!(major("0", 2), Ok(0));
         assert_eq!(major("0.00", 2), Ok(0));
         assert_eq!(major("1000", 0), Ok(1000));
-        assert_eq!(major("1.000000000000000001", 18), Ok(1_000_000_000_000_000_001));
+        assert_eq!(
+            major("1.000000000000000001", 18),
+            Ok(1_000_000_000_000_000_001)
+        );
         assert_eq!(major("0.000000000000000001", 18), Ok(1));
     }
 
@@ -242,7 +245,9 @@ mod tests {
         assert_eq!(major("1.2.3", 4), Err(E::MisplacedPoint));
         assert_eq!(major("01", 2), Err(E::LeadingZero));
         assert_eq!(major("00.5", 2), Err(E::LeadingZero));
-        for bad in [" 1", "1 ", "1,000", "1_000", "0x10", "١", "1.2\n", "NaN", "inf"] {
+        for bad in [
+            " 1", "1 ", "1,000", "1_000", "0x10", "١", "1.2\n", "NaN", "inf",
+        ] {
             assert_eq!(major(bad, 2), Err(E::NotADigit), "{bad:?}");
         }
     }
@@ -259,7 +264,10 @@ mod tests {
         // Fits as minor units, not once scaled.
         assert_eq!(major(&max, 1), Err(E::Overflow));
         let big_int = "340282366920938463463";
-        assert_eq!(major(big_int, 18), Ok(340_282_366_920_938_463_463 * 10u128.pow(18)));
+        assert_eq!(
+            major(big_int, 18),
+            Ok(340_282_366_920_938_463_463 * 10u128.pow(18))
+        );
         assert_eq!(major("340282366920938463464", 18), Err(E::Overflow));
     }
 

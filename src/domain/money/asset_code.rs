@@ -25,7 +25,10 @@ impl AssetCode {
 
     pub fn parse(s: &str) -> Result<Self, AssetCodeError> {
         // Charset before length: "usd" is better told it is lower case.
-        if !s.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        if !s
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
             return Err(AssetCodeError::Charset);
         }
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&s.len()) {
@@ -74,7 +77,11 @@ mod tests {
             Err(AssetCodeError::Length)
         );
         for bad in ["usd", "Usd", "US D", "US-D", "US_D", "ÜSD", "USD\n", " USD"] {
-            assert_eq!(AssetCode::parse(bad), Err(AssetCodeError::Charset), "{bad:?}");
+            assert_eq!(
+                AssetCode::parse(bad),
+                Err(AssetCodeError::Charset),
+                "{bad:?}"
+            );
         }
     }
 

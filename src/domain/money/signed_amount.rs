@@ -122,9 +122,15 @@ mod tests {
 
     #[test]
     fn the_full_range_is_signed_and_checked() {
-        assert_eq!(p(u128::MAX).checked_add(n(u128::MAX)), Ok(SignedAmount::ZERO));
+        assert_eq!(
+            p(u128::MAX).checked_add(n(u128::MAX)),
+            Ok(SignedAmount::ZERO)
+        );
         assert_eq!(p(u128::MAX).checked_add(p(1)), Err(AmountError::Overflow));
         assert_eq!(n(u128::MAX).checked_add(n(1)), Err(AmountError::Overflow));
-        assert_eq!(n(u128::MAX).checked_add(p(u128::MAX)), Ok(SignedAmount::ZERO));
+        assert_eq!(
+            n(u128::MAX).checked_add(p(u128::MAX)),
+            Ok(SignedAmount::ZERO)
+        );
     }
 }
