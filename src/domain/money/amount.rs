@@ -150,7 +150,8 @@ fn check_charset(s: &str) -> Result<(), AmountParseError> {
     if s.starts_with(['+', '-']) {
         return Err(AmountParseError::Sign);
     }
-    if s.contains(['e', 'E']) {
+    let scientific = |b: u8| b.is_ascii_digit() || matches!(b, b'.' | b'e' | b'E' | b'+' | b'-');
+    if s.contains(['e', 'E']) && s.bytes().all(scientific) {
         return Err(AmountParseError::Exponent);
     }
     if !s.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
@@ -236,6 +237,8 @@ mod tests {
         assert_eq!(major("1e3", 2), Err(E::Exponent));
         assert_eq!(major("1E3", 2), Err(E::Exponent));
         assert_eq!(major("1.5e2", 2), Err(E::Exponent));
+        assert_eq!(major("1.5e-3", 2), Err(E::Exponent));
+        assert_eq!(major("seven", 2), Err(E::NotADigit));
         assert_eq!(major("12.345", 2), Err(E::TooManyDecimals { max: 2 }));
         assert_eq!(major("1.230", 2), Err(E::TooManyDecimals { max: 2 }));
         assert_eq!(major("10.5", 0), Err(E::TooManyDecimals { max: 0 }));
