@@ -62,7 +62,8 @@ struct Holding {
     balance: Amount,
 }
 
-/// A transfer debited here and not yet credited or returned.
+/// A transfer debited here and not yet settled (after its credit) or
+/// returned.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InFlight {
     pub asset: Asset,
@@ -99,14 +100,16 @@ struct Recent {
 ///   is. It reads the log in global order and appends each credit (or
 ///   return) with its checkpoint in one transaction, so a debit is resolved
 ///   exactly once across crashes and instances. The window is the second
-///   line, for a repeat soon after (an append whose outcome the process
-///   manager could not see); client retries are the service's
+///   line, for a repeat soon after (a process manager that retries a batch
+///   whose commit it could not confirm without re-reading its checkpoint
+///   first); client retries are the service's
 ///   Idempotency-Key and Sila nonces first, this window second. A set of
 ///   every id ever seen would make a busy account's state (cached, and
 ///   written in every snapshot) grow without bound. The cost is stated in
 ///   `docs/ledger.md`: a repeat older than the window would apply again,
-///   and the ledger check (transit = the sum of transfers in flight) is
-///   what would show it.
+///   and the ledger check (each debit has exactly one credit or return;
+///   transit never below the transfers awaiting their second leg) is what
+///   would show it.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Account {
     wallet_id: Option<WalletId>,
@@ -133,7 +136,7 @@ impl Account {
             .map(|(c, h)| (c, h.decimals, h.balance))
     }
 
-    /// Transfers debited here and not yet credited or returned.
+    /// Transfers debited here and not yet settled or returned.
     pub fn in_flight(&self) -> impl Iterator<Item = (&MovementId, &InFlight)> {
         self.in_flight.iter()
     }
