@@ -1,6 +1,7 @@
 //! The write side's vocabulary: validated value types, Ethereum's encodings
 //! (`eth`) and the aggregates. Pure: no I/O, no custody handle.
 
+pub mod account;
 pub mod client_app;
 pub mod eth;
 pub mod handle;
@@ -8,6 +9,7 @@ pub mod ids;
 pub mod key;
 pub mod label;
 pub mod master_key;
+pub mod money;
 pub mod nickname;
 pub mod time;
 pub mod user;

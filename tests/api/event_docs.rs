@@ -16,9 +16,11 @@ use cqrs_es::DomainEvent;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
+use walletd::domain::account::{AccountEvent, Memo, MovementId, Reference, ReturnReason};
 use walletd::domain::client_app::AppEvent;
 use walletd::domain::key::{CustodyKind, KeyFreezeReason};
 use walletd::domain::master_key::{MasterKeyEvent, MasterKeyId, MasterKeyScope};
+use walletd::domain::money::{Amount, Asset, AssetCode};
 use walletd::domain::user::UserEvent;
 use walletd::domain::wallet::{SignatureKind, WalletEvent, WalletKind};
 use walletd::domain::{
@@ -246,6 +248,78 @@ fn master_key_type(e: &MasterKeyEvent) -> &'static str {
     }
 }
 
+fn account_samples() -> Vec<AccountEvent> {
+    let usd = Asset::new(AssetCode::parse("USD").unwrap(), 2).unwrap();
+    let movement = MovementId::parse("0d9e8f7a-6b5c-4d3e-8f2a-1b0c9d8e7f6a").unwrap();
+    let source = WalletId::for_address(&address(ADDRESS));
+    vec![
+        AccountEvent::FundsIssued {
+            wallet_id: source,
+            movement_id: MovementId::parse("6f1c2d3e-4a5b-4c6d-8e7f-9a0b1c2d3e4f").unwrap(),
+            asset: Asset::sila(),
+            amount: Amount::from_minor(10_000),
+            funding_reference: Reference::parse("ach-2026-12-01-0042").unwrap(),
+            requested_by: "sila:acme.app/alice.example".into(),
+            at: at("2026-12-01T10:00:00.000000Z"),
+        },
+        AccountEvent::TransferDebited {
+            wallet_id: source,
+            movement_id: movement,
+            asset: usd.clone(),
+            amount: Amount::from_minor(1234),
+            to_wallet: wallet_id(),
+            memo: Some(Memo::parse("rent, December").unwrap()),
+            requested_by: "jwt:alice".into(),
+            at: at("2026-12-01T10:01:00.000000Z"),
+        },
+        AccountEvent::TransferCredited {
+            wallet_id: wallet_id(),
+            movement_id: movement,
+            asset: usd.clone(),
+            amount: Amount::from_minor(1234),
+            from_wallet: source,
+            at: at("2026-12-01T10:01:00.150000Z"),
+        },
+        AccountEvent::TransferReturned {
+            wallet_id: source,
+            movement_id: movement,
+            asset: usd.clone(),
+            amount: Amount::from_minor(1234),
+            to_wallet: wallet_id(),
+            reason: ReturnReason::DestinationFrozen,
+            at: at("2026-12-01T10:01:00.150000Z"),
+        },
+        AccountEvent::TransferSettled {
+            wallet_id: source,
+            movement_id: movement,
+            asset: usd,
+            amount: Amount::from_minor(1234),
+            to_wallet: wallet_id(),
+            at: at("2026-12-01T10:01:00.300000Z"),
+        },
+        AccountEvent::FundsRedeemed {
+            wallet_id: source,
+            movement_id: MovementId::parse("3c2b1a0f-9e8d-4c7b-a6f5-e4d3c2b1a0f9").unwrap(),
+            asset: Asset::sila(),
+            amount: Amount::from_minor(2500),
+            destination_reference: Reference::parse("payout-7781").unwrap(),
+            requested_by: "sila:acme.app/alice.example".into(),
+            at: at("2026-12-01T11:00:00.000000Z"),
+        },
+    ]
+}
+
+fn account_type(e: &AccountEvent) -> &'static str {
+    match e {
+        AccountEvent::FundsIssued { .. } => "FundsIssued",
+        AccountEvent::TransferDebited { .. } => "TransferDebited",
+        AccountEvent::TransferCredited { .. } => "TransferCredited",
+        AccountEvent::TransferReturned { .. } => "TransferReturned",
+        AccountEvent::TransferSettled { .. } => "TransferSettled",
+        AccountEvent::FundsRedeemed { .. } => "FundsRedeemed",
+    }
+}
+
 // Samples end.
 
 /// Values of the closed vocabularies events carry, each of which the
@@ -269,6 +343,12 @@ fn vocabularies() -> Vec<&'static str> {
     let custody = |c: CustodyKind| match c {
         CustodyKind::Local | CustodyKind::Mpc => c.as_str(),
     };
+    let return_reason = |r: ReturnReason| match r {
+        ReturnReason::DestinationDeleted
+        | ReturnReason::DestinationFrozen
+        | ReturnReason::DestinationNotWhitelisted
+        | ReturnReason::DestinationRefused => r.as_str(),
+    };
     vec![
         kind(SignatureKind::Message),
         kind(SignatureKind::TypedData),
@@ -282,6 +362,10 @@ fn vocabularies() -> Vec<&'static str> {
         wallet_kind(WalletKind::External),
         custody(CustodyKind::Local),
         custody(CustodyKind::Mpc),
+        return_reason(ReturnReason::DestinationDeleted),
+        return_reason(ReturnReason::DestinationFrozen),
+        return_reason(ReturnReason::DestinationNotWhitelisted),
+        return_reason(ReturnReason::DestinationRefused),
     ]
 }
 
@@ -310,6 +394,7 @@ fn all_samples() -> Vec<Stored> {
     out.extend(stored("user", user_samples()));
     out.extend(stored("app", app_samples()));
     out.extend(stored("master_key", master_key_samples()));
+    out.extend(stored("account", account_samples()));
     out
 }
 
@@ -535,6 +620,7 @@ fn every_example_reads_as_the_current_types() {
                 "master_key" => {
                     round_trip::<MasterKeyEvent>(aggregate, event_type, version, example)
                 }
+                "account" => round_trip::<AccountEvent>(aggregate, event_type, version, example),
                 other => Err(format!("unknown aggregate type {other}")),
             };
             if let Err(e) = read {
@@ -583,6 +669,10 @@ fn samples_cover_every_variant() {
     assert_eq!(
         named(master_key_samples().iter().map(master_key_type).collect()),
         serde_variants::<MasterKeyEvent>()
+    );
+    assert_eq!(
+        named(account_samples().iter().map(account_type).collect()),
+        serde_variants::<AccountEvent>()
     );
     // The event type stored is the variant's name.
     for s in all_samples() {

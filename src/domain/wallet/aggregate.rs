@@ -2,6 +2,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::account::WalletGate;
 use crate::domain::eth;
 use crate::domain::key::KeyRef;
 use crate::domain::{Address, Timestamp, UserId, WalletId};
@@ -110,6 +111,20 @@ impl Wallet {
             wallet_id: s.id,
             address: s.address,
             key,
+        })
+    }
+
+    /// What the ledger needs to know before money moves to or from this
+    /// wallet (`account::WalletGate`): the wallet's own facts, `None` if it
+    /// never existed. A deleted wallet reports `deleted` whatever else its
+    /// state says. Whether a kind of wallet that is never queued for the
+    /// whitelist (server, JWT) may move money anyway is the service's
+    /// policy, not a fact of the wallet.
+    pub fn gate(&self) -> Option<WalletGate> {
+        self.state.as_ref().map(|s| WalletGate {
+            whitelisted: s.whitelist == Whitelist::Whitelisted,
+            frozen: s.frozen,
+            deleted: s.deleted,
         })
     }
 

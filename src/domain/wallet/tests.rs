@@ -696,3 +696,46 @@ fn complete_whitelist_rejections() {
         .when(WalletCommand::CompleteWhitelist { at: t(400) })
         .then_expect_error(WalletError::AlreadyWhitelisted);
 }
+
+#[test]
+fn the_ledger_gate_follows_whitelist_freeze_and_deletion() {
+    use crate::domain::account::WalletGate;
+    let gate = |events: Vec<WalletEvent>| {
+        let mut w = Wallet::default();
+        for e in events {
+            w.apply(e);
+        }
+        w.gate()
+    };
+    assert_eq!(gate(vec![]), None);
+    let closed = WalletGate {
+        whitelisted: false,
+        frozen: false,
+        deleted: false,
+    };
+    assert_eq!(gate(vec![created()]), Some(closed));
+    assert_eq!(gate(vec![created(), queued()]), Some(closed));
+    assert_eq!(
+        gate(vec![created(), queued(), whitelisted()]),
+        Some(WalletGate::OPEN)
+    );
+    assert_eq!(
+        gate(vec![
+            created(),
+            queued(),
+            whitelisted(),
+            frozen(KeyFreezeReason::PeerBanned)
+        ]),
+        Some(WalletGate {
+            frozen: true,
+            ..WalletGate::OPEN
+        })
+    );
+    let deleted = WalletEvent::WalletDeleted {
+        wallet_id: wallet_id(),
+        user_id: user(),
+        address: generated().address,
+        at: t(500),
+    };
+    assert!(gate(vec![created(), queued(), whitelisted(), deleted]).is_some_and(|g| g.deleted));
+}
