@@ -3,7 +3,9 @@
 //! own write path, checked against the domain's `Books` fold of the same
 //! log, and against a rebuild.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::future::join_all;
 
 use uuid::Uuid;
 use walletd::domain::account::{
@@ -21,7 +23,10 @@ use walletd::store::{AggregateStore, CommandMeta};
 use crate::backend_tests;
 use crate::helpers::{dump_projections, run_cli, spawn_app, Backend, TestApp};
 
-backend_tests!(ledger_read_models_match_the_books_and_a_rebuild);
+backend_tests!(
+    ledger_read_models_match_the_books_and_a_rebuild,
+    random_concurrent_movements_keep_the_read_models_equal_to_the_books,
+);
 
 /// More than a u64 holds: the read side must not narrow amounts anywhere.
 const BIG: u128 = (1u128 << 64) + 12_345;
@@ -210,7 +215,7 @@ async fn ledger_read_models_match_the_books_and_a_rebuild(b: Backend) {
     // Balances are the Books' wallet accounts, exactly.
     let books = books(&app).await;
     let wallets = [a, bw, c];
-    let mut held: std::collections::BTreeMap<String, u128> = Default::default();
+    let mut held: BTreeMap<String, u128> = Default::default();
     for w in wallets {
         let rows = wallet_balances(&app.app.db, &w.to_string()).await.unwrap();
         let assets: BTreeSet<String> = rows.iter().map(|r| r.asset.clone()).collect();
@@ -394,6 +399,211 @@ async fn ledger_read_models_match_the_books_and_a_rebuild(b: Backend) {
         walletd::projections::views::all(),
     );
     for batch in [1, 2, 3, 7] {
+        projector.reset().await.unwrap();
+        while projector.pass_up_to(batch).await.unwrap().applied > 0 {}
+        assert_eq!(
+            live,
+            dump_projections(&app.app.db).await,
+            "rebuilt in passes of {batch}"
+        );
+    }
+}
+
+/// A small deterministic generator: the same run every time.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+
+    /// Up to `max`, at least 1.
+    fn amount(&mut self, max: u128) -> u128 {
+        if max <= 1 {
+            return max;
+        }
+        let r = (u128::from(self.next()) << 64) | u128::from(self.next());
+        1 + r % max
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+enum Outcome {
+    Delivered,
+    Returned,
+    Pending,
+}
+
+/// Rounds of issues, transfers and redemptions across wallets, each round's
+/// commands concurrent (so the projector folds many at once); the model
+/// below only lets a wallet spend what it held when the round began.
+async fn random_concurrent_movements_keep_the_read_models_equal_to_the_books(b: Backend) {
+    let Some(app) = spawn_app(b).await else {
+        return;
+    };
+    let ledger = Ledger::new(&app);
+    let wallets: Vec<WalletId> = (0..6).map(|_| wallet()).collect();
+    let assets = [usd(), sila()];
+    let mut rng = Lcg(0x5eed_1e4d);
+    let mut model: BTreeMap<(WalletId, String), u128> = BTreeMap::new();
+    let mut transfers: Vec<(MovementId, WalletId, WalletId, Outcome)> = Vec::new();
+    let mut legs: BTreeMap<WalletId, usize> = BTreeMap::new();
+    for _round in 0..8 {
+        // Phase 1: one first leg per wallet.
+        let mut firsts = Vec::new();
+        let mut seconds = Vec::new();
+        // Credits and returns land in phase 2: spend only what was held before.
+        let at_start = model.clone();
+        for (i, &w) in wallets.iter().enumerate() {
+            let asset = assets[rng.below(2) as usize].clone();
+            let code = asset.code().as_str().to_string();
+            let held = at_start.get(&(w, code.clone())).copied().unwrap_or(0);
+            let op = if held == 0 { 0 } else { rng.below(4) };
+            match op {
+                0 => {
+                    // Now and then an amount no u64 holds.
+                    let amount = if rng.below(3) == 0 {
+                        (1u128 << 64) + rng.amount(1u128 << 70)
+                    } else {
+                        rng.amount(100_000)
+                    };
+                    *model.entry((w, code)).or_default() += amount;
+                    *legs.entry(w).or_default() += 1;
+                    let ledger = &ledger;
+                    firsts.push(Box::pin(async move {
+                        ledger.issue(w, asset, amount).await;
+                    })
+                        as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>);
+                }
+                3 => {
+                    let amount = rng.amount(held);
+                    *model.entry((w, code)).or_default() -= amount;
+                    *legs.entry(w).or_default() += 1;
+                    let ledger = &ledger;
+                    firsts.push(Box::pin(async move {
+                        ledger.redeem(w, asset, amount).await;
+                    }));
+                }
+                _ => {
+                    let to = wallets[(i + 1 + rng.below(5) as usize) % wallets.len()];
+                    let amount = rng.amount(held);
+                    let movement_id = MovementId::random();
+                    let outcome = [Outcome::Delivered, Outcome::Returned, Outcome::Pending]
+                        [rng.below(3) as usize];
+                    *model.entry((w, code.clone())).or_default() -= amount;
+                    *legs.entry(w).or_default() += 1;
+                    match outcome {
+                        Outcome::Delivered => {
+                            *model.entry((to, code)).or_default() += amount;
+                            *legs.entry(to).or_default() += 1;
+                        }
+                        Outcome::Returned => {
+                            *model.entry((w, code)).or_default() += amount;
+                            *legs.entry(w).or_default() += 1;
+                        }
+                        Outcome::Pending => {}
+                    }
+                    transfers.push((movement_id, w, to, outcome));
+                    let ledger = &ledger;
+                    let debit_asset = asset.clone();
+                    firsts.push(Box::pin(async move {
+                        ledger
+                            .run(AccountCommand::DebitForTransfer {
+                                wallet_id: w,
+                                movement_id,
+                                asset: debit_asset,
+                                amount: Amount::from_minor(amount),
+                                to_wallet: to,
+                                memo: None,
+                                gate: WalletGate::OPEN,
+                                to_gate: WalletGate::OPEN,
+                                requested_by: "jwt:random".into(),
+                                at: Timestamp::now(),
+                            })
+                            .await;
+                    }));
+                    seconds.push(Box::pin(async move {
+                        match outcome {
+                            Outcome::Delivered => {
+                                ledger
+                                    .credit_and_settle(movement_id, w, to, asset, amount)
+                                    .await
+                            }
+                            Outcome::Returned => {
+                                ledger.give_back(movement_id, w, asset, amount).await
+                            }
+                            Outcome::Pending => {}
+                        }
+                    })
+                        as std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>);
+                }
+            }
+        }
+        join_all(firsts).await;
+        // Phase 2: the process manager's legs, concurrently too.
+        join_all(seconds).await;
+    }
+
+    let books = books(&app).await;
+    let mut held: BTreeMap<String, u128> = BTreeMap::new();
+    for &w in &wallets {
+        for r in wallet_balances(&app.app.db, &w.to_string()).await.unwrap() {
+            let code = AssetCode::parse(&r.asset).unwrap();
+            let want = books.balance(&LedgerAccount::Wallet(w), &code);
+            assert_eq!(r.balance, want.magnitude().minor(), "{w} {}", r.asset);
+            assert_eq!(
+                r.balance,
+                model.get(&(w, r.asset.clone())).copied().unwrap_or(0)
+            );
+            *held.entry(r.asset).or_default() += r.balance;
+        }
+        let rows = all_movements(&app, w).await;
+        assert_eq!(rows.len(), legs.get(&w).copied().unwrap_or(0), "{w}");
+        assert!(rows.windows(2).all(|p| p[0].seq > p[1].seq));
+    }
+    for s in supply(&app.app.db).await.unwrap() {
+        let code = AssetCode::parse(&s.asset).unwrap();
+        assert_eq!(s.issued, books.issued(&code).magnitude().minor());
+        assert_eq!(s.redeemed, books.redeemed(&code).magnitude().minor());
+        assert_eq!(held[&s.asset] + s.in_transit, s.issued - s.redeemed);
+    }
+    let mut seen = BTreeSet::new();
+    for (movement_id, from, to, outcome) in &transfers {
+        let out_rows = all_movements(&app, *from).await;
+        let out = find(&out_rows, *movement_id, "transfer_out");
+        let in_rows = all_movements(&app, *to).await;
+        let id = movement_id.as_uuid().to_string();
+        let credited = in_rows
+            .iter()
+            .any(|r| r.movement_id == id && r.kind == "transfer_in");
+        let expected = match outcome {
+            Outcome::Delivered => "settled",
+            Outcome::Returned => "returned",
+            Outcome::Pending => "pending",
+        };
+        assert_eq!(out.status, expected, "{id}");
+        assert_eq!(credited, *outcome == Outcome::Delivered, "{id}");
+        seen.insert(*outcome);
+    }
+    assert_eq!(seen.len(), 3, "every outcome occurred");
+
+    let live = dump_projections(&app.app.db).await;
+    let (ok, out, err) = run_cli(&["replay"], &[("DATABASE_URL", &app.db.url)]).await;
+    assert!(ok, "replay failed: {out} {err}");
+    assert_eq!(live, dump_projections(&app.app.db).await);
+    let projector = walletd::projections::Projector::new(
+        app.app.db.clone(),
+        walletd::projections::views::all(),
+    );
+    for batch in [1, 5, 16] {
         projector.reset().await.unwrap();
         while projector.pass_up_to(batch).await.unwrap().applied > 0 {}
         assert_eq!(
