@@ -530,6 +530,56 @@ mod tests {
     }
 
     #[test]
+    fn upserts_load_their_key_start_absent_rows_from_the_given_one_and_fail_the_fold() {
+        let count = |by: i64| {
+            move |r: &mut Row| match r[1] {
+                Val::Int(n) if n + by >= 0 => {
+                    r[1] = Val::Int(n + by);
+                    Ok(())
+                }
+                _ => Err("below zero".to_string()),
+            }
+        };
+        static C: Table = Table {
+            name: "c",
+            columns: &[col("id", ColType::Text), col("n", ColType::Int)],
+            key: &[0],
+            lookups: &[],
+            append_only: false,
+        };
+        let start = |id: &str| vec![Val::from(id), Val::Int(0)];
+        let mut ws = WriteSet::default();
+        ws.push(Op::upsert(&C, start("old"), count(5)));
+        ws.push(Op::upsert(&C, start("new"), count(2)));
+        ws.push(Op::upsert(&C, start("new"), count(-1)));
+        ws.push(Op::upsert(&C, start("old"), count(-3)));
+        assert_eq!(
+            ws.needs(&C),
+            Need {
+                keys: vec![vec!["old".into()], vec!["new".into()]],
+                by: vec![],
+            }
+        );
+        let loaded = HashMap::from([("c", vec![vec![Val::from("old"), Val::Int(10)]])]);
+        assert_eq!(
+            ws.fold(loaded).unwrap()[0].1,
+            Writes {
+                delete: vec![vec!["old".into()]],
+                insert: vec![
+                    vec![Val::from("old"), Val::Int(12)],
+                    vec![Val::from("new"), Val::Int(1)]
+                ],
+            }
+        );
+        let mut ws = WriteSet::default();
+        ws.push(Op::upsert(&C, start("x"), count(-1)));
+        assert!(matches!(
+            ws.fold(HashMap::new()),
+            Err(ProjectionError::Inconsistent { table: "c", .. })
+        ));
+    }
+
+    #[test]
     fn append_only_tables_take_inserts_only() {
         static A: Table = Table {
             name: "a",
