@@ -64,7 +64,7 @@ fn bind_array<'q>(
             })
             .collect::<Result<Vec<bool>, _>>()?,
         ),
-        ColType::Text | ColType::OptText => q.bind(
+        ColType::Text | ColType::OptText | ColType::Amount => q.bind(
             vals.map(|v| match v {
                 Val::Text(t) | Val::OptText(Some(t)) => Ok(Some(t.as_str())),
                 Val::OptText(None) if ty == ColType::OptText => Ok(None),
@@ -91,7 +91,7 @@ macro_rules! decode_row {
         for (i, c) in $table.columns.iter().enumerate() {
             out.push(match c.ty {
                 ColType::Int => Val::Int($row.try_get(i)?),
-                ColType::Text => Val::Text($row.try_get(i)?),
+                ColType::Text | ColType::Amount => Val::Text($row.try_get(i)?),
                 ColType::OptText => Val::OptText($row.try_get(i)?),
                 ColType::Bool => Val::Bool($row.try_get(i)?),
             });
@@ -109,7 +109,7 @@ async fn load_pg(
     if !need.keys.is_empty() {
         let sql = format!(
             "SELECT {} FROM {} WHERE ({}) IN (SELECT * FROM {})",
-            table.column_list(),
+            table.select_list(),
             table.name,
             table.key_list(),
             unnest(table, table.key, 1)
@@ -130,7 +130,7 @@ async fn load_pg(
     for (c, vals) in &need.by {
         let sql = format!(
             "SELECT {} FROM {} WHERE {} = ANY($1::{})",
-            table.column_list(),
+            table.select_list(),
             table.name,
             table.columns[*c].name,
             table.columns[*c].ty.pg_array()
@@ -217,7 +217,7 @@ async fn load_sqlite(
     let mut rows = Vec::new();
     let by_key = format!(
         "SELECT {} FROM {} WHERE {}",
-        table.column_list(),
+        table.select_list(),
         table.name,
         key_match(table)
     );
@@ -233,7 +233,7 @@ async fn load_sqlite(
     for (c, vals) in &need.by {
         let sql = format!(
             "SELECT {} FROM {} WHERE {} = ?",
-            table.column_list(),
+            table.select_list(),
             table.name,
             table.columns[*c].name
         );

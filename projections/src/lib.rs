@@ -8,6 +8,7 @@
 pub mod bulk;
 pub mod db;
 pub mod lag;
+pub mod ledger_queries;
 pub mod log;
 pub mod projector;
 pub mod queries;
@@ -36,6 +37,11 @@ pub enum ProjectionError {
     },
     #[error("a projection statement cannot be sent: {0}")]
     BadStatement(String),
+    /// The log asks for a row the read model cannot hold (a balance below
+    /// zero, a total past 2^128 − 1): the write side guarantees neither, so
+    /// the pass stops rather than record a wrong number.
+    #[error("{table}: {reason}")]
+    Inconsistent { table: &'static str, reason: String },
     #[error("timed out waiting for projections to reach the log position")]
     Timeout,
 }

@@ -155,21 +155,65 @@ fn render_cell<R: RenderCell>(row: &R, i: usize) -> String {
 pub async fn dump_tables(db: &Db, tables: &[&str]) -> Result<Vec<String>, sqlx::Error> {
     let mut out = Vec::new();
     for table in tables {
-        let sql = format!("SELECT * FROM {table} ORDER BY 1");
+        let sql = format!(
+            "SELECT {} FROM {table} ORDER BY 1",
+            dump_columns(db, table).await?
+        );
         with_db!(db, pool => {
             let rows = sqlx::query(&sql).fetch_all(pool).await?;
+            // Rows sharing a first column (a composite key's) come in no
+            // set order: sorted among themselves, two dumps of the same
+            // rows are equal.
+            let mut run: Vec<String> = Vec::new();
+            let mut run_key: Option<String> = None;
             for row in rows {
                 let mut line = format!("{table}:");
+                let mut first = None;
                 for i in 0..sqlx::Row::len(&row) {
                     let cell = render_cell(&row, i);
                     line.push_str(&cell);
                     line.push('|');
+                    first.get_or_insert(cell);
                 }
-                out.push(line);
+                if first != run_key {
+                    run.sort();
+                    out.append(&mut run);
+                    run_key = first;
+                }
+                run.push(line);
             }
+            run.sort();
+            out.append(&mut run);
         });
     }
     Ok(out)
+}
+
+/// Every column, with PostgreSQL's `numeric` ones (ledger amounts) cast to
+/// text, which the cell renderer reads.
+async fn dump_columns(db: &Db, table: &str) -> Result<String, sqlx::Error> {
+    let Db::Postgres(pool) = db else {
+        return Ok("*".into());
+    };
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT column_name::text, data_type::text FROM information_schema.columns
+          WHERE table_schema = current_schema() AND table_name = $1
+          ORDER BY ordinal_position",
+    )
+    .bind(table)
+    .fetch_all(pool)
+    .await?;
+    if columns.is_empty() {
+        return Ok("*".into());
+    }
+    Ok(columns
+        .iter()
+        .map(|(name, ty)| match ty.as_str() {
+            "numeric" => format!("{name}::text AS {name}"),
+            _ => name.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", "))
 }
 
 /// Position of the newest event below the log's read horizon (what a caught-up

@@ -10,6 +10,10 @@ pub enum ColType {
     /// Text that may be NULL.
     OptText,
     Bool,
+    /// A ledger amount (minor units, up to 2^128 − 1), held as its decimal
+    /// text: `NUMERIC(39,0)` on PostgreSQL, `TEXT` on SQLite; read back as
+    /// text on both.
+    Amount,
 }
 
 impl ColType {
@@ -19,6 +23,7 @@ impl ColType {
             ColType::Int => "bigint[]",
             ColType::Text | ColType::OptText => "text[]",
             ColType::Bool => "boolean[]",
+            ColType::Amount => "numeric[]",
         }
     }
 }
@@ -53,6 +58,19 @@ impl Table {
         self.columns
             .iter()
             .map(|c| c.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The columns as selected for loading: amounts cast to text, the form
+    /// a row holds them in (`CAST` reads the same on both backends).
+    pub(crate) fn select_list(&self) -> String {
+        self.columns
+            .iter()
+            .map(|c| match c.ty {
+                ColType::Amount => format!("CAST({0} AS TEXT) AS {0}", c.name),
+                _ => c.name.to_string(),
+            })
             .collect::<Vec<_>>()
             .join(", ")
     }

@@ -25,6 +25,9 @@ use crate::ProjectionError;
 pub type Row = Vec<Val>;
 type Key = Vec<Val>;
 type Change = Box<dyn FnMut(&mut Row) + Send>;
+/// A change that may find the row's values impossible (an overflowing or
+/// negative amount): the pass fails instead of writing a wrong row.
+type TryChange = Box<dyn FnMut(&mut Row) -> Result<(), String> + Send>;
 
 /// One change to one table.
 pub struct Op {
@@ -35,6 +38,9 @@ pub struct Op {
 enum OpKind {
     Insert(Row),
     Update(Filter, Change),
+    /// Changes the row under the key of the given row, starting from that
+    /// row when there is none.
+    Upsert(Row, TryChange),
     Delete(Filter),
 }
 
@@ -74,6 +80,20 @@ impl Op {
         Self {
             table,
             kind: OpKind::Update(Filter::Column(column, norm(value)), Box::new(change)),
+        }
+    }
+
+    /// Changes the row under `row`'s key, inserting `row` first when the
+    /// key has none: for running totals, whose first event creates the row.
+    /// An `Err` from `change` fails the pass.
+    pub fn upsert(
+        table: &'static Table,
+        row: Row,
+        change: impl FnMut(&mut Row) -> Result<(), String> + Send + 'static,
+    ) -> Self {
+        Self {
+            table,
+            kind: OpKind::Upsert(row, Box::new(change)),
         }
     }
 
@@ -132,7 +152,7 @@ pub struct WriteSet {
 
 impl WriteSet {
     pub fn push(&mut self, op: Op) {
-        if let OpKind::Insert(row) = &op.kind {
+        if let OpKind::Insert(row) | OpKind::Upsert(row, _) = &op.kind {
             if row.len() != op.table.columns.len() {
                 self.bad.get_or_insert_with(|| {
                     format!(
@@ -191,6 +211,12 @@ impl WriteSet {
                         keys.push(k.clone());
                     }
                 }
+                OpKind::Upsert(row, _) => {
+                    let k = key_of(table, row);
+                    if !inserted.contains(&k) && seen.insert(k.clone()) {
+                        keys.push(k);
+                    }
+                }
                 OpKind::Update(Filter::Column(c, v), _) | OpKind::Delete(Filter::Column(c, v)) => {
                     if seen_by.insert((*c, v.clone())) {
                         match by.iter_mut().find(|(col, _)| col == c) {
@@ -219,7 +245,7 @@ impl WriteSet {
             let writes = if table.append_only {
                 append_only(table, ops, rows)?
             } else {
-                fold_table(table, ops, rows)
+                fold_table(table, ops, rows)?
             };
             out.push((table, writes));
         }
@@ -325,7 +351,11 @@ impl Rows {
     }
 }
 
-fn fold_table(table: &'static Table, ops: Vec<OpKind>, loaded: Vec<Row>) -> Writes {
+fn fold_table(
+    table: &'static Table,
+    ops: Vec<OpKind>,
+    loaded: Vec<Row>,
+) -> Result<Writes, ProjectionError> {
     let mut rows = Rows {
         table,
         order: Vec::new(),
@@ -365,6 +395,27 @@ fn fold_table(table: &'static Table, ops: Vec<OpKind>, loaded: Vec<Row>) -> Writ
                     }
                 }
             }
+            OpKind::Upsert(row, mut change) => {
+                let key = key_of(table, &row);
+                let present = rows.entries.get(&key).is_some_and(|e| e.row.is_some());
+                if !present {
+                    rows.put(key.clone(), row, false);
+                }
+                if let Some(entry) = rows.entries.get_mut(&key) {
+                    if let Some(row) = entry.row.as_mut() {
+                        let before = row.clone();
+                        change(row).map_err(|reason| ProjectionError::Inconsistent {
+                            table: table.name,
+                            reason,
+                        })?;
+                        if *row != before {
+                            entry.dirty = true;
+                            let row = row.clone();
+                            rows.index(&key, &row);
+                        }
+                    }
+                }
+            }
             OpKind::Delete(filter) => {
                 for key in rows.select(&filter) {
                     if let Some(entry) = rows.entries.get_mut(&key) {
@@ -391,7 +442,7 @@ fn fold_table(table: &'static Table, ops: Vec<OpKind>, loaded: Vec<Row>) -> Writ
             writes.insert.push(row);
         }
     }
-    writes
+    Ok(writes)
 }
 
 #[cfg(test)]
@@ -476,6 +527,56 @@ mod tests {
                 insert: vec![row("old", "u", false), row("new", "u", false)],
             }
         );
+    }
+
+    #[test]
+    fn upserts_load_their_key_start_absent_rows_from_the_given_one_and_fail_the_fold() {
+        let count = |by: i64| {
+            move |r: &mut Row| match r[1] {
+                Val::Int(n) if n + by >= 0 => {
+                    r[1] = Val::Int(n + by);
+                    Ok(())
+                }
+                _ => Err("below zero".to_string()),
+            }
+        };
+        static C: Table = Table {
+            name: "c",
+            columns: &[col("id", ColType::Text), col("n", ColType::Int)],
+            key: &[0],
+            lookups: &[],
+            append_only: false,
+        };
+        let start = |id: &str| vec![Val::from(id), Val::Int(0)];
+        let mut ws = WriteSet::default();
+        ws.push(Op::upsert(&C, start("old"), count(5)));
+        ws.push(Op::upsert(&C, start("new"), count(2)));
+        ws.push(Op::upsert(&C, start("new"), count(-1)));
+        ws.push(Op::upsert(&C, start("old"), count(-3)));
+        assert_eq!(
+            ws.needs(&C),
+            Need {
+                keys: vec![vec!["old".into()], vec!["new".into()]],
+                by: vec![],
+            }
+        );
+        let loaded = HashMap::from([("c", vec![vec![Val::from("old"), Val::Int(10)]])]);
+        assert_eq!(
+            ws.fold(loaded).unwrap()[0].1,
+            Writes {
+                delete: vec![vec!["old".into()]],
+                insert: vec![
+                    vec![Val::from("old"), Val::Int(12)],
+                    vec![Val::from("new"), Val::Int(1)]
+                ],
+            }
+        );
+        let mut ws = WriteSet::default();
+        ws.push(Op::upsert(&C, start("x"), count(-1)));
+        assert!(matches!(
+            ws.fold(HashMap::new()),
+            Err(ProjectionError::Inconsistent { table: "c", .. })
+        ));
     }
 
     #[test]

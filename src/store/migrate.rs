@@ -82,6 +82,11 @@ const POSTGRES: &[Script] = &[
         "transparency_log",
         include_str!("../../migrations/postgres/0016_transparency_log.sql"),
     ),
+    (
+        17,
+        "ledger_read",
+        include_str!("../../migrations/postgres/0017_ledger_read.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -154,6 +159,11 @@ const SQLITE: &[Script] = &[
         16,
         "transparency_log",
         include_str!("../../migrations/sqlite/0016_transparency_log.sql"),
+    ),
+    (
+        17,
+        "ledger_read",
+        include_str!("../../migrations/sqlite/0017_ledger_read.sql"),
     ),
 ];
 

@@ -5,6 +5,10 @@
 
 pub mod app_addresses;
 pub mod audit_log;
+pub(crate) mod ledger;
+pub mod ledger_balances;
+pub mod ledger_movements;
+pub mod ledger_supply;
 pub mod sila_users;
 pub mod sila_wallets;
 pub mod user_wallets;
@@ -36,6 +40,9 @@ pub fn all() -> Vec<Box<dyn Projection>> {
         Box::new(app_addresses::AppAddresses),
         Box::new(sila_users::SilaUsers),
         Box::new(sila_wallets::SilaWallets),
+        Box::new(ledger_balances::LedgerBalances),
+        Box::new(ledger_movements::LedgerMovements),
+        Box::new(ledger_supply::LedgerSupply),
     ]
 }
 

@@ -1,0 +1,209 @@
+//! Read queries of the ledger: a wallet's balances, its movement history
+//! (paged newest first), and supply per asset. Amounts come back as `u128`
+//! minor units; they are stored as `NUMERIC(39,0)` (PostgreSQL) or decimal
+//! text (SQLite) and read as text on both.
+
+use sqlx::Row;
+
+use crate::db::Db;
+use crate::views::ledger::parse_amount;
+use crate::with_db;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BalanceRow {
+    pub asset: String,
+    pub decimals: u8,
+    pub balance: u128,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MovementRow {
+    pub wallet_id: String,
+    pub movement_id: String,
+    /// `issue`, `transfer_out`, `transfer_in`, `return` or `redeem`.
+    pub kind: String,
+    pub asset: String,
+    pub decimals: u8,
+    pub amount: u128,
+    /// The other wallet of a transfer or return; the external reference of
+    /// an issue or a redemption.
+    pub counterparty: String,
+    /// `pending`, `settled` or `returned`.
+    pub status: String,
+    pub memo: Option<String>,
+    pub requested_by: Option<String>,
+    pub reason: Option<String>,
+    pub at: String,
+    pub updated_at: String,
+    /// Rank in the global log order: newer movements have larger ones.
+    pub seq: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SupplyRow {
+    pub asset: String,
+    pub decimals: u8,
+    pub issued: u128,
+    pub redeemed: u128,
+    pub in_transit: u128,
+    pub updated_at: String,
+}
+
+/// Which of a wallet's movements, newest first.
+#[derive(Clone, Debug)]
+pub struct MovementPage<'a> {
+    pub kind: Option<&'a str>,
+    /// Only movements older than this `seq` (a cursor: the last row's seq).
+    pub before_seq: Option<i64>,
+    /// Rows to skip (page-number paging).
+    pub offset: i64,
+    pub limit: i64,
+}
+
+impl Default for MovementPage<'_> {
+    fn default() -> Self {
+        Self {
+            kind: None,
+            before_seq: None,
+            offset: 0,
+            limit: 50,
+        }
+    }
+}
+
+fn amount(text: String) -> Result<u128, sqlx::Error> {
+    parse_amount(&text)
+        .ok_or_else(|| sqlx::Error::Decode(format!("a stored amount {text:?} is malformed").into()))
+}
+
+fn decimals(n: i64) -> Result<u8, sqlx::Error> {
+    u8::try_from(n).map_err(|e| sqlx::Error::Decode(Box::new(e)))
+}
+
+/// The wallet's balance of every asset it has held, by asset code.
+pub async fn wallet_balances(db: &Db, wallet_id: &str) -> Result<Vec<BalanceRow>, sqlx::Error> {
+    const SQL: &str = "SELECT asset, decimals, CAST(balance AS TEXT) AS balance, updated_at
+                         FROM ledger_balances WHERE wallet_id = $1 ORDER BY asset";
+    Ok(with_db!(db, pool => {
+        let mut out = Vec::new();
+        for row in sqlx::query(SQL).bind(wallet_id).fetch_all(pool).await? {
+            out.push(BalanceRow {
+                asset: row.try_get("asset")?,
+                decimals: decimals(row.try_get("decimals")?)?,
+                balance: amount(row.try_get("balance")?)?,
+                updated_at: row.try_get("updated_at")?,
+            });
+        }
+        out
+    }))
+}
+
+const MOVEMENT_COLUMNS: &str = "wallet_id, movement_id, kind, asset, decimals,
+    CAST(amount AS TEXT) AS amount, counterparty, status, memo, requested_by, reason, at,
+    updated_at, seq";
+
+/// `WHERE` over a wallet's movements; the placeholders are numbered in the
+/// order they appear (SQLite numbers `$n` by first appearance).
+fn movement_filter(page: &MovementPage<'_>) -> (String, usize) {
+    let mut sql = String::from(" WHERE wallet_id = $1");
+    let mut n = 1;
+    if page.kind.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND kind = ${n}"));
+    }
+    if page.before_seq.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND seq < ${n}"));
+    }
+    (sql, n)
+}
+
+/// A page of the wallet's movements, newest first.
+pub async fn wallet_movements(
+    db: &Db,
+    wallet_id: &str,
+    page: &MovementPage<'_>,
+) -> Result<Vec<MovementRow>, sqlx::Error> {
+    let (filter, n) = movement_filter(page);
+    let sql = format!(
+        "SELECT {MOVEMENT_COLUMNS} FROM ledger_movements{filter}
+          ORDER BY seq DESC, kind LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    Ok(with_db!(db, pool => {
+        let mut q = sqlx::query(&sql).bind(wallet_id);
+        if let Some(kind) = page.kind {
+            q = q.bind(kind);
+        }
+        if let Some(seq) = page.before_seq {
+            q = q.bind(seq);
+        }
+        let rows = q.bind(page.limit.max(0)).bind(page.offset.max(0)).fetch_all(pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(MovementRow {
+                wallet_id: row.try_get("wallet_id")?,
+                movement_id: row.try_get("movement_id")?,
+                kind: row.try_get("kind")?,
+                asset: row.try_get("asset")?,
+                decimals: decimals(row.try_get("decimals")?)?,
+                amount: amount(row.try_get("amount")?)?,
+                counterparty: row.try_get("counterparty")?,
+                status: row.try_get("status")?,
+                memo: row.try_get("memo")?,
+                requested_by: row.try_get("requested_by")?,
+                reason: row.try_get("reason")?,
+                at: row.try_get("at")?,
+                updated_at: row.try_get("updated_at")?,
+                seq: row.try_get("seq")?,
+            });
+        }
+        out
+    }))
+}
+
+/// How many movements [`wallet_movements`] pages through (the cursor and
+/// offset aside): the total a paged answer reports.
+pub async fn count_movements(
+    db: &Db,
+    wallet_id: &str,
+    kind: Option<&str>,
+) -> Result<i64, sqlx::Error> {
+    let page = MovementPage {
+        kind,
+        ..MovementPage::default()
+    };
+    let (filter, _) = movement_filter(&page);
+    let sql = format!("SELECT COUNT(*) AS n FROM ledger_movements{filter}");
+    Ok(with_db!(db, pool => {
+        let mut q = sqlx::query(&sql).bind(wallet_id);
+        if let Some(kind) = kind {
+            q = q.bind(kind);
+        }
+        q.fetch_one(pool).await?.try_get("n")?
+    }))
+}
+
+/// Issued, redeemed and in transit for every asset, by asset code.
+pub async fn supply(db: &Db) -> Result<Vec<SupplyRow>, sqlx::Error> {
+    const SQL: &str = "SELECT asset, decimals, CAST(issued AS TEXT) AS issued,
+                              CAST(redeemed AS TEXT) AS redeemed,
+                              CAST(in_transit AS TEXT) AS in_transit, updated_at
+                         FROM ledger_supply ORDER BY asset";
+    Ok(with_db!(db, pool => {
+        let mut out = Vec::new();
+        for row in sqlx::query(SQL).fetch_all(pool).await? {
+            out.push(SupplyRow {
+                asset: row.try_get("asset")?,
+                decimals: decimals(row.try_get("decimals")?)?,
+                issued: amount(row.try_get("issued")?)?,
+                redeemed: amount(row.try_get("redeemed")?)?,
+                in_transit: amount(row.try_get("in_transit")?)?,
+                updated_at: row.try_get("updated_at")?,
+            });
+        }
+        out
+    }))
+}
