@@ -44,6 +44,13 @@ pub enum ReportName {
     DefaultWalletChanges,
     /// Master-key rotations and frozen MPC keys.
     KeyMaterial,
+    /// Each wallet's balance per asset.
+    LedgerBalances,
+    /// Per asset: issued, redeemed, in transit, held, supply, and whether
+    /// supply = held + in transit = issued − redeemed.
+    LedgerSupply,
+    /// Movements per day, asset and kind, with their total.
+    LedgerMovementsPerDay,
 }
 
 impl ReportName {
@@ -56,6 +63,9 @@ impl ReportName {
             ReportName::Refusals => "refusals",
             ReportName::DefaultWalletChanges => "default-wallet-changes",
             ReportName::KeyMaterial => "key-material",
+            ReportName::LedgerBalances => "ledger-balances",
+            ReportName::LedgerSupply => "ledger-supply",
+            ReportName::LedgerMovementsPerDay => "ledger-movements-per-day",
         }
     }
 
@@ -68,6 +78,9 @@ impl ReportName {
             ReportName::Refusals,
             ReportName::DefaultWalletChanges,
             ReportName::KeyMaterial,
+            ReportName::LedgerBalances,
+            ReportName::LedgerSupply,
+            ReportName::LedgerMovementsPerDay,
         ]
     }
 

@@ -40,7 +40,7 @@ fn refusal(e: ReportError) -> JwtApiError {
     summary = "A compliance report, live or recomputed from the log as of a past position or time (ADMIN)",
     security(("jwt" = [])),
     params(
-        ("name" = String, Path, description = "wallets-created, signing-activity, kyc-changes, whitelist-latency, refusals, default-wallet-changes or key-material"),
+        ("name" = String, Path, description = "wallets-created, signing-activity, kyc-changes, whitelist-latency, refusals, default-wallet-changes, key-material, ledger-balances, ledger-supply or ledger-movements-per-day"),
         ("asOf" = Option<String>, Query, description = "a log position (the first N events) or an RFC 3339 time; absent: live, from the projections"),
     ),
     responses(

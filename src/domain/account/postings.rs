@@ -163,6 +163,17 @@ impl Books {
         self.balances.keys()
     }
 
+    /// Every account that has held `asset`, with its balance, in order.
+    pub fn accounts(
+        &self,
+        asset: &AssetCode,
+    ) -> impl Iterator<Item = (&LedgerAccount, SignedAmount)> {
+        self.balances
+            .get(asset)
+            .into_iter()
+            .flat_map(|a| a.iter().map(|(account, b)| (account, *b)))
+    }
+
     /// Everything of the asset ever issued.
     pub fn issued(&self, asset: &AssetCode) -> SignedAmount {
         self.balance(&LedgerAccount::Issuance(asset.clone()), asset)

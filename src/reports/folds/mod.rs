@@ -6,6 +6,7 @@
 mod default_wallets;
 mod key_material;
 mod kyc;
+mod ledger;
 mod signing;
 mod wallets_created;
 mod whitelist;
@@ -29,6 +30,9 @@ pub fn for_report(name: ReportName) -> Option<Box<dyn Fold>> {
         ReportName::WhitelistLatency => Box::<whitelist::WhitelistLatency>::default(),
         ReportName::DefaultWalletChanges => Box::<default_wallets::DefaultWalletChanges>::default(),
         ReportName::KeyMaterial => Box::<key_material::KeyMaterial>::default(),
+        ReportName::LedgerBalances => Box::<ledger::LedgerBalances>::default(),
+        ReportName::LedgerSupply => Box::<ledger::LedgerSupply>::default(),
+        ReportName::LedgerMovementsPerDay => Box::<ledger::LedgerMovementsPerDay>::default(),
         ReportName::Refusals => return None,
     })
 }
