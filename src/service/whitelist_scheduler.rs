@@ -38,10 +38,6 @@ pub fn spawn(app: Weak<App>) {
     };
     tokio::spawn(async move {
         loop {
-            // Seen before the round, not after: progress made while the round
-            // runs must wake the next one, or a wallet queued meanwhile waits
-            // for the full sleep.
-            progress.borrow_and_update();
             let wait = {
                 let Some(app) = app.upgrade() else { return };
                 match round(&app).await {
@@ -52,6 +48,7 @@ pub fn spawn(app: Weak<App>) {
                     }
                 }
             };
+            progress.borrow_and_update();
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 changed = progress.changed() => {
