@@ -22,6 +22,7 @@ use crate::custody::vault::KeyVault;
 use crate::custody::{
     Custody, CustodyError, CustodyKind, LocalCustody, MasterKey, MasterKeys, SweepReport,
 };
+use crate::domain::account::Account;
 use crate::domain::client_app::ClientApp;
 use crate::domain::user::SilaUser;
 use crate::service::identity_cache::IdentityCache;
@@ -67,6 +68,8 @@ pub struct App {
     pub wallets: WalletStore,
     pub apps: AggregateStore<ClientApp>,
     pub users: AggregateStore<SilaUser>,
+    /// The ledger's accounts, one per wallet.
+    pub accounts: AggregateStore<Account>,
     /// Custody of every wallet but server wallets (single sealed keys).
     pub custody: Arc<dyn Custody>,
     /// Custody of server wallets: `custody`, or 2-of-2 MPC.
@@ -200,6 +203,7 @@ impl App {
         }
         let apps = AggregateStore::new(db.clone(), (), projector.clone());
         let users = AggregateStore::new(db.clone(), (), projector.clone());
+        let accounts = AggregateStore::new(db.clone(), (), projector.clone());
         let wallets = WalletStore::new(db.clone(), (), projector);
         let api_keys = ApiKeys::new(db.clone(), &settings.api_key_list());
         let app = Arc::new(App {
@@ -208,6 +212,7 @@ impl App {
             wallets,
             apps,
             users,
+            accounts,
             custody,
             server_custody,
             vault,
@@ -227,6 +232,9 @@ impl App {
         if role == Role::Server {
             crate::service::whitelist_scheduler::spawn(Arc::downgrade(&app));
             crate::api::housekeeping::spawn(Arc::downgrade(&app));
+            if app.settings.ledger_process_manager {
+                crate::ledger::process_manager::spawn(Arc::downgrade(&app));
+            }
             match &app.log_signer {
                 Some(signer) => {
                     tracing::info!(

@@ -170,6 +170,29 @@ pub struct Settings {
     #[arg(long, env = "WALLETD_WHITELIST_DELAY", global = true)]
     pub whitelist_delay: Option<u64>,
 
+    /// The assets the ledger keeps, as CODE:DECIMALS, comma-separated. SILA
+    /// (Sila's token, 0 decimals) and ETH (the JWT wallets' currency) must
+    /// be listed. Every process on one database needs the same list.
+    #[arg(
+        long,
+        env = "WALLETD_ASSETS",
+        default_value = crate::ledger::Assets::DEFAULT,
+        global = true
+    )]
+    pub assets: crate::ledger::Assets,
+
+    /// Run the ledger's process manager (the second leg of every transfer)
+    /// in this process. Any number of instances may run it; at least one
+    /// must, or transfers stay in transit.
+    #[arg(
+        long,
+        env = "WALLETD_LEDGER_PROCESS_MANAGER",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    pub ledger_process_manager: bool,
+
     /// KYC decisions: `sandbox` passes every request at once; `manual` waits for
     /// `walletd kyc pass|fail` or the admin endpoint.
     #[arg(

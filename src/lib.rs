@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod custody;
 pub mod domain;
+pub mod ledger;
 pub mod metrics;
 pub mod reports;
 pub mod service;

@@ -146,3 +146,24 @@ pub async fn horizon_holder(db: &Db) -> Result<Option<HorizonHolder>, sqlx::Erro
         seconds: row.try_get::<Option<f64>, _>("age")?.unwrap_or(0.0),
     }))
 }
+
+/// The lowest checkpoint of the named projections (`START` when none has a
+/// row): where all of them have applied the log to.
+pub async fn lowest_checkpoint(db: &Db, names: &[&str]) -> Result<LogPosition, sqlx::Error> {
+    let rows: Vec<(String, i64, i64)> = crate::with_db!(db, pool => {
+        let rows = sqlx::query("SELECT name, tx_id, position FROM projection_checkpoints")
+            .fetch_all(pool)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push((row.try_get("name")?, row.try_get("tx_id")?, row.try_get("position")?));
+        }
+        out
+    });
+    Ok(rows
+        .into_iter()
+        .filter(|(n, ..)| names.contains(&n.as_str()))
+        .map(|(_, tx_id, position)| LogPosition { tx_id, position })
+        .min()
+        .unwrap_or(LogPosition::START))
+}

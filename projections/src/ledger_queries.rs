@@ -143,22 +143,42 @@ pub async fn wallet_movements(
         let rows = q.bind(page.limit.max(0)).bind(page.offset.max(0)).fetch_all(pool).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            out.push(MovementRow {
-                wallet_id: row.try_get("wallet_id")?,
-                movement_id: row.try_get("movement_id")?,
-                kind: row.try_get("kind")?,
+            out.push(movement_row(&row)?);
+        }
+        out
+    }))
+}
+
+/// Every wallet's balance of every asset: (wallet id, balance).
+pub async fn all_balances(db: &Db) -> Result<Vec<(String, BalanceRow)>, sqlx::Error> {
+    const SQL: &str =
+        "SELECT wallet_id, asset, decimals, CAST(balance AS TEXT) AS balance, updated_at
+                         FROM ledger_balances ORDER BY wallet_id, asset";
+    Ok(with_db!(db, pool => {
+        let mut out = Vec::new();
+        for row in sqlx::query(SQL).fetch_all(pool).await? {
+            out.push((row.try_get("wallet_id")?, BalanceRow {
                 asset: row.try_get("asset")?,
                 decimals: decimals(row.try_get("decimals")?)?,
-                amount: amount(row.try_get("amount")?)?,
-                counterparty: row.try_get("counterparty")?,
-                status: row.try_get("status")?,
-                memo: row.try_get("memo")?,
-                requested_by: row.try_get("requested_by")?,
-                reason: row.try_get("reason")?,
-                at: row.try_get("at")?,
+                balance: amount(row.try_get("balance")?)?,
                 updated_at: row.try_get("updated_at")?,
-                seq: row.try_get("seq")?,
-            });
+            }));
+        }
+        out
+    }))
+}
+
+/// Every row of one movement: a transfer has one on each wallet, and a
+/// `return` row on the source when it came back.
+pub async fn movement_rows(db: &Db, movement_id: &str) -> Result<Vec<MovementRow>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {MOVEMENT_COLUMNS} FROM ledger_movements WHERE movement_id = $1 ORDER BY seq, kind"
+    );
+    Ok(with_db!(db, pool => {
+        let rows = sqlx::query(&sql).bind(movement_id).fetch_all(pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(movement_row(&row)?);
         }
         out
     }))
@@ -206,4 +226,29 @@ pub async fn supply(db: &Db) -> Result<Vec<SupplyRow>, sqlx::Error> {
         }
         out
     }))
+}
+
+fn movement_row<R: Row>(row: &R) -> Result<MovementRow, sqlx::Error>
+where
+    for<'a> &'a str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    Ok(MovementRow {
+        wallet_id: row.try_get("wallet_id")?,
+        movement_id: row.try_get("movement_id")?,
+        kind: row.try_get("kind")?,
+        asset: row.try_get("asset")?,
+        decimals: decimals(row.try_get("decimals")?)?,
+        amount: amount(row.try_get("amount")?)?,
+        counterparty: row.try_get("counterparty")?,
+        status: row.try_get("status")?,
+        memo: row.try_get("memo")?,
+        requested_by: row.try_get("requested_by")?,
+        reason: row.try_get("reason")?,
+        at: row.try_get("at")?,
+        updated_at: row.try_get("updated_at")?,
+        seq: row.try_get("seq")?,
+    })
 }

@@ -9,6 +9,7 @@ mod config;
 mod cosigner;
 mod events;
 mod kyc;
+mod ledger;
 mod log_key;
 mod move_shares;
 mod progress;
@@ -92,6 +93,9 @@ pub enum Command {
     /// Move the in-process cosigner's key shares to a separate cosigner's
     /// database, so that existing MPC wallets keep signing after the switch.
     MoveCosignerShares(move_shares::MoveArgs),
+    /// The ledger: `check` proves its invariants over the whole log.
+    #[command(subcommand)]
+    Ledger(ledger::LedgerCli),
     /// Measure a running walletd over HTTP and, optionally, its store's commit limit.
     Bench(bench::BenchArgs),
 }
@@ -108,6 +112,7 @@ pub async fn run() -> ExitCode {
         Command::RotateMasterKey(a) => rotate::run(cli.settings, a).await,
         Command::Config(c) => config::run(cli.settings, &matches, c),
         Command::Bench(a) => bench::run(a).await,
+        Command::Ledger(c) => ledger::run(cli.settings, c).await,
         Command::Cosigner => cosigner::run(cli.settings).await,
         Command::MpcKeygen => cosigner::keygen(),
         Command::LogKey(a) => log_key::run(cli.settings, a),

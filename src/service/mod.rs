@@ -4,6 +4,7 @@
 
 pub mod apps;
 pub mod identity_cache;
+pub mod ledger;
 pub mod readiness;
 pub mod signing_keys;
 pub mod sila_users;

@@ -148,6 +148,17 @@ impl<A: StoredAggregate> AggregateStore<A> {
         self.inner.states.forget(aggregate_id);
     }
 
+    /// This process's cached state of `id`, which may be stale: whoever
+    /// decides on it must find out from the append's conflict.
+    pub(crate) fn cached(&self, aggregate_id: &str) -> Option<(A, usize)> {
+        self.inner.states.get(aggregate_id)
+    }
+
+    /// A state this process has just stored outside the command queue.
+    pub(crate) fn remember(&self, aggregate_id: &str, state: A, sequence: usize) {
+        self.inner.states.put(aggregate_id, state, sequence);
+    }
+
     /// Runs `command` against aggregate `id`. On success its events are
     /// durably stored and every projection has applied them, so the caller
     /// may read its own write at once. A race lost to another process is

@@ -87,6 +87,11 @@ const POSTGRES: &[Script] = &[
         "ledger_read",
         include_str!("../../migrations/postgres/0017_ledger_read.sql"),
     ),
+    (
+        18,
+        "ledger_process",
+        include_str!("../../migrations/postgres/0018_ledger_process.sql"),
+    ),
 ];
 
 const SQLITE: &[Script] = &[
@@ -164,6 +169,11 @@ const SQLITE: &[Script] = &[
         17,
         "ledger_read",
         include_str!("../../migrations/sqlite/0017_ledger_read.sql"),
+    ),
+    (
+        18,
+        "ledger_process",
+        include_str!("../../migrations/sqlite/0018_ledger_process.sql"),
     ),
 ];
 

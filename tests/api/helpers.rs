@@ -162,6 +162,8 @@ pub fn settings(db: &TestDb, master_key: Option<String>, api_key: &str) -> Setti
         key_pool: 0,
         key_sweep_grace: 86_400,
         whitelist_delay: Some(300),
+        assets: Default::default(),
+        ledger_process_manager: true,
         kyc_mode: walletd::config::KycMode::Sandbox,
         server_wallet_custody: walletd::config::ServerCustody::Local,
         cosigner_master_key: None,

@@ -21,7 +21,7 @@ use walletd::projections::{log::read_after, LogPosition};
 use walletd::store::{AggregateStore, CommandMeta};
 
 use crate::backend_tests;
-use crate::helpers::{dump_projections, run_cli, spawn_app, Backend, TestApp};
+use crate::helpers::{dump_projections, run_cli, spawn_app_with, Backend, TestApp};
 
 backend_tests!(
     ledger_read_models_match_the_books_and_a_rebuild,
@@ -188,7 +188,8 @@ async fn all_movements(app: &TestApp, w: WalletId) -> Vec<MovementRow> {
 }
 
 async fn ledger_read_models_match_the_books_and_a_rebuild(b: Backend) {
-    let Some(app) = spawn_app(b).await else {
+    // These tests play the process manager's part themselves.
+    let Some(app) = spawn_app_with(b, |s| s.ledger_process_manager = false).await else {
         return;
     };
     let ledger = Ledger::new(&app);
@@ -514,7 +515,8 @@ enum Outcome {
 /// commands concurrent (so the projector folds many at once); the model
 /// below only lets a wallet spend what it held when the round began.
 async fn random_concurrent_movements_keep_the_read_models_equal_to_the_books(b: Backend) {
-    let Some(app) = spawn_app(b).await else {
+    // These tests play the process manager's part themselves.
+    let Some(app) = spawn_app_with(b, |s| s.ledger_process_manager = false).await else {
         return;
     };
     let ledger = Ledger::new(&app);

@@ -21,6 +21,7 @@ mod idempotency;
 mod instances;
 mod jwt_wallets;
 mod key_events;
+mod ledger_flow;
 mod ledger_read;
 mod logs;
 mod metrics;
