@@ -19,6 +19,7 @@ mod noise;
 mod replay;
 mod seal;
 mod sila;
+mod transfers;
 mod xacts;
 
 #[derive(Args, Debug)]
@@ -106,6 +107,15 @@ pub struct BenchArgs {
     /// beside the rate the log alone is read at.
     #[arg(long, requires = "replay")]
     pub seal: bool,
+
+    /// Instead of the phases above: money through the JWT API (needs
+    /// --jwt-secret): JWT creates of --wallets wallets (default 1000) as the
+    /// write-path reference, an issue to each, then --requests transfers
+    /// uniform and hot-account (80 % credit 1 % of the wallets), answered
+    /// completed and answered at the debit (`Prefer: respond-async`); with
+    /// --store-url also the drain of the second legs and the store limit.
+    #[arg(long, requires = "jwt_secret")]
+    pub transfers: bool,
 }
 
 impl BenchArgs {
@@ -142,6 +152,9 @@ pub async fn run(args: BenchArgs) -> CliResult {
             args.seal,
         )
         .await?);
+    }
+    if args.transfers {
+        return transfers::run(&args, &run_id).await;
     }
     if let Some(rate) = args.noise_rate {
         return Ok(noise::run(&args, rate, &run_id).await?);
@@ -391,6 +404,25 @@ impl Http {
             .post(format!("{}{path}", self.base))
             .insert_header(("Authorization", auth))
             .insert_header(("Content-Type", "application/json"));
+        finish(request.send_body(body.to_string())).await
+    }
+
+    /// A JSON POST with extra headers (Idempotency-Key, Prefer).
+    async fn post_with(
+        &self,
+        auth: &str,
+        path: &str,
+        body: &Value,
+        headers: &[(&'static str, String)],
+    ) -> Result<Vec<u8>, String> {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .insert_header(("Authorization", auth))
+            .insert_header(("Content-Type", "application/json"));
+        for (name, value) in headers {
+            request = request.insert_header((*name, value.as_str()));
+        }
         finish(request.send_body(body.to_string())).await
     }
 
