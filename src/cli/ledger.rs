@@ -17,6 +17,7 @@ pub enum LedgerCli {
 
 #[derive(Args, Debug)]
 pub struct CheckArgs {
+    /// `text`: a summary and every finding; `json`: the whole report.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 }

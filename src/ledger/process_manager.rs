@@ -23,10 +23,12 @@
 //! The checkpoint lives in `ledger_checkpoints`, not with the projections':
 //! replay and projection resets never rewind it.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Weak;
 use std::time::Duration;
 
+use cqrs_es::Aggregate as _;
+use futures_util::future::BoxFuture;
 use futures_util::{stream, StreamExt, TryStreamExt};
 use serde_json::Value;
 use sqlx::Row;
@@ -38,9 +40,10 @@ use crate::domain::account::{
     Account, AccountCommand, AccountError, AccountEvent, MovementId, ReturnReason, WalletGate,
 };
 use crate::domain::{Timestamp, WalletId};
-use crate::store::append::CheckpointMove;
-use crate::store::staging::{decide, snapshot_if_due};
-use crate::store::{CommandError, CommandMeta};
+use crate::store::append::{StagedEvent, StagedSnapshot};
+use crate::store::checkpointed::{self, CheckpointMove, Restage};
+use crate::store::staging::{decide, snapshot_due};
+use crate::store::{AggregateStore, CommandError, CommandMeta, CommitError};
 
 /// The checkpoint's name in `ledger_checkpoints`.
 pub const NAME: &str = "ledger";
@@ -111,6 +114,9 @@ pub struct Outcome {
     pub credited: usize,
     pub returned: usize,
     pub settled: usize,
+    /// Accounts a client wrote to between this pass's decisions and its
+    /// commit, decided again inside the commit's transaction.
+    pub restaged: usize,
 }
 
 enum Attempt {
@@ -218,17 +224,153 @@ pub async fn catch_up(app: &App) -> Result<Outcome, PassError> {
         total.credited += o.credited;
         total.returned += o.returned;
         total.settled += o.settled;
+        total.restaged += o.restaged;
         if (o.read as i64) < BATCH {
             return Ok(total);
         }
     }
 }
 
-/// One account's state during a pass.
-struct Loaded {
+/// One account during a pass: its state, the commands decided on it in
+/// log order (with whether each was accepted) and the events they staged.
+struct Work {
     state: Account,
+    /// The sequence the decisions were made on.
     loaded: usize,
     sequence: usize,
+    decisions: Vec<Decision>,
+    events: Vec<StagedEvent>,
+}
+
+struct Decision {
+    command: AccountCommand,
+    metadata: Value,
+    accepted: bool,
+}
+
+impl Work {
+    fn new((state, loaded): (Account, usize)) -> Self {
+        Self {
+            state,
+            loaded,
+            sequence: loaded,
+            decisions: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Decides `command` on the current state and stages its events; a
+    /// repeat (accepted, nothing to record) stages none.
+    async fn decide(
+        &mut self,
+        id: WalletId,
+        command: AccountCommand,
+        metadata: Value,
+    ) -> Result<Result<(), AccountError>, CommitError> {
+        let decided = decide(
+            &self.state,
+            self.sequence,
+            command.clone(),
+            &(),
+            &id.to_string(),
+            &metadata,
+            &mut self.events,
+        )
+        .await;
+        let outcome = match decided {
+            Ok(Some((next, sequence))) => {
+                self.state = next;
+                self.sequence = sequence;
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(CommandError::Domain(e)) => Err(e),
+            Err(e) => return Err(CommitError::Store(e.to_string())),
+        };
+        self.decisions.push(Decision {
+            command,
+            metadata,
+            accepted: outcome.is_ok(),
+        });
+        Ok(outcome)
+    }
+}
+
+/// A pass's decisions, by account, as the checkpointed append stores them.
+struct Batch<'a> {
+    store: &'a AggregateStore<Account>,
+    accounts: BTreeMap<WalletId, Work>,
+    restaged: usize,
+}
+
+impl Batch<'_> {
+    async fn decide(
+        &mut self,
+        id: WalletId,
+        command: AccountCommand,
+        metadata: &Value,
+    ) -> Result<Result<(), AccountError>, Attempt> {
+        let work = self.accounts.get_mut(&id).expect("loaded before deciding");
+        work.decide(id, command, metadata.clone())
+            .await
+            .map_err(|e| Attempt::Fail(PassError::Store(e.to_string())))
+    }
+}
+
+impl Restage for Batch<'_> {
+    fn bases(&self) -> Vec<(String, i64)> {
+        self.accounts
+            .iter()
+            .filter(|(_, w)| !w.decisions.is_empty())
+            .map(|(id, w)| (id.to_string(), w.loaded as i64))
+            .collect()
+    }
+
+    fn events(&self) -> Vec<&StagedEvent> {
+        self.accounts
+            .values()
+            .flat_map(|w| w.events.iter())
+            .collect()
+    }
+
+    fn restage<'a>(
+        &'a mut self,
+        aggregate_id: &'a str,
+    ) -> BoxFuture<'a, Result<bool, CommitError>> {
+        Box::pin(async move {
+            let id = WalletId::parse(aggregate_id).ok_or_else(|| {
+                CommitError::Store(format!("{aggregate_id} is not an account id"))
+            })?;
+            self.store.forget(aggregate_id);
+            let stored = self
+                .store
+                .load(aggregate_id)
+                .await
+                .map_err(|e| CommitError::Store(e.to_string()))?;
+            let Some(old) = self.accounts.remove(&id) else {
+                return Ok(false);
+            };
+            let mut fresh = Work::new(stored);
+            for d in &old.decisions {
+                let outcome = fresh
+                    .decide(id, d.command.clone(), d.metadata.clone())
+                    .await?;
+                if outcome.is_ok() != d.accepted {
+                    return Ok(false);
+                }
+            }
+            self.accounts.insert(id, fresh);
+            self.restaged += 1;
+            Ok(true)
+        })
+    }
+
+    fn snapshots(&self) -> Vec<StagedSnapshot> {
+        self.accounts
+            .iter()
+            .filter_map(|(id, w)| snapshot_due(&id.to_string(), w.loaded, w.sequence, &w.state))
+            .collect()
+    }
 }
 
 async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt> {
@@ -248,8 +390,9 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
         .collect();
 
     // Everything the decisions need, loaded up front and concurrently:
-    // the accounts touched and the destinations' gates.
-    let mut accounts = BTreeSet::new();
+    // the accounts touched and the destinations' gates. A cached state may
+    // be stale; the append finds out and has it decided again.
+    let mut ids = BTreeSet::new();
     let mut destinations = BTreeSet::new();
     for (event, _) in &events {
         match event {
@@ -258,33 +401,26 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
                 to_wallet,
                 ..
             } => {
-                accounts.insert(*wallet_id);
-                accounts.insert(*to_wallet);
+                ids.insert(*wallet_id);
+                ids.insert(*to_wallet);
                 destinations.insert(*to_wallet);
             }
             AccountEvent::TransferCredited { from_wallet, .. } => {
-                accounts.insert(*from_wallet);
+                ids.insert(*from_wallet);
             }
             _ => {}
         }
     }
     let store = &app.accounts;
-    let mut states: HashMap<WalletId, Loaded> = stream::iter(accounts)
+    let accounts: BTreeMap<WalletId, Work> = stream::iter(ids)
         .map(|id| async move {
             let key = id.to_string();
             let hit = if fresh { None } else { store.cached(&key) };
-            let (state, loaded) = match hit {
+            let loaded = match hit {
                 Some(hit) => hit,
                 None => store.load(&key).await.map_err(store_failure)?,
             };
-            Ok::<_, Attempt>((
-                id,
-                Loaded {
-                    state,
-                    loaded,
-                    sequence: loaded,
-                },
-            ))
+            Ok::<_, Attempt>((id, Work::new(loaded)))
         })
         .buffer_unordered(LOADS_IN_FLIGHT)
         .try_collect()
@@ -309,17 +445,14 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
         .try_collect()
         .await?;
 
-    let mut staged = Vec::new();
+    let mut work = Batch {
+        store,
+        accounts,
+        restaged: 0,
+    };
     let now = Timestamp::now();
     for (event, request_id) in events {
         let metadata = metadata(request_id, &now)?;
-        macro_rules! run {
-            ($id:expr, $command:expr) => {{
-                let id: WalletId = $id;
-                let entry = states.get_mut(&id).expect("loaded above");
-                decide_on(entry, id, $command, &metadata, &mut staged, fresh)
-            }};
-        }
         match event {
             AccountEvent::TransferDebited {
                 wallet_id,
@@ -338,11 +471,11 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
                     gate: gates[to_wallet],
                     at: now,
                 };
-                match run!(*to_wallet, credit).await? {
+                match work.decide(*to_wallet, credit, &metadata).await? {
                     Ok(()) => outcome.credited += 1,
                     Err(refusal) => {
                         let Some(reason) = ReturnReason::for_refused_credit(&refusal) else {
-                            return Err(refused(*movement_id, &refusal));
+                            return Err(refused(*movement_id, &refusal, fresh));
                         };
                         let back = AccountCommand::ReturnTransfer {
                             wallet_id: *wallet_id,
@@ -352,9 +485,9 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
                             reason,
                             at: now,
                         };
-                        run!(*wallet_id, back)
+                        work.decide(*wallet_id, back, &metadata)
                             .await?
-                            .map_err(|e| refused(*movement_id, &e))?;
+                            .map_err(|e| refused(*movement_id, &e, fresh))?;
                         outcome.returned += 1;
                     }
                 }
@@ -373,42 +506,35 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
                     amount: *amount,
                     at: now,
                 };
-                run!(*from_wallet, settle)
+                work.decide(*from_wallet, settle, &metadata)
                     .await?
-                    .map_err(|e| refused(*movement_id, &e))?;
+                    .map_err(|e| refused(*movement_id, &e, fresh))?;
                 outcome.settled += 1;
             }
             _ => {}
         }
     }
 
-    let mut append = crate::store::append::Append {
-        events: staged,
-        checkpoint: Some(CheckpointMove {
-            name: NAME,
-            from,
-            to,
-        }),
-        ..Default::default()
+    let checkpoint = CheckpointMove {
+        name: NAME,
+        from,
+        to,
     };
-    for (id, s) in &states {
-        snapshot_if_due(&mut append, &id.to_string(), s.loaded, s.sequence, &s.state);
-    }
-    let wrote = !append.events.is_empty();
-    match append.commit(db).await {
-        Ok(_) => {
-            for (id, s) in states {
-                if s.sequence > s.loaded {
-                    store.remember(&id.to_string(), s.state, s.sequence);
+    match checkpointed::commit(db, Account::TYPE, &checkpoint, &mut work).await {
+        Ok(newest) => {
+            outcome.restaged = work.restaged;
+            for (id, w) in work.accounts {
+                if w.sequence > w.loaded {
+                    store.remember(&id.to_string(), w.state, w.sequence);
                 }
             }
-            if wrote {
+            if newest.is_some() {
                 store.projector().nudge();
             }
             Ok(outcome)
         }
         Err(CommandError::Conflict) => {
-            for id in states.keys() {
+            for id in work.accounts.keys() {
                 store.forget(&id.to_string());
             }
             Err(Attempt::Again)
@@ -417,42 +543,13 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
     }
 }
 
-/// Decides `command` on the account's state, staging its events. A refusal
-/// on a cached state is not trusted (the state may be stale): the pass
-/// runs again on fresh state.
-async fn decide_on(
-    entry: &mut Loaded,
-    id: WalletId,
-    command: AccountCommand,
-    metadata: &Value,
-    staged: &mut Vec<crate::store::append::StagedEvent>,
-    fresh: bool,
-) -> Result<Result<(), AccountError>, Attempt> {
-    let decided = decide(
-        &entry.state,
-        entry.sequence,
-        command,
-        &(),
-        &id.to_string(),
-        metadata,
-        staged,
-    )
-    .await;
-    match decided {
-        Ok(Some((next, sequence))) => {
-            entry.state = next;
-            entry.sequence = sequence;
-            Ok(Ok(()))
-        }
-        // A repeat: recorded already, nothing to add.
-        Ok(None) => Ok(Ok(())),
-        Err(CommandError::Domain(_)) if !fresh => Err(Attempt::Again),
-        Err(CommandError::Domain(e)) => Ok(Err(e)),
-        Err(e) => Err(Attempt::Fail(PassError::Store(e.to_string()))),
+/// A refusal that would mean walletd is wrong. Decided on a cached state,
+/// it may only mean the state was stale (another process debited the source
+/// since): the pass runs again on stored state before anything stops.
+fn refused(movement_id: MovementId, e: &AccountError, fresh: bool) -> Attempt {
+    if !fresh {
+        return Attempt::Again;
     }
-}
-
-fn refused(movement_id: MovementId, e: &AccountError) -> Attempt {
     Attempt::Fail(PassError::Refused {
         movement_id,
         why: e.to_string(),

@@ -40,28 +40,12 @@ pub(crate) struct StagedSnapshot {
     pub payload: Value,
 }
 
-/// A log reader's checkpoint that must move from `from` to `to` in the
-/// append's transaction, or the whole append fails with `Conflict`: the
-/// ledger's process manager stores what it decided from the events up to
-/// `to` and the fact that it read them as one, so a crash or a second
-/// instance can neither lose nor repeat a decision.
-pub(crate) struct CheckpointMove {
-    pub name: &'static str,
-    pub from: LogPosition,
-    pub to: LogPosition,
-}
-
 #[derive(Default)]
 pub(crate) struct Append {
     pub events: Vec<StagedEvent>,
     pub snapshots: Vec<StagedSnapshot>,
     pub nonces: Vec<Nonce>,
-    pub checkpoint: Option<CheckpointMove>,
 }
-
-/// Compare-and-set: moves only a checkpoint still where the reader found it.
-const CHECKPOINT_SQL: &str = "UPDATE ledger_checkpoints SET tx_id = $4, position = $5
- WHERE name = $1 AND tx_id = $2 AND position = $3";
 
 /// PostgreSQL: one statement however many events, so its plan is prepared
 /// once; ORDER BY keeps each aggregate's positions in sequence order.
@@ -75,7 +59,7 @@ const INSERT_PG: &str = "INSERT INTO events
 
 /// A newer snapshot replaces an older one, never the other way round (two
 /// processes may write snapshots of one aggregate).
-const SNAPSHOT_SQL: &str = "INSERT INTO snapshots
+pub(crate) const SNAPSHOT_SQL: &str = "INSERT INTO snapshots
    (aggregate_type, aggregate_id, last_sequence, current_snapshot, payload)
  VALUES ($1, $2, $3, 1, $4)
  ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
@@ -86,16 +70,13 @@ const SNAPSHOT_SQL: &str = "INSERT INTO snapshots
 
 impl Append {
     pub fn is_empty(&self) -> bool {
-        self.events.is_empty() && self.nonces.is_empty() && self.checkpoint.is_none()
+        self.events.is_empty() && self.nonces.is_empty()
     }
 
     /// Events only: the INSERT can be its own transaction, alone or in a
     /// group with other plain appends.
     pub(crate) fn is_plain(&self) -> bool {
-        !self.events.is_empty()
-            && self.nonces.is_empty()
-            && self.snapshots.is_empty()
-            && self.checkpoint.is_none()
+        !self.events.is_empty() && self.nonces.is_empty() && self.snapshots.is_empty()
     }
 
     /// Stores several plain appends with one INSERT, all or none; returns
@@ -134,7 +115,7 @@ impl Append {
         if self.is_empty() {
             return Ok(None);
         }
-        let newest = if self.is_plain() {
+        let newest = if self.nonces.is_empty() && self.snapshots.is_empty() {
             self.insert_alone(db).await?
         } else {
             self.insert_in_transaction(db).await?
@@ -160,24 +141,6 @@ impl Append {
     async fn insert_in_transaction(&self, db: &Db) -> Result<Option<LogPosition>, CommitError> {
         with_db!(db, pool => {
             let mut tx = pool.begin().await.map_err(CommitError::from_sqlx)?;
-            if let Some(c) = &self.checkpoint {
-                // First, so that a second instance deciding the same events
-                // waits here on the row and then finds it moved.
-                let moved = sqlx::query(CHECKPOINT_SQL)
-                    .bind(c.name)
-                    .bind(c.from.tx_id)
-                    .bind(c.from.position)
-                    .bind(c.to.tx_id)
-                    .bind(c.to.position)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(CommitError::from_sqlx)?
-                    .rows_affected()
-                    == 1;
-                if !moved {
-                    return Err(CommitError::Conflict);
-                }
-            }
             for n in &self.nonces {
                 let admitted = sqlx::query(nonces::ADMIT)
                     .bind(&n.scope)
@@ -214,7 +177,7 @@ impl Append {
 
 /// The multi-row INSERT, in each backend's dialect; returns the position of
 /// every event it stored.
-trait InsertEvents {
+pub(crate) trait InsertEvents {
     fn insert_events<'a>(
         &'a mut self,
         events: &'a [&'a StagedEvent],

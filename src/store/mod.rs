@@ -11,6 +11,7 @@
 
 pub mod aggregate_store;
 pub(crate) mod append;
+pub(crate) mod checkpointed;
 pub(crate) mod command_queue;
 pub mod connect;
 pub mod error;

@@ -59,11 +59,23 @@ pub(crate) fn snapshot_if_due<A: Aggregate>(
     after: usize,
     state: &A,
 ) {
+    if let Some(s) = snapshot_due(aggregate_id, before, after, state) {
+        append.snapshots.push(s);
+    }
+}
+
+/// The snapshot an append from sequence `before` to `after` should store.
+pub(crate) fn snapshot_due<A: Aggregate>(
+    aggregate_id: &str,
+    before: usize,
+    after: usize,
+    state: &A,
+) -> Option<StagedSnapshot> {
     if after / SNAPSHOT_EVERY == before / SNAPSHOT_EVERY {
-        return;
+        return None;
     }
     match serde_json::to_value(state) {
-        Ok(payload) => append.snapshots.push(StagedSnapshot {
+        Ok(payload) => Some(StagedSnapshot {
             aggregate_type: A::TYPE,
             aggregate_id: aggregate_id.to_string(),
             last_sequence: after as i64,
@@ -71,6 +83,9 @@ pub(crate) fn snapshot_if_due<A: Aggregate>(
         }),
         // A snapshot only speeds loading up; without it the events still are
         // the truth.
-        Err(e) => tracing::warn!(error = %e, "could not snapshot an aggregate"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not snapshot an aggregate");
+            None
+        }
     }
 }

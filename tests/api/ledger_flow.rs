@@ -12,17 +12,29 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use walletd::domain::account::{AccountError, MovementId, Reference};
+use walletd::app::App;
+use walletd::domain::account::{
+    Account, AccountCommand, AccountError, MovementId, Reference, WalletGate,
+};
 use walletd::domain::money::Amount;
+use walletd::domain::Timestamp;
 use walletd::domain::WalletId;
 use walletd::ledger::check;
+use walletd::ledger::process_manager::{self, PassError, BATCH};
 use walletd::service::ledger::{LedgerError, LedgerService, Origin};
+use walletd::store::AggregateStore;
 use walletd::store::CommandMeta;
 
 use crate::backend_tests;
-use crate::helpers::{dump_projections, run_cli, spawn_app, Backend, TestApp};
+use crate::helpers::{
+    dump_projections, run_cli, settings, spawn_app, spawn_app_with, Backend, TestApp,
+};
 
-backend_tests!(random_concurrent_movements_keep_every_invariant,);
+backend_tests!(
+    random_concurrent_movements_keep_every_invariant,
+    a_client_write_between_decisions_and_commit_is_decided_again,
+    two_process_managers_give_every_transfer_one_second_leg,
+);
 
 const WALLETS: usize = 12;
 const CLIENTS: usize = 8;
@@ -259,4 +271,176 @@ async fn settled(app: &TestApp) -> check::CheckReport {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+fn origin() -> Origin {
+    Origin {
+        movement_id: MovementId::random(),
+        requested_by: "test".into(),
+    }
+}
+
+fn reference(s: &str) -> Reference {
+    Reference::parse(s).unwrap()
+}
+
+/// Another process's view of the accounts: it writes behind this
+/// process's cached states.
+fn elsewhere(app: &TestApp) -> AggregateStore<Account> {
+    AggregateStore::new(app.app.db.clone(), (), app.app.wallets.projector().clone())
+}
+
+async fn a_client_write_between_decisions_and_commit_is_decided_again(b: Backend) {
+    let Some(app) = spawn_app_with(b, |s| s.ledger_process_manager = false).await else {
+        return;
+    };
+    let ws = wallets(&app).await;
+    let (from, to) = (ws[0], ws[1]);
+    let ledger = LedgerService::new(&app.app);
+    let meta = CommandMeta::system("test");
+    let sila = app.app.settings.assets.sila().clone();
+    let units = |n: u128| Amount::from_minor(n);
+    ledger
+        .issue(
+            from,
+            &sila,
+            units(100),
+            reference("fund-a"),
+            &origin(),
+            &meta,
+        )
+        .await
+        .unwrap();
+    // Cached in this process at its first event...
+    ledger
+        .issue(to, &sila, units(1), reference("fund-b"), &origin(), &meta)
+        .await
+        .unwrap();
+    // ...and moved on by another process.
+    elsewhere(&app)
+        .execute(
+            to,
+            AccountCommand::Issue {
+                wallet_id: to,
+                movement_id: MovementId::random(),
+                asset: sila.clone(),
+                amount: units(5),
+                funding_reference: reference("fund-b-2"),
+                gate: WalletGate::OPEN,
+                requested_by: "elsewhere".into(),
+                at: Timestamp::now(),
+            },
+            &meta,
+        )
+        .await
+        .unwrap();
+    let sent = ledger
+        .transfer(
+            from,
+            to,
+            &sila,
+            units(10),
+            None,
+            &origin(),
+            &meta,
+            Duration::ZERO,
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), "pending");
+
+    // The pass decides the credit on the stale cached state; its commit
+    // finds the account moved and decides that one account again.
+    let pass = process_manager::pass(&app.app, BATCH).await.unwrap();
+    assert_eq!(
+        (pass.credited, pass.returned, pass.restaged),
+        (1, 0, 1),
+        "{pass:?}"
+    );
+    let rest = process_manager::catch_up(&app.app).await.unwrap();
+    assert_eq!(rest.settled, 1, "{rest:?}");
+    let report = settled(&app).await;
+    assert!(report.ok(), "{report:#?}");
+    assert_eq!(ledger.balance(to, &sila).await.unwrap(), units(16));
+    assert_eq!(ledger.balance(from, &sila).await.unwrap(), units(90));
+}
+
+async fn two_process_managers_give_every_transfer_one_second_leg(b: Backend) {
+    let Some(app) = spawn_app_with(b, |s| s.ledger_process_manager = false).await else {
+        return;
+    };
+    let mut second = settings(&app.db, app.master_key.clone(), &app.api_key);
+    second.ledger_process_manager = false;
+    let other: Arc<App> = App::build_one_shot(second)
+        .await
+        .expect("a second instance");
+    let ws = wallets(&app).await;
+    let ledger = LedgerService::new(&app.app);
+    let meta = CommandMeta::system("test");
+    let sila = app.app.settings.assets.sila().clone();
+    for (i, w) in ws.iter().enumerate() {
+        ledger
+            .issue(
+                *w,
+                &sila,
+                Amount::from_minor(1_000),
+                reference(&format!("f{i}")),
+                &origin(),
+                &meta,
+            )
+            .await
+            .unwrap();
+    }
+    let mut rng = Rng(0xfeed);
+    let mut sent = 0;
+    for round in 0..6 {
+        // Transfers while both managers run passes side by side.
+        for _ in 0..10 {
+            let from = ws[rng.below(WALLETS as u64) as usize];
+            let to = ws[(rng.below(WALLETS as u64 - 1) as usize
+                + 1
+                + ws.iter().position(|w| *w == from).unwrap())
+                % WALLETS];
+            ledger
+                .transfer(
+                    from,
+                    to,
+                    &sila,
+                    Amount::from_minor(1 + u128::from(rng.below(20))),
+                    None,
+                    &origin(),
+                    &meta,
+                    Duration::ZERO,
+                )
+                .await
+                .unwrap();
+            sent += 1;
+        }
+        let (a, b2) = futures_util::join!(
+            process_manager::pass(&app.app, 7 + round),
+            process_manager::pass(&other, 5 + round)
+        );
+        for r in [a, b2] {
+            match r {
+                Ok(_) | Err(PassError::Contended) => {}
+                Err(e) => panic!("a pass failed: {e}"),
+            }
+        }
+    }
+    for _ in 0..20 {
+        let (a, b2) = futures_util::join!(
+            process_manager::catch_up(&app.app),
+            process_manager::catch_up(&other)
+        );
+        for r in [a, b2] {
+            if let Err(e) = r {
+                assert!(matches!(e, PassError::Contended), "{e}");
+            }
+        }
+    }
+    let report = settled(&app).await;
+    assert!(report.ok(), "{report:#?}");
+    assert_eq!(report.transfers, sent);
+    assert_eq!(report.credited, sent);
+    App::finish(other).await;
 }

@@ -1,0 +1,163 @@
+//! An append that moves a log reader's checkpoint with it: the ledger's
+//! process manager stores what it decided from the events up to `to` and
+//! the fact that it read them in one transaction, so a crash or a second
+//! instance can neither lose nor repeat a decision.
+//!
+//! The checkpoint moves by compare-and-set, first: a second instance
+//! deciding the same events waits on the row, then finds it moved and its
+//! whole append fails with `Conflict`.
+//!
+//! The aggregates the batch touches are also written by clients meanwhile
+//! (a hot destination keeps sending). Rather than throw a whole batch away
+//! whenever one of them moved, the transaction asks the store which ones
+//! did and has the caller decide only those again ([`Restage`]) on their
+//! stored state, then inserts; on PostgreSQL a client that commits between
+//! that look and the insert costs one more round inside a savepoint.
+//! SQLite has one writer: once the checkpoint's UPDATE holds the write
+//! lock, nothing else can move.
+
+use futures_util::future::BoxFuture;
+use sqlx::Row;
+use walletd_projections::{with_db, Db, LogPosition};
+
+use super::append::{InsertEvents, StagedEvent, StagedSnapshot, SNAPSHOT_SQL};
+use super::error::CommitError;
+
+/// Rounds of "look, decide the moved ones again, insert" before the whole
+/// batch is given up as contended.
+const ROUNDS: usize = 8;
+
+/// A reader's checkpoint that must move from `from` to `to`.
+pub(crate) struct CheckpointMove {
+    pub name: &'static str,
+    pub from: LogPosition,
+    pub to: LogPosition,
+}
+
+/// Compare-and-set: moves only a checkpoint still where the reader found it.
+const CHECKPOINT_SQL: &str = "UPDATE ledger_checkpoints SET tx_id = $4, position = $5
+ WHERE name = $1 AND tx_id = $2 AND position = $3";
+
+/// The caller's side of the append: its staged events, grouped by
+/// aggregate, and how to decide one aggregate's part again.
+pub(crate) trait Restage: Send {
+    /// Every aggregate with staged events, with the sequence number its
+    /// events build on (the state they were decided on).
+    fn bases(&self) -> Vec<(String, i64)>;
+    /// Every staged event, in the order to insert.
+    fn events(&self) -> Vec<&StagedEvent>;
+    /// Aggregate `id` moved past its base: decide its commands again on its
+    /// stored state. `Ok(false)`: the decisions came out otherwise (a
+    /// command accepted before is refused now, or the other way round), so
+    /// the whole batch must be decided again.
+    fn restage<'a>(&'a mut self, aggregate_id: &'a str)
+        -> BoxFuture<'a, Result<bool, CommitError>>;
+    fn snapshots(&self) -> Vec<StagedSnapshot>;
+}
+
+/// Each aggregate's newest stored sequence number, on the transaction's
+/// connection.
+macro_rules! heads {
+    ($conn:expr, $aggregate_type:expr, $bases:expr) => {{
+        let mut q = sqlx::QueryBuilder::new(
+            "SELECT aggregate_id, MAX(sequence) AS n FROM events WHERE aggregate_type = ",
+        );
+        q.push_bind($aggregate_type).push(" AND aggregate_id IN (");
+        let mut ids = q.separated(", ");
+        for (id, _) in $bases.iter() {
+            ids.push_bind(id.clone());
+        }
+        q.push(") GROUP BY aggregate_id");
+        let rows = q
+            .build()
+            .fetch_all($conn)
+            .await
+            .map_err(CommitError::from_sqlx)?;
+        let mut out: std::collections::HashMap<String, i64> =
+            std::collections::HashMap::with_capacity(rows.len());
+        for r in rows {
+            out.insert(
+                r.try_get("aggregate_id").map_err(CommitError::from_sqlx)?,
+                r.try_get("n").map_err(CommitError::from_sqlx)?,
+            );
+        }
+        out
+    }};
+}
+
+/// Stores `staged` and moves `checkpoint`, all or nothing. `Conflict`: the
+/// checkpoint had moved, or the batch must be decided again from the start.
+pub(crate) async fn commit(
+    db: &Db,
+    aggregate_type: &'static str,
+    checkpoint: &CheckpointMove,
+    staged: &mut dyn Restage,
+) -> Result<Option<LogPosition>, CommitError> {
+    let postgres = matches!(db, Db::Postgres(_));
+    with_db!(db, pool => {
+        let mut tx = pool.begin().await.map_err(CommitError::from_sqlx)?;
+        let moved = sqlx::query(CHECKPOINT_SQL)
+            .bind(checkpoint.name)
+            .bind(checkpoint.from.tx_id)
+            .bind(checkpoint.from.position)
+            .bind(checkpoint.to.tx_id)
+            .bind(checkpoint.to.position)
+            .execute(&mut *tx)
+            .await
+            .map_err(CommitError::from_sqlx)?
+            .rows_affected()
+            == 1;
+        if !moved {
+            return Err(CommitError::Conflict);
+        }
+        let mut newest = None;
+        let mut stored = false;
+        for _ in 0..ROUNDS {
+            let bases = staged.bases();
+            if bases.is_empty() {
+                stored = true;
+                break;
+            }
+            let heads = heads!(&mut *tx, aggregate_type, &bases);
+            for (id, base) in &bases {
+                if heads.get(id).is_some_and(|n| n > base) && !staged.restage(id).await? {
+                    return Err(CommitError::Conflict);
+                }
+            }
+            if postgres {
+                sqlx::query("SAVEPOINT ledger_insert").execute(&mut *tx).await.map_err(CommitError::from_sqlx)?;
+            }
+            match tx.insert_events(&staged.events()).await {
+                Ok(at) => {
+                    newest = at.into_iter().max();
+                    stored = true;
+                    break;
+                }
+                // A client took one of the sequence numbers since the look:
+                // look again.
+                Err(CommitError::Conflict) if postgres => {
+                    sqlx::query("ROLLBACK TO SAVEPOINT ledger_insert")
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(CommitError::from_sqlx)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if !stored {
+            return Err(CommitError::Conflict);
+        }
+        for s in staged.snapshots() {
+            sqlx::query(SNAPSHOT_SQL)
+                .bind(s.aggregate_type)
+                .bind(&s.aggregate_id)
+                .bind(s.last_sequence)
+                .bind(&s.payload)
+                .execute(&mut *tx)
+                .await
+                .map_err(CommitError::from_sqlx)?;
+        }
+        tx.commit().await.map_err(CommitError::from_sqlx)?;
+        Ok(newest)
+    })
+}
