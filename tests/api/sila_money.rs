@@ -57,7 +57,15 @@ async fn money(
 }
 
 async fn issue(sila: &SilaClient, user: &str, key: &Key, amount: u64) -> Resp {
-    let (r, body) = money(sila, "issue_sila", user, key, None, json!({"amount": amount})).await;
+    let (r, body) = money(
+        sila,
+        "issue_sila",
+        user,
+        key,
+        None,
+        json!({"amount": amount}),
+    )
+    .await;
     assert_success(&r, &body);
     assert!(is_uuid(&r.body["transaction_id"]), "{}", r.body);
     assert_eq!(r.body["transaction_status"], "success", "{}", r.body);
@@ -138,7 +146,10 @@ async fn issue_transfer_redeem_and_balances(b: crate::helpers::Backend) {
         .await;
 
     let r = issue(&sila, ALICE, &ka, 1000).await;
-    assert_eq!(r.body["message"], "Transaction submitted to processing queue.");
+    assert_eq!(
+        r.body["message"],
+        "Transaction submitted to processing queue."
+    );
     assert_eq!(balance(&sila, &ka).await, 1000);
     let w = sila.get_wallet(ALICE, &ka).await;
     assert_eq!(w.body["sila_balance"], 1000, "{}", w.body);
@@ -160,7 +171,13 @@ async fn issue_transfer_redeem_and_balances(b: crate::helpers::Backend) {
         .user_call("update_wallet", BOB, &kb2, json!({"default": true}))
         .await;
     assert_eq!(u.status, 200, "{}", u.body);
-    let r = transfer(&sila, ALICE, &ka, json!({"amount": 50, "destination_handle": BOB})).await;
+    let r = transfer(
+        &sila,
+        ALICE,
+        &ka,
+        json!({"amount": 50, "destination_handle": BOB}),
+    )
+    .await;
     assert_eq!(r.body["destination_address"], kb2.address, "{}", r.body);
     wait_balance(&sila, &kb2, 50).await;
 
@@ -194,16 +211,44 @@ async fn issue_transfer_redeem_and_balances(b: crate::helpers::Backend) {
 
     // Refusals change nothing.
     for (extra, what, needle) in [
-        (json!({"amount": 801, "destination_handle": BOB}), "insufficient", "Insufficient funds"),
-        (json!({"amount": 1, "destination_handle": "nobody.eth"}), "unknown handle", "not a registered user"),
-        (json!({"amount": 1, "destination_handle": BOB, "destination_wallet": "nope"}), "unknown nickname", "names no wallet"),
-        (json!({"amount": 1, "destination_handle": ALICE}), "to itself", "signing wallet itself"),
+        (
+            json!({"amount": 801, "destination_handle": BOB}),
+            "insufficient",
+            "Insufficient funds",
+        ),
+        (
+            json!({"amount": 1, "destination_handle": "nobody.eth"}),
+            "unknown handle",
+            "not a registered user",
+        ),
+        (
+            json!({"amount": 1, "destination_handle": BOB, "destination_wallet": "nope"}),
+            "unknown nickname",
+            "names no wallet",
+        ),
+        (
+            json!({"amount": 1, "destination_handle": ALICE}),
+            "to itself",
+            "signing wallet itself",
+        ),
     ] {
         let (r, body) = money(&sila, "transfer_sila", ALICE, &ka, None, extra).await;
         assert_failure(&r, 400, Some(&body), what);
-        assert!(r.body["message"].as_str().unwrap().contains(needle), "{what}: {}", r.body);
+        assert!(
+            r.body["message"].as_str().unwrap().contains(needle),
+            "{what}: {}",
+            r.body
+        );
     }
-    let (r, body) = money(&sila, "redeem_sila", BOB, &kb1, None, json!({"amount": 121})).await;
+    let (r, body) = money(
+        &sila,
+        "redeem_sila",
+        BOB,
+        &kb1,
+        None,
+        json!({"amount": 121}),
+    )
+    .await;
     assert_failure(&r, 400, Some(&body), "redeem beyond the balance");
 
     let (r, body) = money(
@@ -241,7 +286,10 @@ async fn not_whitelisted_then_accepted(b: crate::helpers::Backend) {
         let (r, body) = money(&sila, "issue_sila", ALICE, &ka, None, json!({"amount": 10})).await;
         assert_failure(&r, 400, Some(&body), step);
         let m = r.body["message"].as_str().unwrap();
-        assert!(m.contains("allow a few minutes") && m.contains("whitelist"), "{m}");
+        assert!(
+            m.contains("allow a few minutes") && m.contains("whitelist"),
+            "{m}"
+        );
         if step == "before KYC" {
             let k = sila.request_kyc(ALICE, &ka).await;
             assert_eq!(k.status, 200, "{}", k.body);
@@ -264,11 +312,30 @@ async fn one_reference_is_one_movement(b: crate::helpers::Backend) {
     let kb = funded_ready(&sila, BOB).await;
 
     // Two new signed requests with one reference: one movement.
-    let first = money(&sila, "issue_sila", ALICE, &ka, Some("issue-1"), json!({"amount": 500})).await;
+    let first = money(
+        &sila,
+        "issue_sila",
+        ALICE,
+        &ka,
+        Some("issue-1"),
+        json!({"amount": 500}),
+    )
+    .await;
     assert_success(&first.0, &first.1);
-    let again = money(&sila, "issue_sila", ALICE, &ka, Some("issue-1"), json!({"amount": 500})).await;
+    let again = money(
+        &sila,
+        "issue_sila",
+        ALICE,
+        &ka,
+        Some("issue-1"),
+        json!({"amount": 500}),
+    )
+    .await;
     assert_success(&again.0, &again.1);
-    assert_eq!(first.0.body["transaction_id"], again.0.body["transaction_id"]);
+    assert_eq!(
+        first.0.body["transaction_id"],
+        again.0.body["transaction_id"]
+    );
     assert_eq!(balance(&sila, &ka).await, 500);
 
     // The exact body again is a replay.
@@ -279,9 +346,15 @@ async fn one_reference_is_one_movement(b: crate::helpers::Backend) {
     // The same reference for another movement: refused, nothing moves.
     for (endpoint, extra) in [
         ("issue_sila", json!({"amount": 501})),
-        ("issue_sila", json!({"amount": 500, "account_name": "other"})),
+        (
+            "issue_sila",
+            json!({"amount": 500, "account_name": "other"}),
+        ),
         ("redeem_sila", json!({"amount": 500})),
-        ("transfer_sila", json!({"amount": 500, "destination_handle": BOB})),
+        (
+            "transfer_sila",
+            json!({"amount": 500, "destination_handle": BOB}),
+        ),
     ] {
         let (r, body) = money(&sila, endpoint, ALICE, &ka, Some("issue-1"), extra.clone()).await;
         assert_failure(&r, 400, Some(&body), endpoint);
@@ -295,7 +368,15 @@ async fn one_reference_is_one_movement(b: crate::helpers::Backend) {
 
     // A transfer retried: one transaction, moved once.
     let extra = json!({"amount": 200, "destination_handle": BOB});
-    let t1 = money(&sila, "transfer_sila", ALICE, &ka, Some("pay-1"), extra.clone()).await;
+    let t1 = money(
+        &sila,
+        "transfer_sila",
+        ALICE,
+        &ka,
+        Some("pay-1"),
+        extra.clone(),
+    )
+    .await;
     assert_success(&t1.0, &t1.1);
     let t2 = money(&sila, "transfer_sila", ALICE, &ka, Some("pay-1"), extra).await;
     assert_success(&t2.0, &t2.1);
@@ -303,7 +384,15 @@ async fn one_reference_is_one_movement(b: crate::helpers::Backend) {
     wait_balance(&sila, &kb, 200).await;
     assert_eq!(balance(&sila, &ka).await, 300);
     // Bob's own reference "pay-1" is his, not Alice's.
-    let own = money(&sila, "redeem_sila", BOB, &kb, Some("pay-1"), json!({"amount": 5})).await;
+    let own = money(
+        &sila,
+        "redeem_sila",
+        BOB,
+        &kb,
+        Some("pay-1"),
+        json!({"amount": 5}),
+    )
+    .await;
     assert_success(&own.0, &own.1);
     assert_ne!(own.0.body["transaction_id"], t1.0.body["transaction_id"]);
     assert_eq!(balance(&sila, &kb).await, 195);
@@ -318,18 +407,40 @@ async fn transactions_filtered_and_paged(b: crate::helpers::Backend) {
     let ka = funded_ready(&sila, ALICE).await;
     let kb = funded_ready(&sila, BOB).await;
     let before = now();
-    let issued = money(&sila, "issue_sila", ALICE, &ka, Some("in-1"), json!({"amount": 1000, "account_name": "checking"})).await;
+    let issued = money(
+        &sila,
+        "issue_sila",
+        ALICE,
+        &ka,
+        Some("in-1"),
+        json!({"amount": 1000, "account_name": "checking"}),
+    )
+    .await;
     assert_success(&issued.0, &issued.1);
     let mut sent = Vec::new();
     for amount in [10, 20, 30] {
         let r = transfer(&sila, ALICE, &ka, json!({"amount": amount, "destination_handle": BOB, "descriptor": format!("t{amount}")})).await;
         sent.push(r.body["transaction_id"].as_str().unwrap().to_string());
     }
-    let redeemed = money(&sila, "redeem_sila", ALICE, &ka, Some("out-1"), json!({"amount": 40})).await;
+    let redeemed = money(
+        &sila,
+        "redeem_sila",
+        ALICE,
+        &ka,
+        Some("out-1"),
+        json!({"amount": 40}),
+    )
+    .await;
     assert_success(&redeemed.0, &redeemed.1);
     wait_balance(&sila, &kb, 60).await;
-    let issue_id = issued.0.body["transaction_id"].as_str().unwrap().to_string();
-    let redeem_id = redeemed.0.body["transaction_id"].as_str().unwrap().to_string();
+    let issue_id = issued.0.body["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let redeem_id = redeemed.0.body["transaction_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
 
     // Everything, newest first; the app signature alone suffices.
     let all = transactions(&sila, ALICE, None, json!({})).await;
@@ -337,7 +448,13 @@ async fn transactions_filtered_and_paged(b: crate::helpers::Backend) {
     assert_eq!(all.body["returned_count"], 5);
     assert_eq!(
         ids(&all),
-        [redeem_id.clone(), sent[2].clone(), sent[1].clone(), sent[0].clone(), issue_id.clone()]
+        [
+            redeem_id.clone(),
+            sent[2].clone(),
+            sent[1].clone(),
+            sent[0].clone(),
+            issue_id.clone()
+        ]
     );
     let txs = all.body["transactions"].as_array().unwrap();
     let issue_tx = &txs[4];
@@ -349,17 +466,35 @@ async fn transactions_filtered_and_paged(b: crate::helpers::Backend) {
     assert_eq!(issue_tx["destination_address"], ka.address);
     let t = &txs[1];
     assert_eq!(t["transaction_type"], "transfer");
-    assert_eq!((t["sila_amount"].clone(), t["descriptor"].clone()), (json!(30), json!("t30")));
-    assert_eq!((t["handle"].clone(), t["destination_handle"].clone()), (json!(ALICE), json!(BOB)));
+    assert_eq!(
+        (t["sila_amount"].clone(), t["descriptor"].clone()),
+        (json!(30), json!("t30"))
+    );
+    assert_eq!(
+        (t["handle"].clone(), t["destination_handle"].clone()),
+        (json!(ALICE), json!(BOB))
+    );
     assert_eq!(t["destination_address"], kb.address);
     assert!(t["created_epoch"].as_i64().unwrap() >= before, "{t}");
     assert_eq!(txs[0]["transaction_type"], "redeem");
     assert_eq!(txs[0]["bank_account_name"], "default");
 
     // Type and status filters.
-    let r = transactions(&sila, ALICE, Some(&ka), json!({"transaction_types": ["transfer"]})).await;
+    let r = transactions(
+        &sila,
+        ALICE,
+        Some(&ka),
+        json!({"transaction_types": ["transfer"]}),
+    )
+    .await;
     assert_eq!(ids(&r), [sent[2].clone(), sent[1].clone(), sent[0].clone()]);
-    let r = transactions(&sila, ALICE, Some(&ka), json!({"transaction_types": ["issue", "redeem"], "sort_ascending": true})).await;
+    let r = transactions(
+        &sila,
+        ALICE,
+        Some(&ka),
+        json!({"transaction_types": ["issue", "redeem"], "sort_ascending": true}),
+    )
+    .await;
     assert_eq!(ids(&r), [issue_id.clone(), redeem_id.clone()]);
     let r = transactions(&sila, ALICE, Some(&ka), json!({"statuses": ["success"]})).await;
     assert_eq!(r.body["total_count"], 5);
@@ -369,7 +504,13 @@ async fn transactions_filtered_and_paged(b: crate::helpers::Backend) {
     }
     // Dates: the whole range, a future start, a past end.
     let later = now() + 5;
-    let r = transactions(&sila, ALICE, None, json!({"start_epoch": before - 5, "end_epoch": later})).await;
+    let r = transactions(
+        &sila,
+        ALICE,
+        None,
+        json!({"start_epoch": before - 5, "end_epoch": later}),
+    )
+    .await;
     assert_eq!(r.body["total_count"], 5);
     let r = transactions(&sila, ALICE, None, json!({"start_epoch": later})).await;
     assert_eq!(r.body["total_count"], 0);
@@ -378,14 +519,17 @@ async fn transactions_filtered_and_paged(b: crate::helpers::Backend) {
     // Paging.
     let r = transactions(&sila, ALICE, None, json!({"per_page": 2, "page": 2})).await;
     assert_eq!(ids(&r), [sent[1].clone(), sent[0].clone()]);
-    assert_eq!((r.body["page"].clone(), r.body["total_page_count"].clone()), (json!(2), json!(3)));
+    assert_eq!(
+        (r.body["page"].clone(), r.body["total_page_count"].clone()),
+        (json!(2), json!(3))
+    );
     let r = transactions(&sila, ALICE, None, json!({"per_page": 2, "page": 4})).await;
     assert_eq!(r.body["returned_count"], 0);
     // By transaction id and by reference.
     let r = transactions(&sila, ALICE, None, json!({"transaction_id": sent[1]})).await;
     assert_eq!(ids(&r), [sent[1].clone()]);
     let r = transactions(&sila, ALICE, None, json!({"reference_id": "out-1"})).await;
-    assert_eq!(ids(&r), [redeem_id.clone()]);
+    assert_eq!(ids(&r), [redeem_id]);
     assert_eq!(r.body["transactions"][0]["reference_id"], "out-1");
     // The receiver sees the transfers as received from Alice.
     let r = transactions(&sila, BOB, Some(&kb), json!({})).await;
@@ -406,7 +550,11 @@ async fn transactions_filtered_and_paged(b: crate::helpers::Backend) {
             .call("get_transactions", &body, Some(&sila.key), None)
             .await;
         assert_failure(&r, 400, Some(&body), field);
-        assert!(r.body["message"].as_str().unwrap().contains(field), "{}", r.body);
+        assert!(
+            r.body["message"].as_str().unwrap().contains(field),
+            "{}",
+            r.body
+        );
     }
     app.stop().await;
 }
@@ -419,15 +567,34 @@ async fn bad_amounts_move_nothing(b: crate::helpers::Backend) {
     let ka = funded_ready(&sila, ALICE).await;
     funded_ready(&sila, BOB).await;
     for endpoint in ["issue_sila", "redeem_sila", "transfer_sila"] {
-        for amount in [json!(0), json!(-1), json!(1.5), json!("10"), json!(1u64 << 53), Value::Null] {
+        for amount in [
+            json!(0),
+            json!(-1),
+            json!(1.5),
+            json!("10"),
+            json!(1u64 << 53),
+            Value::Null,
+        ] {
             let mut extra = json!({"destination_handle": BOB});
             extra["amount"] = amount.clone();
             let (r, body) = money(&sila, endpoint, ALICE, &ka, None, extra).await;
             assert_failure(&r, 400, Some(&body), &format!("{endpoint} {amount}"));
-            assert!(r.body["validation_details"]["amount"].is_string(), "{}", r.body);
+            assert!(
+                r.body["validation_details"]["amount"].is_string(),
+                "{}",
+                r.body
+            );
         }
     }
-    let (r, body) = money(&sila, "issue_sila", ALICE, &ka, None, json!({"amount": 5, "account_name": "a/b"})).await;
+    let (r, body) = money(
+        &sila,
+        "issue_sila",
+        ALICE,
+        &ka,
+        None,
+        json!({"amount": 5, "account_name": "a/b"}),
+    )
+    .await;
     assert_failure(&r, 400, Some(&body), "account_name with a slash");
     assert_eq!(balance(&sila, &ka).await, 0);
     let r = transactions(&sila, ALICE, None, json!({})).await;

@@ -49,15 +49,14 @@ async fn balance(app: &App, env: &envelope::Envelope) -> Result<Reply, SilaApiEr
     let text = f
         .str("address")?
         .ok_or_else(|| SilaApiError::field("address", "is required"))?;
-    let address = Address::parse(text).map_err(|e| SilaApiError::field("address", e.to_string()))?;
+    let address =
+        Address::parse(text).map_err(|e| SilaApiError::field("address", e.to_string()))?;
     let wallet = sila_queries::sila_wallet_by_address(&app.db, &address.to_lower_hex()).await?;
     let balance = match wallet.as_ref().and_then(|w| WalletId::parse(&w.wallet_id)) {
-        Some(id) => {
-            LedgerService::new(app)
-                .balance(id, app.settings.assets.sila())
-                .await?
-                .minor()
-        }
+        Some(id) => LedgerService::new(app)
+            .balance(id, app.settings.assets.sila())
+            .await?
+            .minor(),
         None => 0,
     };
     Ok(Reply::success(json!({

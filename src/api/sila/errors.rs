@@ -183,9 +183,7 @@ impl From<LedgerError> for SilaApiError {
             },
             // The wallets are resolved from the user before the movement, so
             // a wallet missing now was removed meanwhile.
-            LedgerError::WalletNotFound(_) => {
-                Self::new(400, "The wallet no longer exists.")
-            }
+            LedgerError::WalletNotFound(_) => Self::new(400, "The wallet no longer exists."),
             LedgerError::Contended => SilaError::Contended.into(),
             LedgerError::Unavailable(detail) => SilaError::Unavailable(detail).into(),
             LedgerError::Internal(detail) => SilaError::Internal(detail).into(),

@@ -157,8 +157,9 @@ pub async fn accept(
             match nonces::admit(&app.db, std::slice::from_ref(&admitted.body_nonce)).await {
                 Ok(true) => {}
                 Ok(false) => {
-                    return Err(SilaApiError::from(SilaError::Replayed)
-                        .respond(env.reference.as_deref()))
+                    return Err(
+                        SilaApiError::from(SilaError::Replayed).respond(env.reference.as_deref())
+                    )
                 }
                 Err(e) => return Err(SilaApiError::from(e).respond(env.reference.as_deref())),
             }

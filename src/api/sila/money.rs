@@ -117,7 +117,9 @@ fn amount(f: &Fields) -> Result<Amount, SilaApiError> {
 /// account funded (or received) the value.
 fn bank_reference(a: &Accepted, f: &Fields) -> Result<Reference, SilaApiError> {
     let name = f.str("account_name")?.unwrap_or("default");
-    let printable = name.bytes().all(|b| (0x21..=0x7e).contains(&b) || b == b' ');
+    let printable = name
+        .bytes()
+        .all(|b| (0x21..=0x7e).contains(&b) || b == b' ');
     if name.trim().is_empty()
         || name.trim() != name
         || name.len() > MAX_ACCOUNT_NAME
@@ -199,7 +201,10 @@ async fn reused_elsewhere(
 ) -> Result<Option<Recorded>, SilaApiError> {
     let rows = ledger.movement(origin.movement_id).await?;
     let wallet = wallet_id.to_string();
-    match rows.iter().find(|r| r.kind != "return" && r.kind != "transfer_in") {
+    match rows
+        .iter()
+        .find(|r| r.kind != "return" && r.kind != "transfer_in")
+    {
         None => Ok(None),
         Some(r) if r.wallet_id == wallet && r.kind == kind => Ok(Some(Recorded {
             movement_id: origin.movement_id,

@@ -72,7 +72,10 @@ fn list<'a>(f: &Fields<'a>, key: &str) -> Result<Vec<&'a str>, SilaApiError> {
                     .ok_or_else(|| SilaApiError::field(&f.path(key), "must be a list of strings"))
             })
             .collect(),
-        Some(_) => Err(SilaApiError::field(&f.path(key), "must be a list of strings")),
+        Some(_) => Err(SilaApiError::field(
+            &f.path(key),
+            "must be a list of strings",
+        )),
     }
 }
 
@@ -191,8 +194,9 @@ async fn get_transactions_body(app: &App, a: &Accepted) -> Result<Reply, SilaApi
     let only = f
         .str("blockchain_address")?
         .map(|t| {
-            Address::parse(t)
-                .map_err(|e| SilaApiError::field("search_filters.blockchain_address", e.to_string()))
+            Address::parse(t).map_err(|e| {
+                SilaApiError::field("search_filters.blockchain_address", e.to_string())
+            })
         })
         .transpose()?;
     let wallet_ids: Vec<String> = user_wallets
@@ -225,8 +229,7 @@ async fn get_transactions_body(app: &App, a: &Accepted) -> Result<Reply, SilaApi
         ascending: f.bool("sort_ascending")?.unwrap_or(false),
     };
     let (rows, total) =
-        ledger_queries::search_movements(&app.db, &search, (page - 1) * per_page, per_page)
-            .await?;
+        ledger_queries::search_movements(&app.db, &search, (page - 1) * per_page, per_page).await?;
     let mut wallets = Wallets {
         app,
         seen: HashMap::new(),
