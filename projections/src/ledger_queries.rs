@@ -56,6 +56,10 @@ pub struct MovementPage<'a> {
     pub kind: Option<&'a str>,
     /// Only movements older than this `seq` (a cursor: the last row's seq).
     pub before_seq: Option<i64>,
+    /// Only movements made at or after this time, and before `until`: RFC
+    /// 3339 in the stored form (UTC, microseconds, `Z`), which orders as text.
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
     /// Rows to skip (page-number paging).
     pub offset: i64,
     pub limit: i64,
@@ -66,6 +70,8 @@ impl Default for MovementPage<'_> {
         Self {
             kind: None,
             before_seq: None,
+            since: None,
+            until: None,
             offset: 0,
             limit: 50,
         }
@@ -116,6 +122,14 @@ fn movement_filter(page: &MovementPage<'_>) -> (String, usize) {
         n += 1;
         sql.push_str(&format!(" AND seq < ${n}"));
     }
+    if page.since.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND at >= ${n}"));
+    }
+    if page.until.is_some() {
+        n += 1;
+        sql.push_str(&format!(" AND at < ${n}"));
+    }
     (sql, n)
 }
 
@@ -139,6 +153,12 @@ pub async fn wallet_movements(
         }
         if let Some(seq) = page.before_seq {
             q = q.bind(seq);
+        }
+        if let Some(since) = page.since {
+            q = q.bind(since);
+        }
+        if let Some(until) = page.until {
+            q = q.bind(until);
         }
         let rows = q.bind(page.limit.max(0)).bind(page.offset.max(0)).fetch_all(pool).await?;
         let mut out = Vec::with_capacity(rows.len());
@@ -203,6 +223,95 @@ pub async fn count_movements(
             q = q.bind(kind);
         }
         q.fetch_one(pool).await?.try_get("n")?
+    }))
+}
+
+/// Movements of several wallets at once (a Sila user's wallets), with the
+/// filters Sila's `get_transactions` offers. Empty lists filter nothing.
+#[derive(Clone, Debug, Default)]
+pub struct MovementSearch<'a> {
+    pub wallet_ids: &'a [String],
+    pub kinds: &'a [&'a str],
+    pub statuses: &'a [&'a str],
+    pub movement_id: Option<&'a str>,
+    /// As in [`MovementPage`]: `since` ≤ `at` < `until`, stored RFC 3339.
+    pub since: Option<&'a str>,
+    pub until: Option<&'a str>,
+    /// Oldest first instead of newest first.
+    pub ascending: bool,
+}
+
+/// `WHERE` and its text binds, numbered from `$1` in order of appearance.
+fn search_filter(s: &MovementSearch<'_>) -> (String, Vec<String>) {
+    let mut binds: Vec<String> = Vec::new();
+    let any_of = |column: &str, values: &[String], binds: &mut Vec<String>| {
+        let marks: Vec<String> = values
+            .iter()
+            .map(|v| {
+                binds.push(v.clone());
+                format!("${}", binds.len())
+            })
+            .collect();
+        format!(" AND {column} IN ({})", marks.join(", "))
+    };
+    let mut sql = String::from(" WHERE 1 = 1");
+    // No wallet: nothing matches (not every wallet).
+    if s.wallet_ids.is_empty() {
+        sql.push_str(" AND 1 = 0");
+    } else {
+        sql.push_str(&any_of("wallet_id", s.wallet_ids, &mut binds));
+    }
+    let owned = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    if !s.kinds.is_empty() {
+        sql.push_str(&any_of("kind", &owned(s.kinds), &mut binds));
+    }
+    if !s.statuses.is_empty() {
+        sql.push_str(&any_of("status", &owned(s.statuses), &mut binds));
+    }
+    for (column, op, value) in [
+        ("movement_id", "=", s.movement_id),
+        ("at", ">=", s.since),
+        ("at", "<", s.until),
+    ] {
+        if let Some(v) = value {
+            binds.push(v.to_string());
+            sql.push_str(&format!(" AND {column} {op} ${}", binds.len()));
+        }
+    }
+    (sql, binds)
+}
+
+/// One page of [`MovementSearch`] and how many rows match in all.
+pub async fn search_movements(
+    db: &Db,
+    search: &MovementSearch<'_>,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<MovementRow>, i64), sqlx::Error> {
+    let (filter, binds) = search_filter(search);
+    let order = if search.ascending { "ASC" } else { "DESC" };
+    let n = binds.len();
+    let sql = format!(
+        "SELECT {MOVEMENT_COLUMNS} FROM ledger_movements{filter}
+          ORDER BY seq {order}, wallet_id, kind LIMIT ${} OFFSET ${}",
+        n + 1,
+        n + 2
+    );
+    let count_sql = format!("SELECT COUNT(*) AS n FROM ledger_movements{filter}");
+    Ok(with_db!(db, pool => {
+        let mut q = sqlx::query(&sql);
+        let mut c = sqlx::query(&count_sql);
+        for b in &binds {
+            q = q.bind(b);
+            c = c.bind(b);
+        }
+        let rows = q.bind(limit.max(0)).bind(offset.max(0)).fetch_all(pool).await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            out.push(movement_row(&row)?);
+        }
+        let total: i64 = c.fetch_one(pool).await?.try_get("n")?;
+        (out, total)
     }))
 }
 

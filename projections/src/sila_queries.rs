@@ -95,6 +95,20 @@ pub async fn sila_wallet_by_address(
     }))
 }
 
+/// The live Sila wallet with this id, whoever owns it.
+pub async fn sila_wallet_by_id(
+    db: &Db,
+    wallet_id: &str,
+) -> Result<Option<SilaWalletRow>, sqlx::Error> {
+    let sql = format!("{WALLET_COLUMNS} WHERE w.wallet_id = $1");
+    Ok(with_db!(db, pool => {
+        match sqlx::query(&sql).bind(wallet_id).fetch_optional(pool).await? {
+            Some(row) => Some(wallet_row!(row)),
+            None => None,
+        }
+    }))
+}
+
 /// One page of a user's wallets and the number of wallets that match.
 pub async fn search_sila_wallets(
     db: &Db,

@@ -37,6 +37,7 @@ mod signing;
 mod sila;
 mod sila_client;
 mod sila_kyc;
+mod sila_money;
 mod sila_sdk_compat;
 mod transparency;
 mod whitelist;

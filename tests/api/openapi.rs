@@ -873,6 +873,37 @@ async fn responses_match_their_schemas(b: Backend) {
         .await;
     conforms(&doc, "post", "/0.2/check_kyc", &after, seen);
 
+    // Money: a public balance, a page of transactions, and movements the
+    // whitelist delay (300 s here) still refuses.
+    let bytes = serde_json::to_vec(&json!({ "address": alice.address })).unwrap();
+    let balance = sila
+        .send("get_sila_balance", "application/json", bytes, &[])
+        .await;
+    assert_eq!(balance.status, 200, "{}", balance.body);
+    conforms(&doc, "post", "/0.2/get_sila_balance", &balance, seen);
+    let listed = sila
+        .user_call(
+            "get_transactions",
+            handle,
+            &alice,
+            json!({"search_filters": {"per_page": 5}}),
+        )
+        .await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    conforms(&doc, "post", "/0.2/get_transactions", &listed, seen);
+    for (endpoint, extra) in [
+        ("issue_sila", json!({"amount": 10})),
+        ("redeem_sila", json!({"amount": 10})),
+        (
+            "transfer_sila",
+            json!({"amount": 10, "destination_handle": "oa-carol.eth"}),
+        ),
+    ] {
+        let refused = sila.user_call(endpoint, handle, &alice, extra).await;
+        assert_eq!(refused.status, 400, "{endpoint}: {}", refused.body);
+        conforms(&doc, "post", &format!("/0.2/{endpoint}"), &refused, seen);
+    }
+
     let decide = |h: &str| format!("/api/admin/kyc/{h}");
     let decided = app
         .jwt(

@@ -59,6 +59,35 @@ async function run() {
   const second = sila.generateWallet();
   let secondId;
 
+  const s = {};
+  const payee = `node-${crypto.randomBytes(6).toString('hex')}`;
+  const fullPayee = `${payee}.silamoney.eth`;
+  const payeeKey = sila.generateWallet();
+  const sleep = (ms) => new Promise((res) => setTimeout(res, ms));
+  const waitWhitelisted = async (user, key) => {
+    const deadline = Date.now() + 30000;
+    for (;;) {
+      const r = await sila.getWallet(user, key);
+      if (r.data.is_whitelisted === true) return;
+      check(Date.now() < deadline, `${user} whitelisted in time`, r.data);
+      await sleep(200);
+    }
+  };
+  const balanceOf = async (address) => {
+    // Public: no header, so no reference to echo.
+    const res = await sila.getSilaBalance(address);
+    const r = res.data;
+    check(res.statusCode === 200 && r.success === true && r.status === 'SUCCESS', 'get_sila_balance', r);
+    check(sameAddress(r.address, address), 'address echoed', r);
+    return r.sila_balance;
+  };
+  const waitBalance = async (address, expected) => {
+    const deadline = Date.now() + 40000;
+    while ((await balanceOf(address)) !== expected) {
+      check(Date.now() < deadline, `balance of ${address} reaches ${expected}`, {});
+      await sleep(200);
+    }
+  };
   const steps = [
     ['check_handle (available)', async () => {
       const r = ok(await sila.checkHandle(handle), 'check_handle');
@@ -157,6 +186,64 @@ async function run() {
       check(sameAddress(left.wallets[0].blockchain_address, second.address), 'the second', left);
       const gone = await sila.getWallet(handle, first.privateKey);
       check(gone.statusCode === 403 && gone.data.success === false, 'deleted key refused', gone.data);
+    }],
+    ['register and KYC a payee', async () => {
+      const user = new sila.User();
+      user.handle = payee;
+      user.firstName = 'Bo';
+      user.lastName = 'Payee';
+      user.cryptoAddress = payeeKey.address;
+      user.cryptoAlias = 'payee main';
+      ok(await sila.register(user), 'register payee');
+      ok(await sila.requestKYC(payee, payeeKey.privateKey), 'request_kyc payee');
+    }],
+    ['issue_sila', async () => {
+      await waitWhitelisted(handle, second.privateKey);
+      const r = ok(await sila.issueSila(1000, handle, second.privateKey), 'issue_sila');
+      check(typeof r.transaction_id === 'string' && r.transaction_id.length === 36, 'transaction_id', r);
+      s.issueRef = r.reference;
+      s.issueId = r.transaction_id;
+    }],
+    ['get_sila_balance', async () => {
+      check((await balanceOf(second.address)) === 1000, '1000 issued');
+      check((await balanceOf(payeeKey.address)) === 0, 'payee has nothing yet');
+    }],
+    ['transfer_sila', async () => {
+      await waitWhitelisted(payee, payeeKey.privateKey);
+      const r = ok(
+        await sila.transferSila(300, handle, second.privateKey, payee, undefined, undefined, 'node pay'),
+        'transfer_sila',
+      );
+      check(sameAddress(r.destination_address, payeeKey.address), "to the payee's default", r);
+      check(r.descriptor === 'node pay', 'descriptor', r);
+      s.transferId = r.transaction_id;
+      await waitBalance(payeeKey.address, 300);
+      check((await balanceOf(second.address)) === 700, '700 left');
+    }],
+    ['redeem_sila', async () => {
+      const r = ok(await sila.redeemSila(100, handle, second.privateKey), 'redeem_sila');
+      check(typeof r.transaction_id === 'string', 'transaction_id', r);
+      check((await balanceOf(second.address)) === 600, '600 left');
+    }],
+    ['get_transactions', async () => {
+      let r = ok(await sila.getTransactions(handle, second.privateKey), 'get_transactions');
+      check(r.total_count === 3 && r.returned_count === 3, 'three transactions', r);
+      check(
+        r.transactions.map((t) => t.transaction_type).join() === 'redeem,transfer,issue',
+        'newest first',
+        r,
+      );
+      const filters = new sila.TransactionFilters();
+      filters.transaction_types = ['transfer'];
+      r = ok(await sila.getTransactions(handle, second.privateKey, filters), 'get_transactions (transfers)');
+      check(r.transactions.length === 1 && r.transactions[0].transaction_id === s.transferId, 'the transfer', r);
+      const [t] = r.transactions;
+      check(t.sila_amount === 300 && t.status === 'success', 'amount, status', r);
+      check(t.destination_handle === fullPayee && t.descriptor === 'node pay', 'destination, descriptor', r);
+      const byRef = new sila.TransactionFilters();
+      byRef.reference_id = s.issueRef;
+      r = ok(await sila.getTransactions(handle, undefined, byRef), 'get_transactions (by reference)');
+      check(r.transactions.length === 1 && r.transactions[0].transaction_id === s.issueId, 'the issue', r);
     }],
   ];
 

@@ -18,6 +18,7 @@ import time
 
 import silasdk
 from silasdk import App, EthWallet, User, Wallet
+from silasdk.transactions import Transaction
 from silasdk.endpoints import endPoints
 from silasdk.schema import Schema
 
@@ -219,6 +220,86 @@ def run():
         expect(same_address(r["wallets"][0]["blockchain_address"], second["eth_address"]), "the second", r)
         gone = Wallet.getWallet(app, {"user_handle": handle}, first["eth_private_key"])
         expect(gone.get("status_code") == 403 and gone.get("success") is False, "deleted key refused", gone)
+
+    payee = "py-" + secrets.token_hex(6)
+    payee_key = EthWallet.create()
+
+    def wait_whitelisted(user, key):
+        deadline = time.monotonic() + 30
+        while True:
+            r = Wallet.getWallet(app, {"user_handle": user}, key)
+            if r.get("is_whitelisted") is True:
+                return
+            expect(time.monotonic() < deadline, f"{user} whitelisted in time", r)
+            time.sleep(0.2)
+
+    def balance_of(address):
+        # Public: no header, so no reference to echo.
+        r = User.getSilaBalance(app, address)
+        expect(r.get("status_code") == 200 and r.get("success") is True, "get_sila_balance", r)
+        expect(same_address(r["address"], address), "address echoed", r)
+        return r["sila_balance"]
+
+    def wait_balance(address, expected):
+        deadline = time.monotonic() + 40
+        while balance_of(address) != expected:
+            expect(time.monotonic() < deadline, f"balance of {address} reaches {expected}")
+            time.sleep(0.2)
+
+    @step("register and KYC a payee")
+    def _():
+        ok(User.register(app, {"user_handle": payee, "first_name": "Bo", "last_name": "Payee",
+                               "entity_name": "Bo Payee", "crypto_address": payee_key["eth_address"],
+                               "crypto_alias": "payee main"}), "register payee")
+        ok(User.requestKyc(app, {"user_handle": payee}, payee_key["eth_private_key"]), "request_kyc payee")
+
+    @step("issue_sila")
+    def _():
+        wait_whitelisted(handle, second["eth_private_key"])
+        r = ok(Transaction.issue_sila(app, {"user_handle": handle, "amount": 1000, "account_name": "default"},
+                                      second["eth_private_key"]), "issue_sila")
+        expect(isinstance(r.get("transaction_id"), str) and len(r["transaction_id"]) == 36, "transaction_id", r)
+        s["issue_ref"] = r["reference"]
+        s["issue_id"] = r["transaction_id"]
+
+    @step("get_sila_balance")
+    def _():
+        expect(balance_of(second["eth_address"]) == 1000, "1000 issued")
+        expect(balance_of(payee_key["eth_address"]) == 0, "payee has nothing yet")
+
+    @step("transfer_sila")
+    def _():
+        wait_whitelisted(payee, payee_key["eth_private_key"])
+        r = ok(Transaction.transferSila(app, {"user_handle": handle, "amount": 300, "destination_handle": payee,
+                                              "descriptor": "py pay"}, second["eth_private_key"]), "transfer_sila")
+        expect(same_address(r["destination_address"], payee_key["eth_address"]), "to the payee's default", r)
+        expect(r["descriptor"] == "py pay", "descriptor", r)
+        s["transfer_id"] = r["transaction_id"]
+        wait_balance(payee_key["eth_address"], 300)
+        expect(balance_of(second["eth_address"]) == 700, "700 left")
+
+    @step("redeem_sila")
+    def _():
+        r = ok(Transaction.redeemSila(app, {"user_handle": handle, "amount": 100, "account_name": "default"},
+                                      second["eth_private_key"]), "redeem_sila")
+        expect(isinstance(r.get("transaction_id"), str), "transaction_id", r)
+        expect(balance_of(second["eth_address"]) == 600, "600 left")
+
+    @step("get_transactions")
+    def _():
+        r = ok(User.get_transactions(app, {"user_handle": handle}), "get_transactions")
+        expect(r["total_count"] == 3 and r["returned_count"] == 3, "three transactions", r)
+        types = [t["transaction_type"] for t in r["transactions"]]
+        expect(types == ["redeem", "transfer", "issue"], "newest first", r)
+        r = ok(User.get_transactions(app, {"user_handle": handle, "search_filters": {"transaction_types": ["transfer"]}}),
+               "get_transactions (transfers)")
+        t = r["transactions"]
+        expect(len(t) == 1 and t[0]["transaction_id"] == s["transfer_id"], "the transfer", r)
+        expect(t[0]["sila_amount"] == 300 and t[0]["status"] == "success", "amount, status", r)
+        expect(t[0]["destination_handle"] == payee and t[0]["descriptor"] == "py pay", "destination, descriptor", r)
+        r = ok(User.get_transactions(app, {"user_handle": handle, "search_filters": {"reference_id": s["issue_ref"]}}),
+               "get_transactions (by reference)")
+        expect([x["transaction_id"] for x in r["transactions"]] == [s["issue_id"]], "the issue", r)
 
     for name, fn in STEPS:
         started = time.monotonic()

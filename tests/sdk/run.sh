@@ -89,6 +89,8 @@ run_backend() {
   export WALLETD_MASTER_KEY
   # Only Sila endpoints are driven: no server-wallet keys are needed, so no
   # key pools burn the shared CPU.
+  # A 1 s whitelist delay: the flows move money right after KYC.
+  export WALLETD_WHITELIST_DELAY=1
   export WALLETD_BIND=127.0.0.1:0 WALLETD_KYC_MODE=sandbox WALLETD_SERVER_WALLET_CUSTODY=local \
     WALLETD_KEY_POOL=0 WALLETD_MPC_KEY_POOL=0 WALLETD_WORKERS=2 RUST_LOG=warn
 

@@ -181,6 +181,12 @@ impl<'a> Fields<'a> {
         self.obj.and_then(|m| m.get(key)).filter(|v| !v.is_null())
     }
 
+    /// The raw value (absent and null alike: `None`), for fields with
+    /// their own checks.
+    pub fn value(&self, key: &str) -> Option<&'a Value> {
+        self.get(key)
+    }
+
     pub fn str(&self, key: &str) -> Result<Option<&'a str>, SilaApiError> {
         match self.get(key) {
             None => Ok(None),

@@ -9,7 +9,9 @@ use actix_web::HttpResponse;
 use serde_json::{Map, Value};
 
 use crate::api::context::BodyError;
+use crate::domain::account::AccountError;
 use crate::domain::user::UserError;
+use crate::service::ledger::LedgerError;
 use crate::service::sila_users::SilaError;
 
 #[derive(Debug)]
@@ -122,6 +124,69 @@ impl From<SilaError> for SilaApiError {
                 tracing::error!(error = %detail, "sila request failed");
                 Self::new(500, "Internal error")
             }
+        }
+    }
+}
+
+/// Every refusal of a movement, in Sila's words: the client's mistakes and
+/// the wallets' state are 400, walletd's own trouble 409/503/500.
+impl From<LedgerError> for SilaApiError {
+    fn from(e: LedgerError) -> Self {
+        match e {
+            LedgerError::Refused(refusal) => match refusal {
+                AccountError::InsufficientFunds {
+                    available,
+                    requested,
+                    ..
+                } => Self::new(
+                    400,
+                    format!(
+                        "Insufficient funds: {} SILA requested, {} SILA available.",
+                        requested.minor(),
+                        available.minor()
+                    ),
+                ),
+                AccountError::NotWhitelisted { .. } => Self::new(
+                    400,
+                    "This wallet is not yet whitelisted. If its user has just passed KYC or \
+                     the address was just registered, allow a few minutes for it to be added \
+                     to our whitelist, then retry.",
+                ),
+                AccountError::Frozen { .. } => {
+                    Self::new(400, "This wallet is frozen and cannot move funds.")
+                }
+                AccountError::Deleted { .. } => {
+                    Self::new(400, "This wallet is deleted and cannot move funds.")
+                }
+                AccountError::DuplicateMovement { .. } => Self::new(
+                    400,
+                    "header.reference was already used for a different transaction; \
+                     use a new reference for a new transaction.",
+                ),
+                AccountError::AmountNotPositive => {
+                    Self::field("amount", "must be a positive whole number of SILA")
+                }
+                AccountError::Overflow { .. } => {
+                    Self::field("amount", "is too large for the destination's balance")
+                }
+                AccountError::SelfTransfer => Self::new(
+                    400,
+                    "The destination is the signing wallet itself; name another wallet.",
+                ),
+                e @ (AccountError::WrongAccount { .. }
+                | AccountError::AssetMismatch { .. }
+                | AccountError::NotInFlight { .. }
+                | AccountError::TransferMismatch { .. }) => {
+                    tracing::error!(error = %e, "sila movement refused: walletd is inconsistent");
+                    Self::new(500, "Internal error")
+                }
+            },
+            // The wallets are resolved from the user before the movement, so
+            // a wallet missing now was removed meanwhile.
+            LedgerError::WalletNotFound(_) => Self::new(400, "The wallet no longer exists."),
+            LedgerError::Contended => SilaError::Contended.into(),
+            LedgerError::Unavailable(detail) => SilaError::Unavailable(detail).into(),
+            LedgerError::Internal(detail) => SilaError::Internal(detail).into(),
         }
     }
 }

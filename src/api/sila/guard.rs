@@ -38,6 +38,10 @@ pub enum Needs {
     /// Like `SignedByUser`, but a bearer token may stand in for both
     /// signatures (register_wallet's token mode).
     SignedByUserOrToken,
+    /// An existing user of the app; usersignature optional (checked when
+    /// present): Sila's `get_transactions`, which its Python SDK signs with
+    /// the app key only.
+    User,
 }
 
 /// Whether an endpoint changes anything: decides where its nonce is recorded.
@@ -45,6 +49,12 @@ pub enum Needs {
 pub enum Effect {
     Reads,
     Writes,
+    /// Moves money. The reference is the movement's idempotency key, not a
+    /// once-only nonce: a new signed request with the same reference answers
+    /// the first outcome. Only the exact body is once-only, claimed before
+    /// the endpoint runs (a movement repeated by reference writes no event
+    /// to carry it); after a 503 the client signs again, same reference.
+    Moves,
 }
 
 pub enum Caller {
@@ -142,7 +152,32 @@ pub async fn accept(
     let env = envelope::read(req, payload, app.settings.max_body)
         .await
         .map_err(|(reference, e)| e.respond(reference.as_deref()))?;
-    match admit(app, req, &env, needs).await {
+    match admit(app, req, &env, needs, effect).await {
+        Ok(mut admitted) if effect == Effect::Moves => {
+            match nonces::admit(&app.db, std::slice::from_ref(&admitted.body_nonce)).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(
+                        SilaApiError::from(SilaError::Replayed).respond(env.reference.as_deref())
+                    )
+                }
+                Err(e) => return Err(SilaApiError::from(e).respond(env.reference.as_deref())),
+            }
+            // Claimed: neither recorded again with events nor taken, in a
+            // refusal, for a concurrent replay of this very request.
+            admitted.meta.nonces.clear();
+            Ok(Accepted {
+                started,
+                env,
+                header: admitted.header,
+                caller: admitted.caller,
+                user: admitted.user,
+                signer: admitted.signer,
+                meta: admitted.meta,
+                effect,
+                body_nonce: admitted.body_nonce,
+            })
+        }
         Ok(admitted) => Ok(Accepted {
             started,
             env,
@@ -211,6 +246,7 @@ async fn admit(
     req: &HttpRequest,
     env: &Envelope,
     needs: Needs,
+    effect: Effect,
 ) -> Result<Admitted, Refused> {
     let window = app.settings.signature_window;
     let now = chrono::Utc::now().timestamp();
@@ -230,9 +266,14 @@ async fn admit(
         burn: Some(body_nonce.clone()),
     };
     // A write records these with its events; a read once it succeeded.
+    // A movement's reference is its idempotency key (see `Effect::Moves`).
+    let once_only_reference = match effect {
+        Effect::Moves => None,
+        Effect::Reads | Effect::Writes => env.reference.as_deref(),
+    };
     let request_nonces = replay_guard::nonces_for(
         header.app.as_str(),
-        env.reference.as_deref(),
+        once_only_reference,
         &env.bytes,
         header.created,
         now,
@@ -256,6 +297,7 @@ async fn admit(
     let wants_user_signature = match needs {
         Needs::SignedByUser => true,
         Needs::SignedByUserOrToken => matches!(caller, Caller::Ecdsa),
+        Needs::User => header_value(req, "usersignature").is_some(),
         Needs::Handle => false,
     };
     let signer = match (&user, wants_user_signature) {

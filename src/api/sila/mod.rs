@@ -1,13 +1,17 @@
 //! The Sila-style API (seed 003): `POST /0.2/<endpoint>` with a signed JSON
 //! body, answering in Sila's envelope.
 
+mod balance;
+mod destination;
 mod envelope;
 mod errors;
 mod getmessage;
 mod guard;
 mod handles;
 mod kyc;
+mod money;
 pub mod schema;
+mod transactions;
 mod wallets;
 
 /// Defines a Sila endpoint: authenticate and admit the request as `$needs`
@@ -51,6 +55,11 @@ use endpoint;
     kyc::request_kyc,
     kyc::check_kyc,
     kyc::decide,
+    money::issue_sila,
+    money::transfer_sila,
+    money::redeem_sila,
+    balance::get_sila_balance,
+    transactions::get_transactions,
 ))]
 pub struct ApiDoc;
 
@@ -66,4 +75,9 @@ crate::api::route_table! { configure, ROUTES;
     post "/0.2/request_kyc" => kyc::request_kyc,
     post "/0.2/check_kyc" => kyc::check_kyc,
     post "/api/admin/kyc/{handle}" => kyc::decide,
+    post "/0.2/issue_sila" => money::issue_sila,
+    post "/0.2/transfer_sila" => money::transfer_sila,
+    post "/0.2/redeem_sila" => money::redeem_sila,
+    post "/0.2/get_sila_balance" => balance::get_sila_balance,
+    post "/0.2/get_transactions" => transactions::get_transactions,
 }

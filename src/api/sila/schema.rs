@@ -232,7 +232,8 @@ pub struct GetWalletReply {
     pub response_time_ms: String,
     pub wallet: SilaWallet,
     pub is_whitelisted: bool,
-    /// Always 0.
+    /// The wallet's SILA balance (whole SILA; 1 SILA = 1 US cent).
+    #[schema(minimum = 0)]
     pub sila_balance: i64,
 }
 
@@ -319,6 +320,236 @@ pub struct MessageTemplate {
     /// The template's other fields.
     #[serde(flatten)]
     pub fields: BTreeMap<String, Value>,
+}
+
+/// `issue_sila` and `redeem_sila`.
+#[derive(Serialize, ToSchema)]
+pub struct IssueSilaRequest {
+    pub header: SilaHeader,
+    /// Whole SILA (1 SILA = 1 US cent), 1 to 2^53 − 1.
+    #[schema(minimum = 1, maximum = 9_007_199_254_740_991_f64)]
+    pub amount: i64,
+    /// The bank account (default `"default"`): 1–40 printable ASCII
+    /// characters, no `/`. Recorded with `header.reference` as the
+    /// movement's external reference.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 40)]
+    pub account_name: Option<String>,
+    /// Up to 100 characters, echoed in the answer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 100)]
+    pub descriptor: Option<String>,
+}
+
+/// `redeem_sila`: as `issue_sila`; `account_name` receives the value.
+#[derive(Serialize, ToSchema)]
+pub struct RedeemSilaRequest {
+    #[serde(flatten)]
+    pub fields: IssueSilaRequest,
+}
+
+/// `transfer_sila`: `destination_handle` (or `destination`), or
+/// `destination_address` alone; `destination_wallet` (a nickname) and
+/// `destination_address` narrow the handle's wallets, otherwise its
+/// default wallet receives.
+#[derive(Serialize, ToSchema)]
+pub struct TransferSilaRequest {
+    pub header: SilaHeader,
+    #[schema(minimum = 1, maximum = 9_007_199_254_740_991_f64)]
+    pub amount: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_handle: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub destination_wallet: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^0x[0-9a-fA-F]{40}$")]
+    pub destination_address: Option<String>,
+    /// The transfer's memo, up to 100 characters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 100)]
+    pub descriptor: Option<String>,
+}
+
+/// A transaction's state: `pending` until a transfer's credit, `failed`
+/// when it came back to the sender.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum TransactionStatus {
+    Pending,
+    Success,
+    Failed,
+}
+
+/// `issue_sila`, `redeem_sila`.
+#[derive(Serialize, ToSchema)]
+pub struct MovementReply {
+    pub success: bool,
+    pub status: SilaStatus,
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    pub response_time_ms: String,
+    pub message: String,
+    /// The movement's id; the same for every retry with this reference.
+    #[schema(format = "uuid")]
+    pub transaction_id: String,
+    pub transaction_status: TransactionStatus,
+    /// As sent, or empty.
+    pub descriptor: String,
+}
+
+/// `transfer_sila`.
+#[derive(Serialize, ToSchema)]
+pub struct TransferReply {
+    pub success: bool,
+    pub status: SilaStatus,
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    pub response_time_ms: String,
+    pub message: String,
+    #[schema(format = "uuid")]
+    pub transaction_id: String,
+    pub transaction_status: TransactionStatus,
+    pub descriptor: String,
+    /// EIP-55 checksummed.
+    pub destination_address: String,
+    pub destination_handle: String,
+    /// The receiving wallet's nickname.
+    pub destination_wallet: String,
+}
+
+/// `get_sila_balance`: no header, no signature.
+#[derive(Serialize, ToSchema)]
+pub struct GetSilaBalanceRequest {
+    #[schema(pattern = r"^0x[0-9a-fA-F]{40}$")]
+    pub address: String,
+}
+
+/// `get_sila_balance`.
+#[derive(Serialize, ToSchema)]
+pub struct SilaBalanceReply {
+    pub success: bool,
+    pub status: SilaStatus,
+    /// Null: the request has no header.
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    pub response_time_ms: String,
+    /// As sent.
+    pub address: String,
+    /// Whole SILA.
+    #[schema(minimum = 0)]
+    pub sila_balance: i64,
+}
+
+/// `search_filters` of `get_transactions`. Empty lists filter nothing;
+/// `min_sila_amount`, `max_sila_amount`, `bank_account_name`,
+/// `processing_type` and `payment_method_id` are refused (unsupported).
+#[derive(Serialize, ToSchema)]
+pub struct TransactionFilters {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = "uuid")]
+    pub transaction_id: Option<String>,
+    /// The `header.reference` of the issue, transfer or redemption.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reference_id: Option<String>,
+    /// Of `issue`, `transfer`, `redeem`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_types: Option<Vec<String>>,
+    /// Of `pending`, `success`, `failed` (and Sila's `queued`, `rollback`,
+    /// `review`, which never happen here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statuses: Option<Vec<String>>,
+    /// Epoch seconds, inclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_epoch: Option<i64>,
+    /// Epoch seconds, inclusive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_epoch: Option<i64>,
+    /// Only this wallet of the user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blockchain_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
+    pub page: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100)]
+    pub per_page: Option<i64>,
+    /// Default `false`: newest first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort_ascending: Option<bool>,
+    /// Accepted and ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub show_timelines: Option<bool>,
+}
+
+/// `get_transactions`: usersignature optional (Sila's Python SDK signs
+/// with the app key only).
+#[derive(Serialize, ToSchema)]
+pub struct GetTransactionsRequest {
+    pub header: SilaHeader,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search_filters: Option<TransactionFilters>,
+}
+
+/// One transaction of `get_transactions`: one row of a wallet's history.
+#[derive(Serialize, ToSchema)]
+pub struct SilaTransaction {
+    pub user_handle: String,
+    #[schema(format = "uuid")]
+    pub transaction_id: String,
+    /// The request's reference when known (issues and redemptions record
+    /// it; a transfer's shows when filtered by it).
+    #[schema(required = true)]
+    pub reference_id: Option<String>,
+    /// `issue`, `transfer` or `redeem`.
+    pub transaction_type: String,
+    /// Whole SILA.
+    #[schema(minimum = 1)]
+    pub sila_amount: i64,
+    pub status: TransactionStatus,
+    pub usd_status: TransactionStatus,
+    pub token_status: TransactionStatus,
+    /// RFC 3339.
+    pub created: String,
+    pub last_update: String,
+    pub created_epoch: i64,
+    pub last_update_epoch: i64,
+    /// The transfer's memo, or empty.
+    pub descriptor: String,
+    /// Issues and redemptions: the bank account.
+    #[schema(required = true)]
+    pub bank_account_name: Option<String>,
+    /// The sender (null when a wallet was deleted since).
+    #[schema(required = true)]
+    pub handle: Option<String>,
+    #[schema(required = true)]
+    pub handle_address: Option<String>,
+    #[schema(required = true)]
+    pub destination_handle: Option<String>,
+    #[schema(required = true)]
+    pub destination_address: Option<String>,
+    /// The wallet whose history this row is.
+    #[schema(format = "uuid")]
+    pub wallet_id: String,
+    /// Why a transfer came back.
+    #[schema(required = true)]
+    pub error_msg: Option<String>,
+}
+
+/// `get_transactions`.
+#[derive(Serialize, ToSchema)]
+pub struct GetTransactionsReply {
+    pub success: bool,
+    pub status: SilaStatus,
+    #[schema(required = true)]
+    pub reference: Option<String>,
+    pub response_time_ms: String,
+    pub page: i64,
+    pub returned_count: i64,
+    pub total_count: i64,
+    pub total_page_count: i64,
+    pub transactions: Vec<SilaTransaction>,
 }
 
 /// Every error of this API. `validation_details` maps a field path to its problem.

@@ -14,6 +14,7 @@ use super::schema::{
 use crate::app::App;
 use crate::domain::wallet::OwnershipProof;
 use crate::domain::{Address, Nickname, RecoverableSignature, WalletId};
+use crate::service::ledger::LedgerService;
 use crate::service::sila_users::{NewWallet, SilaUsers, WalletRequest};
 
 endpoint!(
@@ -329,10 +330,17 @@ async fn update_wallet_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiErr
 
 async fn get_wallet_body(app: &App, a: &Accepted) -> Result<Reply, SilaApiError> {
     let w = signing_wallet(app, a).await?;
+    let balance = match WalletId::parse(&w.wallet_id) {
+        Some(id) => LedgerService::new(app)
+            .balance(id, app.settings.assets.sila())
+            .await?
+            .minor(),
+        None => 0,
+    };
     Ok(Reply::success(json!({
         "wallet": wallet_json(&w),
         "is_whitelisted": w.is_whitelisted,
-        "sila_balance": 0,
+        "sila_balance": u64::try_from(balance).unwrap_or(u64::MAX),
     })))
 }
 
