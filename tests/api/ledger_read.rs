@@ -408,6 +408,7 @@ async fn ledger_read_models_match_the_books_and_a_rebuild(b: Backend) {
         before_seq,
         offset,
         limit: 4,
+        ..MovementPage::default()
     };
     let first = wallet_movements(&app.app.db, &wid, &page(0, None, None))
         .await
@@ -444,6 +445,7 @@ async fn ledger_read_models_match_the_books_and_a_rebuild(b: Backend) {
             offset: 2,
             limit: 2,
             before_seq: None,
+            ..MovementPage::default()
         },
     )
     .await
