@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use walletd::domain::key::KeyFreezeReason;
 use walletd::domain::wallet::WalletCommand;
 use walletd::domain::{Timestamp, WalletId};
-use walletd::service::ledger::LedgerService;
+use walletd::service::ledger::{LedgerService, TRANSFER_WAIT};
 use walletd::store::CommandMeta;
 
 use crate::backend_tests;
@@ -133,6 +133,26 @@ async fn settled(app: &TestApp, wallet: &str) -> Value {
     panic!("transfers out of {wallet} still pending");
 }
 
+/// A transfer without `Prefer: respond-async`: 201, and it waited for the
+/// credit: `completed`, or `pending` only once the whole wait had passed
+/// (a loaded machine can hold the process manager back that long).
+async fn transfer_waiting(app: &TestApp, token: &str, body: Value) -> Value {
+    let started = std::time::Instant::now();
+    let r = send(app, "POST", TRANSFER, token, Some(&body), &[]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let t = r.body["transfer"].clone();
+    match t["status"].as_str() {
+        Some("completed") => {}
+        Some("pending") => assert!(
+            started.elapsed() >= TRANSFER_WAIT,
+            "pending after only {:?}: {t}",
+            started.elapsed()
+        ),
+        _ => panic!("{t}"),
+    }
+    t
+}
+
 async fn issue_transfer_balance_and_history(b: Backend) {
     let Some(app) = spawn_app(b).await else {
         return;
@@ -164,16 +184,13 @@ async fn issue_transfer_balance_and_history(b: Backend) {
     );
 
     // By id, with a memo: the answer waits for the credit.
-    let by_id = post(
+    let tr = transfer_waiting(
         &app,
-        TRANSFER,
         &alice,
         json!({ "fromWalletId": a, "toWalletId": bw, "amount": "1.5", "currency": "ETH", "memo": "lunch" }),
     )
     .await;
-    assert_eq!(by_id.status, 201, "{}", by_id.body);
-    let tr = &by_id.body["transfer"];
-    assert_eq!(tr["status"], "completed", "{tr}");
+    let tr = &tr;
     assert_eq!(
         (
             &tr["fromWalletId"],
@@ -192,16 +209,14 @@ async fn issue_transfer_balance_and_history(b: Backend) {
     );
     assert!(tr.get("reason").is_none());
     // By address (any case), the smallest unit.
-    let by_address = post(
+    let by_address = transfer_waiting(
         &app,
-        TRANSFER,
         &alice,
         json!({ "fromWalletId": a, "toAddress": b_address.to_lowercase(), "amount": "0.000000000000000001" }),
     )
     .await;
-    assert_eq!(by_address.status, 201, "{}", by_address.body);
-    assert_eq!(by_address.body["transfer"]["toWalletId"], bw.as_str());
-    assert_eq!(by_address.body["transfer"]["status"], "completed");
+    assert_eq!(by_address["toWalletId"], bw.as_str());
+    settled(&app, &a).await;
     assert_eq!(balance(&app, &a).await, "8.499999999999999999");
     assert_eq!(balance(&app, &bw).await, "1.500000000000000001");
     // The wallet object carries the real balance, in the list and primary.
@@ -778,9 +793,7 @@ async fn respond_async_answers_after_the_debit(b: Backend) {
     .await;
     assert_eq!(r.status, 202, "{}", r.body);
     // Without: it waits for the credit.
-    let r = send(&app, "POST", TRANSFER, &alice, Some(&body), &[]).await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    assert_eq!(r.body["transfer"]["status"], "completed");
+    transfer_waiting(&app, &alice, body.clone()).await;
     settled(&app, &a).await;
     assert_eq!(balance(&app, &a).await, "1");
     assert_eq!(balance(&app, &bw).await, "3");
