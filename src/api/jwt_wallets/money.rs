@@ -155,6 +155,52 @@ pub(crate) async fn refused(
 mod tests {
     use super::*;
 
+    fn row(kind: &str, status: &str, reason: Option<&str>) -> MovementRow {
+        MovementRow {
+            wallet_id: "w".into(),
+            movement_id: "m".into(),
+            kind: kind.into(),
+            asset: "ETH".into(),
+            decimals: 18,
+            amount: 15 * 10u128.pow(17),
+            counterparty: "other".into(),
+            status: status.into(),
+            memo: None,
+            requested_by: None,
+            reason: reason.map(str::to_string),
+            at: "t0".into(),
+            updated_at: "t1".into(),
+            seq: 1,
+        }
+    }
+
+    #[test]
+    fn statuses_and_rows_on_the_wire() {
+        for (kind, stored, wire) in [
+            ("transfer_out", "pending", "pending"),
+            ("transfer_out", "settled", "completed"),
+            ("transfer_out", "returned", "failed"),
+            ("transfer_in", "settled", "completed"),
+            ("return", "returned", "completed"),
+            ("issue", "settled", "completed"),
+            ("redeem", "settled", "completed"),
+        ] {
+            assert_eq!(status(&row(kind, stored, None)), wire, "{kind} {stored}");
+        }
+        let back = transaction(
+            &row("transfer_out", "returned", None),
+            Some("destination_frozen"),
+        );
+        assert_eq!(back["status"], "failed");
+        assert_eq!(back["reason"], "destination_frozen");
+        assert_eq!(back["amount"], "1.5");
+        assert_eq!(back["counterpartyWalletId"], "other");
+        assert!(back.get("reference").is_none() && back.get("memo").is_none());
+        let issued = transaction(&row("issue", "settled", None), None);
+        assert_eq!(issued["reference"], "other");
+        assert!(issued.get("counterpartyWalletId").is_none() && issued.get("reason").is_none());
+    }
+
     #[test]
     fn amounts_must_be_positive_decimal_strings() {
         let eth = Assets::default().eth().clone();
