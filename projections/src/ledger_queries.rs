@@ -56,13 +56,14 @@ pub struct MovementPage<'a> {
     pub kind: Option<&'a str>,
     /// Only movements older than this `seq` (a cursor: the last row's seq).
     pub before_seq: Option<i64>,
-    /// Only movements made at or after this time, and before `until`: RFC
-    /// 3339 in the stored form (UTC, microseconds, `Z`), which orders as text.
-    pub since: Option<&'a str>,
-    pub until: Option<&'a str>,
     /// Rows to skip (page-number paging).
     pub offset: i64,
     pub limit: i64,
+    /// Only movements recorded at or after this time (inclusive), in the
+    /// stored `at` form (RFC 3339, UTC, microseconds), compared as text.
+    pub from_at: Option<&'a str>,
+    /// Only movements recorded before this time (exclusive), same form.
+    pub to_at: Option<&'a str>,
 }
 
 impl Default for MovementPage<'_> {
@@ -70,10 +71,10 @@ impl Default for MovementPage<'_> {
         Self {
             kind: None,
             before_seq: None,
-            since: None,
-            until: None,
             offset: 0,
             limit: 50,
+            from_at: None,
+            to_at: None,
         }
     }
 }
@@ -122,15 +123,35 @@ fn movement_filter(page: &MovementPage<'_>) -> (String, usize) {
         n += 1;
         sql.push_str(&format!(" AND seq < ${n}"));
     }
-    if page.since.is_some() {
+    if page.from_at.is_some() {
         n += 1;
         sql.push_str(&format!(" AND at >= ${n}"));
     }
-    if page.until.is_some() {
+    if page.to_at.is_some() {
         n += 1;
         sql.push_str(&format!(" AND at < ${n}"));
     }
     (sql, n)
+}
+
+/// Binds [`movement_filter`]'s parameters after the wallet id, in its order.
+macro_rules! bind_filter {
+    ($q:expr, $page:expr) => {{
+        let mut q = $q;
+        if let Some(kind) = $page.kind {
+            q = q.bind(kind);
+        }
+        if let Some(seq) = $page.before_seq {
+            q = q.bind(seq);
+        }
+        if let Some(from) = $page.from_at {
+            q = q.bind(from);
+        }
+        if let Some(to) = $page.to_at {
+            q = q.bind(to);
+        }
+        q
+    }};
 }
 
 /// A page of the wallet's movements, newest first.
@@ -147,19 +168,7 @@ pub async fn wallet_movements(
         n + 2
     );
     Ok(with_db!(db, pool => {
-        let mut q = sqlx::query(&sql).bind(wallet_id);
-        if let Some(kind) = page.kind {
-            q = q.bind(kind);
-        }
-        if let Some(seq) = page.before_seq {
-            q = q.bind(seq);
-        }
-        if let Some(since) = page.since {
-            q = q.bind(since);
-        }
-        if let Some(until) = page.until {
-            q = q.bind(until);
-        }
+        let q = bind_filter!(sqlx::query(&sql).bind(wallet_id), page);
         let rows = q.bind(page.limit.max(0)).bind(page.offset.max(0)).fetch_all(pool).await?;
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
@@ -314,6 +323,56 @@ pub async fn search_movements(
         (out, total)
     }))
 }
+
+/// How many movements match `page`'s filters (kind, cursor, time range;
+/// offset and limit aside): the total a filtered, paged answer reports.
+pub async fn count_page(
+    db: &Db,
+    wallet_id: &str,
+    page: &MovementPage<'_>,
+) -> Result<i64, sqlx::Error> {
+    let (filter, _) = movement_filter(page);
+    let sql = format!("SELECT COUNT(*) AS n FROM ledger_movements{filter}");
+    Ok(with_db!(db, pool => {
+        bind_filter!(sqlx::query(&sql).bind(wallet_id), page)
+            .fetch_one(pool)
+            .await?
+            .try_get("n")?
+    }))
+}
+
+/// The balance of `asset` of each of `wallet_ids` that has held it, by
+/// wallet id (absent: never held it), in one query per
+/// [`BALANCE_BATCH`] wallets: for answers listing many wallets.
+pub async fn balances_of(
+    db: &Db,
+    wallet_ids: &[String],
+    asset: &str,
+) -> Result<std::collections::HashMap<String, u128>, sqlx::Error> {
+    let mut out = std::collections::HashMap::with_capacity(wallet_ids.len());
+    for chunk in wallet_ids.chunks(BALANCE_BATCH) {
+        let placeholders: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+        let sql = format!(
+            "SELECT wallet_id, CAST(balance AS TEXT) AS balance FROM ledger_balances
+              WHERE asset = $1 AND wallet_id IN ({})",
+            placeholders.join(", ")
+        );
+        with_db!(db, pool => {
+            let mut q = sqlx::query(&sql).bind(asset);
+            for id in chunk {
+                q = q.bind(id);
+            }
+            for row in q.fetch_all(pool).await? {
+                out.insert(row.try_get("wallet_id")?, amount(row.try_get("balance")?)?);
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// Wallets per [`balances_of`] query: well below both backends' limits on
+/// bound parameters.
+pub const BALANCE_BATCH: usize = 500;
 
 /// Issued, redeemed and in transit for every asset, by asset code.
 pub async fn supply(db: &Db) -> Result<Vec<SupplyRow>, sqlx::Error> {

@@ -1,5 +1,6 @@
 //! HTTP: one module per API dialect, sharing request plumbing.
 
+pub mod amounts;
 pub mod auditor;
 pub mod context;
 pub mod docs;

@@ -19,6 +19,7 @@ mod fault;
 mod fuzz;
 mod idempotency;
 mod instances;
+mod jwt_money;
 mod jwt_wallets;
 mod key_events;
 mod ledger_flow;

@@ -180,7 +180,9 @@ async fn every_route_is_documented_and_every_documented_route_exists() {
         }
         let responses = op["responses"].as_object().expect("responses");
         assert!(
-            responses.contains_key("200") || responses.contains_key("308"),
+            ["200", "201", "202", "308"]
+                .iter()
+                .any(|status| responses.contains_key(*status)),
             "{method} {path}: no success answer"
         );
         if path.starts_with("/api/") || (path.starts_with("/0.2/") && method == "post") {
@@ -538,6 +540,22 @@ async fn responses_match_their_schemas(b: Backend) {
     let got = app.get(&format!("/api/wallets/{user}")).await;
     assert_eq!(got.status, 200);
     conforms(&doc, "get", "/api/wallets/{id}", &got, seen);
+    let server_wallet = got.body["walletId"].as_str().expect("walletId").to_string();
+    let funded = app
+        .jwt(
+            "POST",
+            &format!("/api/wallet/{server_wallet}/issue"),
+            Some(&token("oa-admin", "ADMIN")),
+            Some(&json!({ "amount": "2.5", "reference": "oa-fund" })),
+        )
+        .await;
+    assert_eq!(funded.status, 201, "{}", funded.body);
+    let got = app.get(&format!("/api/wallets/{user}")).await;
+    assert_eq!(
+        got.body["balances"],
+        json!([{ "asset": "ETH", "balance": "2.5" }])
+    );
+    conforms(&doc, "get", "/api/wallets/{id}", &got, seen);
     let missing = app.get("/api/wallets/nobody-here").await;
     assert_eq!(missing.status, 404);
     conforms(&doc, "get", "/api/wallets/{id}", &missing, seen);
@@ -735,6 +753,150 @@ async fn responses_match_their_schemas(b: Backend) {
     let not_admin = get_with(&app, "/api/admin/audit", Some(&subscriber)).await;
     assert_eq!(not_admin.status, 403);
     conforms(&doc, "get", "/api/admin/audit", &not_admin, seen);
+
+    // JWT money: issue, balance, transfer (waiting and not), transactions,
+    // redeem, and their refusals.
+    let issue_path = format!("/api/wallet/{wallet_id}/issue");
+    let issued = app
+        .jwt(
+            "POST",
+            &issue_path,
+            Some(&admin),
+            Some(&json!({ "amount": "5", "reference": "oa-wire" })),
+        )
+        .await;
+    assert_eq!(issued.status, 201, "{}", issued.body);
+    conforms(&doc, "post", "/api/wallet/{id}/issue", &issued, seen);
+    let not_admin_issue = app
+        .jwt(
+            "POST",
+            &issue_path,
+            Some(&subscriber),
+            Some(&json!({ "amount": "5", "reference": "oa-wire" })),
+        )
+        .await;
+    assert_eq!(not_admin_issue.status, 403);
+    conforms(
+        &doc,
+        "post",
+        "/api/wallet/{id}/issue",
+        &not_admin_issue,
+        seen,
+    );
+    let balance_path = format!("/api/wallet/{wallet_id}/balance");
+    let balance = get_with(&app, &balance_path, Some(&subscriber)).await;
+    assert_eq!(balance.status, 200, "{}", balance.body);
+    conforms(&doc, "get", "/api/wallet/{id}/balance", &balance, seen);
+    let hidden = get_with(&app, &balance_path, Some(&token("oa-other", "MEMBER"))).await;
+    assert_eq!(hidden.status, 404);
+    conforms(&doc, "get", "/api/wallet/{id}/balance", &hidden, seen);
+    let payee = unlabelled.body["wallet"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let pay =
+        json!({ "fromWalletId": wallet_id, "toWalletId": payee, "amount": "1.5", "memo": "oa" });
+    let paid = app
+        .jwt(
+            "POST",
+            "/api/wallet/transfer",
+            Some(&subscriber),
+            Some(&pay),
+        )
+        .await;
+    assert_eq!(paid.status, 201, "{}", paid.body);
+    conforms(&doc, "post", "/api/wallet/transfer", &paid, seen);
+    let queued = crate::helpers::into_resp(
+        app.client
+            .post(app.url("/api/wallet/transfer"))
+            .insert_header(("Authorization", format!("Bearer {subscriber}")))
+            .insert_header(("Content-Type", "application/json"))
+            .insert_header(("Prefer", "respond-async"))
+            .send_body(pay.to_string())
+            .await
+            .expect("request sent"),
+    )
+    .await;
+    assert_eq!(queued.status, 202, "{}", queued.body);
+    conforms(&doc, "post", "/api/wallet/transfer", &queued, seen);
+    for (body, status) in [
+        (
+            json!({ "fromWalletId": wallet_id, "toWalletId": payee, "amount": 1.5 }),
+            400,
+        ),
+        (
+            json!({ "fromWalletId": wallet_id, "toWalletId": payee, "amount": "1000" }),
+            422,
+        ),
+        (
+            json!({ "fromWalletId": wallet_id, "toWalletId": uuid::Uuid::new_v4().to_string(), "amount": "1" }),
+            404,
+        ),
+    ] {
+        let r = app
+            .jwt(
+                "POST",
+                "/api/wallet/transfer",
+                Some(&subscriber),
+                Some(&body),
+            )
+            .await;
+        assert_eq!(r.status, status, "{}", r.body);
+        conforms(&doc, "post", "/api/wallet/transfer", &r, seen);
+    }
+    let redeem_path = format!("/api/wallet/{wallet_id}/redeem");
+    let redeemed = app
+        .jwt(
+            "POST",
+            &redeem_path,
+            Some(&subscriber),
+            Some(&json!({ "amount": "0.5", "reference": "oa-payout" })),
+        )
+        .await;
+    assert_eq!(redeemed.status, 201, "{}", redeemed.body);
+    conforms(&doc, "post", "/api/wallet/{id}/redeem", &redeemed, seen);
+    let overdrawn = app
+        .jwt(
+            "POST",
+            &redeem_path,
+            Some(&subscriber),
+            Some(&json!({ "amount": "100", "reference": "oa-payout-2" })),
+        )
+        .await;
+    assert_eq!(overdrawn.status, 422, "{}", overdrawn.body);
+    conforms(&doc, "post", "/api/wallet/{id}/redeem", &overdrawn, seen);
+    let tx_path = format!("/api/wallet/{wallet_id}/transactions");
+    let txs = get_with(&app, &tx_path, Some(&subscriber)).await;
+    assert_eq!(txs.status, 200, "{}", txs.body);
+    assert!(txs.body["total"].as_i64() >= Some(3), "{}", txs.body);
+    conforms(&doc, "get", "/api/wallet/{id}/transactions", &txs, seen);
+    let received = get_with(
+        &app,
+        &format!("/api/wallet/{payee}/transactions"),
+        Some(&subscriber),
+    )
+    .await;
+    assert_eq!(received.status, 200, "{}", received.body);
+    conforms(
+        &doc,
+        "get",
+        "/api/wallet/{id}/transactions",
+        &received,
+        seen,
+    );
+    let bad_type = get_with(&app, &format!("{tx_path}?type=gift"), Some(&subscriber)).await;
+    assert_eq!(bad_type.status, 400);
+    conforms(
+        &doc,
+        "get",
+        "/api/wallet/{id}/transactions",
+        &bad_type,
+        seen,
+    );
+    let funded_list = app
+        .jwt("GET", "/api/wallet/list", Some(&subscriber), None)
+        .await;
+    conforms(&doc, "get", "/api/wallet/list", &funded_list, seen);
 
     // Sila.
     let template = app

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use crate::api::context::BodyError;
 use crate::api::idempotency::IdempotencyRefusal;
+use crate::service::ledger::LedgerError;
 use crate::service::ServiceError;
 
 #[derive(Debug)]
@@ -91,6 +92,82 @@ impl From<ServiceError> for JwtApiError {
                 tracing::error!(error = %other, "request failed");
                 JwtApiError::new(500, "Internal error")
             }
+        }
+    }
+}
+
+/// The ledger's refusals as this dialect answers them, with the reason the
+/// security log records for a refusal the client caused (`None`: not the
+/// client's doing, nothing to record). The one mapping every money
+/// endpoint uses.
+pub(crate) fn ledger_error(e: LedgerError) -> (JwtApiError, Option<&'static str>) {
+    use crate::domain::account::AccountError as A;
+    match e {
+        LedgerError::WalletNotFound(_) => (JwtApiError::not_found(), Some("wallet_not_found")),
+        LedgerError::Refused(refusal) => match refusal {
+            A::InsufficientFunds { .. } => (
+                JwtApiError::new(422, "Insufficient funds"),
+                Some("insufficient_funds"),
+            ),
+            A::Frozen { .. } => (
+                JwtApiError::new(409, "Wallet is frozen and cannot move funds"),
+                Some("wallet_frozen"),
+            ),
+            A::Deleted { .. } => (
+                JwtApiError::new(409, "Wallet is deleted and cannot move funds"),
+                Some("wallet_deleted"),
+            ),
+            A::NotWhitelisted { .. } => (
+                JwtApiError::new(403, "Wallet is not whitelisted yet and cannot move funds"),
+                Some("not_whitelisted"),
+            ),
+            A::DuplicateMovement { .. } => (
+                JwtApiError::new(
+                    422,
+                    "Idempotency-Key was already used with a different request",
+                ),
+                Some("idempotency_mismatch"),
+            ),
+            A::SelfTransfer => (
+                JwtApiError::new(400, "a transfer needs two different wallets"),
+                None,
+            ),
+            A::AmountNotPositive => (
+                JwtApiError::new(400, "amount must be greater than zero"),
+                None,
+            ),
+            A::Overflow { .. } => (
+                JwtApiError::new(
+                    422,
+                    "the balance would exceed the largest representable amount",
+                ),
+                Some("balance_overflow"),
+            ),
+            // The wallet holds the asset with other decimals (the asset
+            // list changed under it), or a routing or bookkeeping bug:
+            // walletd's fault, never the client's.
+            other @ (A::AssetMismatch { .. }
+            | A::WrongAccount { .. }
+            | A::NotInFlight { .. }
+            | A::TransferMismatch { .. }) => {
+                tracing::error!(error = %other, "ledger refused a movement walletd built");
+                (JwtApiError::new(500, "Internal error"), None)
+            }
+        },
+        LedgerError::Contended => {
+            let mut e = JwtApiError::new(503, "Too many concurrent changes to this wallet; retry");
+            e.retry_after = Some(1);
+            (e, None)
+        }
+        LedgerError::Unavailable(detail) => {
+            tracing::error!(%detail, "ledger unavailable");
+            let mut e = JwtApiError::new(503, "Service temporarily unavailable");
+            e.retry_after = Some(1);
+            (e, None)
+        }
+        LedgerError::Internal(detail) => {
+            tracing::error!(%detail, "ledger failed");
+            (JwtApiError::new(500, "Internal error"), None)
         }
     }
 }

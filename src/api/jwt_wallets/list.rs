@@ -5,12 +5,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::{authorize, refuse};
+use super::money::wire_amount;
 use super::schema::{JwtError, JwtWalletList};
 use super::{query, wallet_json, JwtApiError};
 use crate::app::App;
 use crate::auth::ownership::Dialect;
 use crate::auth::roles::Role;
 use crate::domain::UserId;
+use walletd_projections::ledger_queries;
 
 const ACTION: &str = "wallet.list";
 
@@ -70,10 +72,22 @@ async fn run(app: &App, req: &HttpRequest) -> Result<serde_json::Value, JwtApiEr
         .map_err(crate::service::ServiceError::from)?;
     // A JWT subject and a server-wallet userId may be the same text; only the
     // JWT API's own wallets are listed.
-    let wallets: Vec<_> = rows
+    let own: Vec<_> = rows
         .iter()
         .filter(|w| Dialect::JwtWallets.owns(&w.kind, &w.user_id))
-        .map(wallet_json::from_row)
+        .collect();
+    // One query for every listed wallet's balance, not one per wallet.
+    let ids: Vec<String> = own.iter().map(|w| w.wallet_id.clone()).collect();
+    let eth = app.settings.assets.eth();
+    let balances = ledger_queries::balances_of(&app.db, &ids, eth.code().as_str())
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    let wallets: Vec<_> = own
+        .into_iter()
+        .map(|w| {
+            let minor = balances.get(&w.wallet_id).copied().unwrap_or(0);
+            wallet_json::from_row(w, &wire_amount(minor, eth.decimals()))
+        })
         .collect();
     Ok(json!({ "wallets": wallets, "total": wallets.len() }))
 }

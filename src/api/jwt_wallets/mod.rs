@@ -1,14 +1,20 @@
-//! The JWT-role wallet API (seed 001): create, list, primary, history, and the
-//! admin audit. Bearer JWTs with roles; every error is `{"error": "<message>"}`.
+//! The JWT-role wallet API (seed 001): create, list, primary, history, the
+//! admin audit, and money (balance, transfer, transactions, issue, redeem).
+//! Bearer JWTs with roles; every error is `{"error": "<message>"}`.
 
 mod audit;
 mod auth;
+mod balance;
 mod create;
 mod errors;
 mod history;
 mod list;
+mod money;
+mod movements;
 mod primary;
 pub mod schema;
+mod transactions;
+mod transfer;
 mod wallet_json;
 
 use actix_web::web;
@@ -23,11 +29,16 @@ pub(crate) use auth::authorize;
     primary::set_primary,
     history::history,
     audit::audit,
+    balance::balance,
+    transfer::transfer,
+    transactions::transactions,
+    movements::issue,
+    movements::redeem,
 ))]
 pub struct ApiDoc;
 
 use actix_web::http::StatusCode;
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use crate::api::idempotency::{self, IdempotencyRefusal};
@@ -47,6 +58,25 @@ where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<Value, JwtApiError>>,
 {
+    idempotent_status(db, req, user, body, || async {
+        work().await.map(|v| (StatusCode::OK, v))
+    })
+    .await
+}
+
+/// [`idempotent`] for work that chooses its success status (201, 202): the
+/// status is stored and replayed with the body.
+pub(crate) async fn idempotent_status<F, Fut>(
+    db: &Db,
+    req: &HttpRequest,
+    user: &JwtUser,
+    body: &[u8],
+    work: F,
+) -> Result<(StatusCode, Value), IdempotencyRefusal>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<(StatusCode, Value), JwtApiError>>,
+{
     let key = req
         .headers()
         .get("idempotency-key")
@@ -54,7 +84,7 @@ where
     let hash = idempotency::request_hash(req.method().as_str(), req.path(), body);
     idempotency::run(db, &user.principal.actor, key, &hash, || async {
         match work().await {
-            Ok(v) => (StatusCode::OK, v),
+            Ok(answer) => answer,
             Err(e) => (e.status, e.body()),
         }
     })
@@ -62,12 +92,35 @@ where
 }
 pub use errors::JwtApiError;
 
+/// The HTTP answer for an [`idempotent_status`] result. An error answer
+/// keeps its `Retry-After` header (its body carries `retryAfter`), also
+/// when it is replayed.
+pub(crate) fn respond(result: Result<(StatusCode, Value), IdempotencyRefusal>) -> HttpResponse {
+    match result {
+        Ok((status, body)) if status.is_client_error() || status.is_server_error() => {
+            let mut e = JwtApiError::new(
+                status.as_u16(),
+                body["error"].as_str().unwrap_or("Request failed"),
+            );
+            e.retry_after = body["retryAfter"].as_u64();
+            e.response()
+        }
+        Ok((status, body)) => HttpResponse::build(status).json(body),
+        Err(refusal) => JwtApiError::from(refusal).response(),
+    }
+}
+
 crate::api::route_table! { configure, ROUTES;
     post "/api/wallet/create" => create::create,
     get "/api/wallet/list" => list::list,
     post "/api/wallet/primary" => primary::set_primary,
     get "/api/wallet/{id}/history" => history::history,
     get "/api/admin/audit" => audit::audit,
+    get "/api/wallet/{id}/balance" => balance::balance,
+    post "/api/wallet/transfer" => transfer::transfer,
+    get "/api/wallet/{id}/transactions" => transactions::transactions,
+    post "/api/wallet/{id}/issue" => movements::issue,
+    post "/api/wallet/{id}/redeem" => movements::redeem,
 }
 
 /// Parses the query string into `T`, answering 400 in this dialect's shape.

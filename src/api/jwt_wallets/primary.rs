@@ -6,6 +6,7 @@ use serde_json::json;
 use walletd_projections::queries::WalletLookup;
 
 use super::auth::authorize;
+use super::money::wire_amount;
 use super::schema::{JwtError, JwtWalletEnvelope};
 use super::{wallet_json, JwtApiError};
 use crate::api::context::{command_meta, discard_body, parse_json, read_json_bytes};
@@ -15,6 +16,7 @@ use crate::auth::jwt::JwtUser;
 use crate::auth::ownership::Dialect;
 use crate::auth::roles::Role;
 use crate::domain::WalletId;
+use crate::service::ledger::LedgerService;
 use crate::service::WalletService;
 
 const ACTION: &str = "wallet.primary";
@@ -128,5 +130,11 @@ async fn run(
         .find(WalletLookup::WalletId(&wallet_id.to_string()))
         .await?
         .ok_or_else(JwtApiError::not_found)?;
-    Ok(json!({ "wallet": wallet_json::from_row(&row) }))
+    let eth = app.settings.assets.eth();
+    let balance = LedgerService::new(app)
+        .balance(wallet_id, eth)
+        .await
+        .map_err(|e| super::errors::ledger_error(e).0)?;
+    let balance = wire_amount(balance.minor(), eth.decimals());
+    Ok(json!({ "wallet": wallet_json::from_row(&row, &balance) }))
 }

@@ -8,6 +8,7 @@ use walletd_projections::queries::WalletLookup;
 
 use super::authenticate;
 use super::errors::ApiError;
+use crate::api::amounts::wire_amount;
 use crate::app::App;
 use crate::auth::ownership::Dialect;
 use crate::domain::{Address, UserId, WalletId};
@@ -25,7 +26,7 @@ use crate::service::WalletService;
         ("id" = String, Path, description = "a walletId (UUID), an address (0x + 40 hex digits) or a userId"),
     ),
     responses(
-        (status = 200, description = "The wallet, with `createdAt`", body = super::schema::ServerWallet),
+        (status = 200, description = "The wallet, with `createdAt` and `balances`", body = super::schema::ServerWallet),
         (status = 400, description = "Bad request: body, field or path identifier not valid for the endpoint", body = super::schema::ServerWalletError),
         (status = 401, description = "Missing or unknown API key (`WWW-Authenticate: Bearer`)", body = super::schema::ServerWalletError, headers(("WWW-Authenticate" = String, description = "`Bearer`"))),
         (status = 404, description = "No such wallet (or a wallet of another API)", body = super::schema::ServerWalletError),
@@ -36,13 +37,21 @@ pub async fn get(app: web::Data<App>, req: HttpRequest, path: web::Path<String>)
     if let Err(e) = authenticate(&app, &req).await {
         return e.response();
     }
-    match resolve(&app, &path.into_inner()).await {
-        Ok(row) => HttpResponse::Ok().json(wallet_body(&row)),
+    let answer = async {
+        let row = resolve(&app, &path.into_inner()).await?;
+        let balances = balances(&app, &row).await?;
+        Ok::<_, ApiError>(wallet_body(&row, balances))
+    };
+    match answer.await {
+        Ok(body) => HttpResponse::Ok().json(body),
         Err(e) => e.response(),
     }
 }
 
-pub(super) fn wallet_body(row: &WalletIdentity) -> serde_json::Value {
+pub(super) fn wallet_body(
+    row: &WalletIdentity,
+    balances: Vec<serde_json::Value>,
+) -> serde_json::Value {
     json!({
         "success": true,
         "userId": row.user_id,
@@ -50,7 +59,20 @@ pub(super) fn wallet_body(row: &WalletIdentity) -> serde_json::Value {
         "walletId": row.wallet_id,
         "publicKey": row.public_key,
         "createdAt": row.created_at,
+        "balances": balances,
     })
+}
+
+/// Every asset the wallet has held, with its balance as a decimal string of
+/// major units without trailing zeros (`"1.5"`, `"0"`), by asset code.
+async fn balances(app: &App, row: &WalletIdentity) -> Result<Vec<serde_json::Value>, ApiError> {
+    let rows = walletd_projections::ledger_queries::wallet_balances(&app.db, &row.wallet_id)
+        .await
+        .map_err(crate::service::ServiceError::from)?;
+    Ok(rows
+        .into_iter()
+        .map(|b| json!({ "asset": b.asset, "balance": wire_amount(b.balance, b.decimals) }))
+        .collect())
 }
 
 /// What the path's identifier names: a UUID is a wallet id (or, failing

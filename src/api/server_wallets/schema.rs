@@ -23,6 +23,19 @@ pub struct ServerWallet {
     /// RFC 3339.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_at: Option<String>,
+    /// On `GET`: every asset the wallet has held (the ledger's balances),
+    /// by asset code; empty when it never held any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub balances: Option<Vec<ServerWalletBalance>>,
+}
+
+/// One asset's balance of a server wallet.
+#[derive(Serialize, ToSchema)]
+pub struct ServerWalletBalance {
+    /// The asset code (`ETH`, `SILA`, …).
+    pub asset: String,
+    /// Major units as a decimal string, no trailing zeros (`"0"`, `"1.5"`).
+    pub balance: String,
 }
 
 /// A message signature.
