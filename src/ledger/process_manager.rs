@@ -585,8 +585,20 @@ pub fn spawn(app: Weak<App>) {
             progress.borrow_and_update();
             let wait = {
                 let Some(app) = app.upgrade() else { return };
+                let started = std::time::Instant::now();
                 match pass(&app, BATCH).await {
                     Ok(o) => {
+                        if o.read > 0 {
+                            tracing::debug!(
+                                read = o.read,
+                                credited = o.credited,
+                                returned = o.returned,
+                                settled = o.settled,
+                                restaged = o.restaged,
+                                ms = started.elapsed().as_millis() as u64,
+                                "ledger pass"
+                            );
+                        }
                         if failing {
                             tracing::info!("the ledger's process manager runs again");
                             failing = false;

@@ -14,7 +14,9 @@
 //! stored state, then inserts; on PostgreSQL a client that commits between
 //! that look and the insert costs one more round inside a savepoint.
 //! SQLite has one writer: once the checkpoint's UPDATE holds the write
-//! lock, nothing else can move.
+//! lock, nothing else can move; an account that moved before that is not
+//! decided again inside the transaction (that would need a second
+//! connection while holding the lock the others wait for), the batch is.
 
 use futures_util::future::BoxFuture;
 use sqlx::Row;
@@ -120,7 +122,14 @@ pub(crate) async fn commit(
             }
             let heads = heads!(&mut *tx, aggregate_type, &bases);
             for (id, base) in &bases {
-                if heads.get(id).is_some_and(|n| n > base) && !staged.restage(id).await? {
+                if !heads.get(id).is_some_and(|n| n > base) {
+                    continue;
+                }
+                // SQLite: this transaction holds the one write lock, and
+                // deciding again would load through another connection of
+                // the pool, whose others may all be waiting for that lock.
+                // Give the batch back to be decided on fresh state instead.
+                if !postgres || !staged.restage(id).await? {
                     return Err(CommitError::Conflict);
                 }
             }

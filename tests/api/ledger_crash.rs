@@ -35,6 +35,8 @@ struct Acked {
 struct Load {
     acked: Vec<Acked>,
     sent: usize,
+    /// Answers other than 201 / 202, for the failure message.
+    refused: Vec<String>,
 }
 
 async fn post(
@@ -84,7 +86,10 @@ async fn worker(base: String, cycle: usize, n: usize, wallets: Rc<Vec<String>>, 
             return;
         };
         if status != 201 && status != 202 {
-            return;
+            load.borrow_mut().refused.push(format!("{status} {answer}"));
+            // Contention is answered 503 with Retry-After: back off, go on.
+            actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+            continue;
         }
         let id = answer["transfer"]["id"].as_str().unwrap_or_default().to_string();
         assert!(!id.is_empty(), "{answer}");
@@ -97,6 +102,7 @@ async fn sigkill_under_transfer_load_loses_and_doubles_nothing(b: Backend) {
         return;
     };
     let master = random_master_key();
+    // The server-wallet API is not used; `serve` wants a key all the same.
     let api_key = "ledger-crash-key";
     let log = tdb.dir.path().join("ledger-crash.log");
     let env = [("WALLETD_JWT_SECRET", JWT_SECRET)];
@@ -109,17 +115,18 @@ async fn sigkill_under_transfer_load_loses_and_doubles_nothing(b: Backend) {
 
     let mut wallets = Vec::new();
     for i in 0..WALLETS {
+        let holder = format!("Bearer {}", token(&format!("crash-holder-{i}"), "SUBSCRIBER"));
         let (status, body) = post(
             &client,
-            format!("{}/api/wallets", server.base),
-            &format!("Bearer {api_key}"),
+            format!("{}/api/wallet/create", server.base),
+            &holder,
             None,
-            &json!({ "userId": format!("crash-holder-{i}") }),
+            &json!({ "label": format!("holder {i}") }),
         )
         .await
         .expect("create");
         assert_eq!(status, 200, "{body}");
-        let id = body["walletId"].as_str().unwrap().to_string();
+        let id = body["wallet"]["id"].as_str().unwrap().to_string();
         let (status, body) = post(
             &client,
             format!("{}/api/wallet/{id}/issue", server.base),
@@ -160,14 +167,23 @@ async fn sigkill_under_transfer_load_loses_and_doubles_nothing(b: Backend) {
         for t in tasks {
             let _ = t.await;
         }
+        let _ = std::fs::copy(&log, format!("/tmp/ledger-crash-{b:?}.log"));
         assert!(
             load.borrow().acked.len() > before,
-            "cycle {cycle}: no transfer was acknowledged; see {}",
+            "cycle {cycle}: no transfer was acknowledged ({:?}); see {}",
+            load.borrow().refused,
             log.display()
         );
         server = start();
     }
     let load = load.take();
+    eprintln!(
+        "ledger crash: {} sent, {} acknowledged, {} refused (first: {:?})",
+        load.sent,
+        load.acked.len(),
+        load.refused.len(),
+        load.refused.first()
+    );
 
     // After the last restart the process manager resolves whatever the
     // crashes left in transit.

@@ -350,11 +350,14 @@ async fn a_client_write_between_decisions_and_commit_is_decided_again(b: Backend
     assert_eq!(sent.status(), "pending");
 
     // The pass decides the credit on the stale cached state; its commit
-    // finds the account moved and decides that one account again.
+    // finds the account moved and decides that one account again (on
+    // PostgreSQL inside the transaction; on SQLite, whose transaction holds
+    // the one write lock, the batch again on fresh state).
     let pass = process_manager::pass(&app.app, BATCH).await.unwrap();
+    let restaged = usize::from(b == Backend::Postgres);
     assert_eq!(
         (pass.credited, pass.returned, pass.restaged),
-        (1, 0, 1),
+        (1, 0, restaged),
         "{pass:?}"
     );
     let rest = process_manager::catch_up(&app.app).await.unwrap();

@@ -22,6 +22,7 @@ mod instances;
 mod jwt_money;
 mod jwt_wallets;
 mod key_events;
+mod ledger_crash;
 mod ledger_flow;
 mod ledger_read;
 mod logs;
