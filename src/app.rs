@@ -70,6 +70,10 @@ pub struct App {
     pub users: AggregateStore<SilaUser>,
     /// The ledger's accounts, one per wallet.
     pub accounts: AggregateStore<Account>,
+    /// What this process's ledger process manager resolved, pass by pass,
+    /// for the transfers waiting for their second leg.
+    pub ledger_resolved:
+        tokio::sync::broadcast::Sender<Arc<crate::ledger::process_manager::Resolved>>,
     /// Custody of every wallet but server wallets (single sealed keys).
     pub custody: Arc<dyn Custody>,
     /// Custody of server wallets: `custody`, or 2-of-2 MPC.
@@ -213,6 +217,10 @@ impl App {
             apps,
             users,
             accounts,
+            ledger_resolved: tokio::sync::broadcast::channel(
+                crate::ledger::process_manager::RESOLVED_BACKLOG,
+            )
+            .0,
             custody,
             server_custody,
             vault,

@@ -106,6 +106,19 @@ pub enum PassError {
     Contended,
 }
 
+/// The transfers one committed pass credited or returned, and the newest
+/// position it wrote: a transfer waiting for its second leg in this process
+/// waits for the projections to reach `at`, then reads its outcome.
+#[derive(Debug)]
+pub struct Resolved {
+    pub at: LogPosition,
+    pub movements: std::collections::HashSet<MovementId>,
+}
+
+/// How many passes' news a slow listener may fall behind by before it
+/// looks for itself.
+pub const RESOLVED_BACKLOG: usize = 256;
+
 /// What one pass did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
@@ -450,6 +463,7 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
         accounts,
         restaged: 0,
     };
+    let mut resolved = std::collections::HashSet::new();
     let now = Timestamp::now();
     for (event, request_id) in events {
         let metadata = metadata(request_id, &now)?;
@@ -471,6 +485,7 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
                     gate: gates[to_wallet],
                     at: now,
                 };
+                resolved.insert(*movement_id);
                 match work.decide(*to_wallet, credit, &metadata).await? {
                     Ok(()) => outcome.credited += 1,
                     Err(refusal) => {
@@ -528,8 +543,15 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
                     store.remember(&id.to_string(), w.state, w.sequence);
                 }
             }
-            if newest.is_some() {
+            if let Some(at) = newest {
                 store.projector().nudge();
+                if !resolved.is_empty() {
+                    // Nobody listening is fine.
+                    let _ = app.ledger_resolved.send(std::sync::Arc::new(Resolved {
+                        at,
+                        movements: resolved,
+                    }));
+                }
             }
             Ok(outcome)
         }

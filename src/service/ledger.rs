@@ -13,6 +13,8 @@
 
 use std::time::Duration;
 
+use tokio::sync::broadcast;
+
 use walletd_projections::ledger_queries::{self, BalanceRow, MovementRow};
 
 use crate::app::App;
@@ -150,7 +152,7 @@ impl<'a> LedgerService<'a> {
             return Err(LedgerError::Refused(AccountError::SelfTransfer));
         }
         let gate = self.gate(from).await?;
-        let to_gate = self.gate(to).await?;
+        let to_gate = self.destination_gate(to).await?;
         let command = AccountCommand::DebitForTransfer {
             wallet_id: from,
             movement_id: origin.movement_id,
@@ -235,6 +237,27 @@ impl<'a> LedgerService<'a> {
         money_gate(&wallet).ok_or(LedgerError::WalletNotFound(wallet_id))
     }
 
+    /// The destination's gate, from this process's cached wallet state when
+    /// that says it may receive: the process manager checks the destination
+    /// again, from its aggregate, before crediting (and returns the value if
+    /// it may not), so an open gate read a little late costs nothing. A
+    /// closed or unknown one is read from the aggregate, since a cache
+    /// could hold it closed long after another process opened it.
+    async fn destination_gate(
+        &self,
+        wallet_id: WalletId,
+    ) -> Result<crate::domain::account::WalletGate, LedgerError> {
+        let cached = self
+            .app
+            .wallets
+            .cached(&wallet_id.to_string())
+            .and_then(|(wallet, _)| money_gate(&wallet));
+        match cached {
+            Some(gate) if gate.check(wallet_id).is_ok() => Ok(gate),
+            _ => self.gate(wallet_id).await,
+        }
+    }
+
     /// The movement as already recorded on `wallet_id`, if this is a retry.
     /// The same id for another movement is refused.
     async fn recorded(
@@ -244,11 +267,17 @@ impl<'a> LedgerService<'a> {
         expect: &Expect<'_>,
     ) -> Result<Option<Recorded>, LedgerError> {
         let rows = self.movement(origin.movement_id).await?;
-        let Some(row) = rows.into_iter().find(|r| {
+        // Once the destination holds the value the transfer is done for the
+        // client, though its source records the settlement a pass later.
+        let credited = rows.iter().any(|r| r.kind == "transfer_in");
+        let Some(mut row) = rows.into_iter().find(|r| {
             r.wallet_id == wallet_id.to_string() && r.kind != "transfer_in" && r.kind != "return"
         }) else {
             return Ok(None);
         };
+        if row.kind == "transfer_out" && row.status == "pending" && credited {
+            row.status = "settled".into();
+        }
         if !expect.matches(&row) {
             return Err(LedgerError::Refused(AccountError::DuplicateMovement {
                 movement_id: origin.movement_id,
@@ -292,26 +321,41 @@ impl<'a> LedgerService<'a> {
             return Ok(done);
         }
         let deadline = tokio::time::Instant::now() + wait;
-        let mut progress = self.app.accounts.projector().progress();
+        let mut resolved = self.app.ledger_resolved.subscribe();
         loop {
-            progress.borrow_and_update();
+            // The process manager in this process says which transfers it
+            // resolved; one in another process is not heard, so look again
+            // now and then regardless.
+            let heard = tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => return Ok(done),
+                _ = tokio::time::sleep(UNHEARD_POLL) => None,
+                news = resolved.recv() => match news {
+                    Ok(batch) if batch.movements.contains(&origin.movement_id) => Some(batch.at),
+                    Ok(_) => continue,
+                    // Missed some news: look.
+                    Err(broadcast::error::RecvError::Lagged(_)) => None,
+                    Err(broadcast::error::RecvError::Closed) => {
+                        tokio::time::sleep(UNHEARD_POLL).await;
+                        None
+                    }
+                },
+            };
+            if let Some(at) = heard {
+                crate::store::read_side::wait(self.app.accounts.projector(), at).await;
+            }
             if let Some(now) = self.recorded(wallet_id, origin, expect).await? {
                 done = now;
                 if done.status() != "pending" {
                     return Ok(done);
                 }
             }
-            tokio::select! {
-                _ = tokio::time::sleep_until(deadline) => return Ok(done),
-                changed = progress.changed() => {
-                    if changed.is_err() {
-                        return Ok(done);
-                    }
-                }
-            }
         }
     }
 }
+
+/// Without news from this process's process manager, a waiting transfer
+/// looks again this often (the manager may run in another process).
+const UNHEARD_POLL: Duration = Duration::from_millis(100);
 
 /// What a retry's recorded movement must match.
 struct Expect<'s> {
