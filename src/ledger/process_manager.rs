@@ -438,25 +438,30 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
         .buffer_unordered(LOADS_IN_FLIGHT)
         .try_collect()
         .await?;
-    let gates: HashMap<WalletId, WalletGate> = stream::iter(destinations)
-        .map(|id| async move {
-            let (wallet, _) = app
-                .wallets
-                .load(&id.to_string())
-                .await
-                .map_err(|e| Attempt::Fail(PassError::Store(e.to_string())))?;
+    // One query proves which cached wallet states are current; only the
+    // others are loaded.
+    let wanted: Vec<String> = destinations.iter().map(ToString::to_string).collect();
+    let wallets = app
+        .wallets
+        .load_current(&wanted)
+        .await
+        .map_err(|e| Attempt::Fail(PassError::Store(e.to_string())))?;
+    let gates: HashMap<WalletId, WalletGate> = destinations
+        .iter()
+        .map(|id| {
             // A wallet that never existed: the debit's own gate check makes
             // this impossible, and treating it as deleted returns the value.
-            let gate = money_gate(&wallet).unwrap_or(WalletGate {
-                whitelisted: false,
-                frozen: false,
-                deleted: true,
-            });
-            Ok::<_, Attempt>((id, gate))
+            let gate = wallets
+                .get(&id.to_string())
+                .and_then(|(wallet, _)| money_gate(wallet))
+                .unwrap_or(WalletGate {
+                    whitelisted: false,
+                    frozen: false,
+                    deleted: true,
+                });
+            (*id, gate)
         })
-        .buffer_unordered(LOADS_IN_FLIGHT)
-        .try_collect()
-        .await?;
+        .collect();
 
     let mut work = Batch {
         store,

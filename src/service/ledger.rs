@@ -152,7 +152,7 @@ impl<'a> LedgerService<'a> {
             return Err(LedgerError::Refused(AccountError::SelfTransfer));
         }
         let gate = self.gate(from).await?;
-        let to_gate = self.destination_gate(to).await?;
+        let to_gate = self.gate(to).await?;
         let command = AccountCommand::DebitForTransfer {
             wallet_id: from,
             movement_id: origin.movement_id,
@@ -223,39 +223,24 @@ impl<'a> LedgerService<'a> {
     }
 
     /// May `wallet_id` move money now: read from its aggregate, not a view,
-    /// so a freeze or a deletion stops money the moment it commits.
+    /// so a freeze or a deletion stops money the moment it commits (a
+    /// cached state counts only when the stream is proven not to have
+    /// moved past it).
     async fn gate(
         &self,
         wallet_id: WalletId,
     ) -> Result<crate::domain::account::WalletGate, LedgerError> {
-        let (wallet, _) = self
+        let id = wallet_id.to_string();
+        let mut states = self
             .app
             .wallets
-            .load(&wallet_id.to_string())
+            .load_current(std::slice::from_ref(&id))
             .await
             .map_err(|e| LedgerError::Unavailable(e.to_string()))?;
+        let (wallet, _) = states
+            .remove(&id)
+            .ok_or(LedgerError::WalletNotFound(wallet_id))?;
         money_gate(&wallet).ok_or(LedgerError::WalletNotFound(wallet_id))
-    }
-
-    /// The destination's gate, from this process's cached wallet state when
-    /// that says it may receive: the process manager checks the destination
-    /// again, from its aggregate, before crediting (and returns the value if
-    /// it may not), so an open gate read a little late costs nothing. A
-    /// closed or unknown one is read from the aggregate, since a cache
-    /// could hold it closed long after another process opened it.
-    async fn destination_gate(
-        &self,
-        wallet_id: WalletId,
-    ) -> Result<crate::domain::account::WalletGate, LedgerError> {
-        let cached = self
-            .app
-            .wallets
-            .cached(&wallet_id.to_string())
-            .and_then(|(wallet, _)| money_gate(&wallet));
-        match cached {
-            Some(gate) if gate.check(wallet_id).is_ok() => Ok(gate),
-            _ => self.gate(wallet_id).await,
-        }
     }
 
     /// The movement as already recorded on `wallet_id`, if this is a retry.

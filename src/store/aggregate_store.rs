@@ -154,6 +154,41 @@ impl<A: StoredAggregate> AggregateStore<A> {
         self.inner.states.get(aggregate_id)
     }
 
+    /// The current states of `ids`: one query for every stream's newest
+    /// sequence, then a cached state at that sequence is used as it is
+    /// (proven current, not trusted), and only the others are loaded (and
+    /// cached). An aggregate with no events comes back at sequence 0.
+    pub async fn load_current(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, (A, usize)>, CommandError<A::Error>> {
+        let heads = super::heads::newest(&self.inner.db, A::TYPE, ids)
+            .await
+            .map_err(|e| {
+                CommandError::Unavailable(format!("reading where the streams stand: {e}"))
+            })?;
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for id in ids {
+            let head = heads.get(id).copied().unwrap_or(0);
+            let current = self
+                .inner
+                .states
+                .get(id)
+                .filter(|(_, sequence)| *sequence as i64 == head);
+            let state = match current {
+                Some(hit) => hit,
+                None if head == 0 => (A::default(), 0),
+                None => {
+                    let (state, sequence) = self.inner.load(id).await?;
+                    self.inner.states.put(id, state.clone(), sequence);
+                    (state, sequence)
+                }
+            };
+            out.insert(id.clone(), state);
+        }
+        Ok(out)
+    }
+
     /// A state this process has just stored outside the command queue.
     pub(crate) fn remember(&self, aggregate_id: &str, state: A, sequence: usize) {
         self.inner.states.put(aggregate_id, state, sequence);

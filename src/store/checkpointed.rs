@@ -19,11 +19,11 @@
 //! connection while holding the lock the others wait for), the batch is.
 
 use futures_util::future::BoxFuture;
-use sqlx::Row;
 use walletd_projections::{with_db, Db, LogPosition};
 
 use super::append::{InsertEvents, StagedEvent, StagedSnapshot, SNAPSHOT_SQL};
 use super::error::CommitError;
+use super::heads::{newest_sequences, IDS_PER_QUERY};
 
 /// Rounds of "look, decide the moved ones again, insert" before the whole
 /// batch is given up as contended.
@@ -55,36 +55,6 @@ pub(crate) trait Restage: Send {
     fn restage<'a>(&'a mut self, aggregate_id: &'a str)
         -> BoxFuture<'a, Result<bool, CommitError>>;
     fn snapshots(&self) -> Vec<StagedSnapshot>;
-}
-
-/// Each aggregate's newest stored sequence number, on the transaction's
-/// connection.
-macro_rules! heads {
-    ($conn:expr, $aggregate_type:expr, $bases:expr) => {{
-        let mut q = sqlx::QueryBuilder::new(
-            "SELECT aggregate_id, MAX(sequence) AS n FROM events WHERE aggregate_type = ",
-        );
-        q.push_bind($aggregate_type).push(" AND aggregate_id IN (");
-        let mut ids = q.separated(", ");
-        for (id, _) in $bases.iter() {
-            ids.push_bind(id.clone());
-        }
-        q.push(") GROUP BY aggregate_id");
-        let rows = q
-            .build()
-            .fetch_all($conn)
-            .await
-            .map_err(CommitError::from_sqlx)?;
-        let mut out: std::collections::HashMap<String, i64> =
-            std::collections::HashMap::with_capacity(rows.len());
-        for r in rows {
-            out.insert(
-                r.try_get("aggregate_id").map_err(CommitError::from_sqlx)?,
-                r.try_get("n").map_err(CommitError::from_sqlx)?,
-            );
-        }
-        out
-    }};
 }
 
 /// Stores `staged` and moves `checkpoint`, all or nothing. `Conflict`: the
@@ -120,9 +90,15 @@ pub(crate) async fn commit(
                 stored = true;
                 break;
             }
-            let heads = heads!(&mut *tx, aggregate_type, &bases);
+            let ids: Vec<String> = bases.iter().map(|(id, _)| id.clone()).collect();
+            let mut heads = std::collections::HashMap::new();
+            for chunk in ids.chunks(IDS_PER_QUERY) {
+                let found = newest_sequences!(&mut *tx, aggregate_type, chunk)
+                    .map_err(CommitError::from_sqlx)?;
+                heads.extend(found);
+            }
             for (id, base) in &bases {
-                if !heads.get(id).is_some_and(|n| n > base) {
+                if heads.get(id).is_none_or(|n| n <= base) {
                     continue;
                 }
                 // SQLite: this transaction holds the one write lock, and

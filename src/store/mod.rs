@@ -16,6 +16,7 @@ pub(crate) mod command_queue;
 pub mod connect;
 pub mod error;
 pub(crate) mod group_commit;
+pub(crate) mod heads;
 pub mod metadata;
 pub mod migrate;
 pub mod nonces;

@@ -54,7 +54,13 @@ async fn post(
     crate::helpers::into_resp_lenient(res).await
 }
 
-async fn worker(base: String, cycle: usize, n: usize, wallets: Rc<Vec<String>>, load: Rc<RefCell<Load>>) {
+async fn worker(
+    base: String,
+    cycle: usize,
+    n: usize,
+    wallets: Rc<Vec<String>>,
+    load: Rc<RefCell<Load>>,
+) {
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(10))
         .finish();
@@ -91,7 +97,10 @@ async fn worker(base: String, cycle: usize, n: usize, wallets: Rc<Vec<String>>, 
             actix_web::rt::time::sleep(Duration::from_millis(50)).await;
             continue;
         }
-        let id = answer["transfer"]["id"].as_str().unwrap_or_default().to_string();
+        let id = answer["transfer"]["id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         assert!(!id.is_empty(), "{answer}");
         load.borrow_mut().acked.push(Acked { key, body, id });
     }
@@ -115,7 +124,10 @@ async fn sigkill_under_transfer_load_loses_and_doubles_nothing(b: Backend) {
 
     let mut wallets = Vec::new();
     for i in 0..WALLETS {
-        let holder = format!("Bearer {}", token(&format!("crash-holder-{i}"), "SUBSCRIBER"));
+        let holder = format!(
+            "Bearer {}",
+            token(&format!("crash-holder-{i}"), "SUBSCRIBER")
+        );
         let (status, body) = post(
             &client,
             format!("{}/api/wallet/create", server.base),
@@ -205,12 +217,21 @@ async fn sigkill_under_transfer_load_loses_and_doubles_nothing(b: Backend) {
     // Every acknowledged transfer is in the log once, and completed.
     let mut seen = BTreeMap::new();
     for a in &load.acked {
-        assert!(seen.insert(a.id.clone(), ()).is_none(), "one id acknowledged twice");
+        assert!(
+            seen.insert(a.id.clone(), ()).is_none(),
+            "one id acknowledged twice"
+        );
         let rows = walletd::projections::ledger_queries::movement_rows(&db, &a.id)
             .await
             .unwrap();
         let out: Vec<_> = rows.iter().filter(|r| r.kind == "transfer_out").collect();
-        assert_eq!(out.len(), 1, "acknowledged transfer {} ({}) lost", a.id, a.key);
+        assert_eq!(
+            out.len(),
+            1,
+            "acknowledged transfer {} ({}) lost",
+            a.id,
+            a.key
+        );
         assert_eq!(out[0].status, "settled", "{}", a.id);
         assert!(rows.iter().any(|r| r.kind == "transfer_in"));
     }
