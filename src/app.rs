@@ -74,6 +74,9 @@ pub struct App {
     /// for the transfers waiting for their second leg.
     pub ledger_resolved:
         tokio::sync::broadcast::Sender<Arc<crate::ledger::process_manager::Resolved>>,
+    /// Told when this process appended account events (a debit), so its
+    /// process manager looks at once rather than after the projections.
+    pub ledger_appended: Arc<tokio::sync::Notify>,
     /// Custody of every wallet but server wallets (single sealed keys).
     pub custody: Arc<dyn Custody>,
     /// Custody of server wallets: `custody`, or 2-of-2 MPC.
@@ -207,7 +210,9 @@ impl App {
         }
         let apps = AggregateStore::new(db.clone(), (), projector.clone());
         let users = AggregateStore::new(db.clone(), (), projector.clone());
-        let accounts = AggregateStore::new(db.clone(), (), projector.clone());
+        let debits = Arc::new(tokio::sync::Notify::new());
+        let accounts =
+            AggregateStore::with_commit_signal(db.clone(), (), projector.clone(), debits.clone());
         let wallets = WalletStore::new(db.clone(), (), projector);
         let api_keys = ApiKeys::new(db.clone(), &settings.api_key_list());
         let app = Arc::new(App {
@@ -217,6 +222,7 @@ impl App {
             apps,
             users,
             accounts,
+            ledger_appended: debits,
             ledger_resolved: tokio::sync::broadcast::channel(
                 crate::ledger::process_manager::RESOLVED_BACKLOG,
             )

@@ -112,7 +112,8 @@ pub enum PassError {
 #[derive(Debug)]
 pub struct Resolved {
     pub at: LogPosition,
-    pub movements: std::collections::HashSet<MovementId>,
+    /// Each transfer resolved, and whether it was credited (else returned).
+    pub movements: HashMap<MovementId, bool>,
 }
 
 /// How many passes' news a slow listener may fall behind by before it
@@ -468,7 +469,7 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
         accounts,
         restaged: 0,
     };
-    let mut resolved = std::collections::HashSet::new();
+    let mut resolved = HashMap::new();
     let now = Timestamp::now();
     for (event, request_id) in events {
         let metadata = metadata(request_id, &now)?;
@@ -490,8 +491,9 @@ async fn try_pass(app: &App, batch: i64, fresh: bool) -> Result<Outcome, Attempt
                     gate: gates[to_wallet],
                     at: now,
                 };
-                resolved.insert(*movement_id);
-                match work.decide(*to_wallet, credit, &metadata).await? {
+                let credited = work.decide(*to_wallet, credit, &metadata).await?;
+                resolved.insert(*movement_id, credited.is_ok());
+                match credited {
                     Ok(()) => outcome.credited += 1,
                     Err(refusal) => {
                         let Some(reason) = ReturnReason::for_refused_credit(&refusal) else {
@@ -602,7 +604,10 @@ fn metadata(request_id: Option<&String>, at: &Timestamp) -> Result<Value, Attemp
 /// projector moves (new events are below the horizon), so an idle service
 /// costs nothing here.
 pub fn spawn(app: Weak<App>) {
-    let Some(mut progress) = app.upgrade().map(|a| a.wallets.projector().progress()) else {
+    let Some((mut progress, appended)) = app
+        .upgrade()
+        .map(|a| (a.wallets.projector().progress(), a.ledger_appended.clone()))
+    else {
         return;
     };
     tokio::spawn(async move {
@@ -651,6 +656,9 @@ pub fn spawn(app: Weak<App>) {
             }
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
+                // A debit committed in this process: it is in the log now,
+                // before the projections have it.
+                _ = appended.notified() => {}
                 changed = progress.changed() => {
                     if changed.is_err() {
                         tokio::time::sleep(wait).await;

@@ -315,8 +315,18 @@ impl<'a> LedgerService<'a> {
                 _ = tokio::time::sleep_until(deadline) => return Ok(done),
                 _ = tokio::time::sleep(UNHEARD_POLL) => None,
                 news = resolved.recv() => match news {
-                    Ok(batch) if batch.movements.contains(&origin.movement_id) => Some(batch.at),
-                    Ok(_) => continue,
+                    Ok(batch) => match batch.movements.get(&origin.movement_id) {
+                        // Credited: once the projections have the credit
+                        // (read-your-writes) the answer is known.
+                        Some(true) => {
+                            crate::store::read_side::wait(self.app.accounts.projector(), batch.at)
+                                .await;
+                            done.row.status = "settled".into();
+                            return Ok(done);
+                        }
+                        Some(false) => Some(batch.at),
+                        None => continue,
+                    },
                     // Missed some news: look.
                     Err(broadcast::error::RecvError::Lagged(_)) => None,
                     Err(broadcast::error::RecvError::Closed) => {

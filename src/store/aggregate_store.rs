@@ -88,6 +88,10 @@ struct Inner<A: Aggregate> {
     queue: CommandQueue<Pending<A>>,
     states: StateCache<A>,
     group: GroupCommit,
+    /// Told after every append of this store's events, for a log reader in
+    /// this process that should not wait for the projections (the ledger's
+    /// process manager after a debit).
+    committed: Option<Arc<tokio::sync::Notify>>,
 }
 
 impl<A: StoredAggregate> AggregateStore<A> {
@@ -120,8 +124,23 @@ impl<A: StoredAggregate> AggregateStore<A> {
                 queue: CommandQueue::default(),
                 states: StateCache::new(CACHED_STATES),
                 group: GroupCommit::new(group_db),
+                committed: None,
             }),
         }
+    }
+
+    /// Like [`Self::new`], telling `committed` after every append.
+    pub fn with_commit_signal(
+        db: Db,
+        services: A::Services,
+        projector: ProjectorHandle,
+        committed: Arc<tokio::sync::Notify>,
+    ) -> Self {
+        let mut store = Self::new(db, services, projector);
+        if let Some(inner) = Arc::get_mut(&mut store.inner) {
+            inner.committed = Some(committed);
+        }
+        store
     }
 
     pub(crate) fn services(&self) -> &A::Services {
@@ -388,6 +407,9 @@ impl<A: StoredAggregate> Inner<A> {
                     if sequence > loaded_sequence {
                         self.states.put(aggregate_id, state, sequence);
                         self.projector.nudge();
+                        if let Some(c) = &self.committed {
+                            c.notify_one();
+                        }
                     }
                     answer(batch, decided, at);
                     return Ok(());

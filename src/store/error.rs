@@ -37,6 +37,16 @@ impl CommitError {
         match &e {
             sqlx::Error::Database(db) if is_address_claimed(db.as_ref()) => Self::AddressClaimed,
             sqlx::Error::Database(db) if db.is_unique_violation() => Self::Conflict,
+            // Two multi-row appends taking the same sequence numbers in
+            // opposite orders (a batch of debits, the ledger's process
+            // manager's credits) wait on each other; PostgreSQL breaks the
+            // cycle by failing one. It is the same lost race as a unique
+            // violation, found later: decided again like one.
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("40P01") | Some("40001")) =>
+            {
+                Self::Conflict
+            }
             _ if super::connect::is_unavailable(&e) => Self::Unavailable(e.to_string()),
             _ => Self::Store(e.to_string()),
         }
