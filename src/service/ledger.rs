@@ -110,7 +110,7 @@ impl<'a> LedgerService<'a> {
         if let Some(done) = self.recorded(wallet_id, origin, &expect).await? {
             return Ok(done);
         }
-        let gate = self.gate(wallet_id).await?;
+        let [gate] = self.gates([wallet_id]).await?;
         let command = AccountCommand::Issue {
             wallet_id,
             movement_id: origin.movement_id,
@@ -151,8 +151,7 @@ impl<'a> LedgerService<'a> {
         if from == to {
             return Err(LedgerError::Refused(AccountError::SelfTransfer));
         }
-        let gate = self.gate(from).await?;
-        let to_gate = self.gate(to).await?;
+        let [gate, to_gate] = self.gates([from, to]).await?;
         let command = AccountCommand::DebitForTransfer {
             wallet_id: from,
             movement_id: origin.movement_id,
@@ -184,7 +183,7 @@ impl<'a> LedgerService<'a> {
         if let Some(done) = self.recorded(wallet_id, origin, &expect).await? {
             return Ok(done);
         }
-        let gate = self.gate(wallet_id).await?;
+        let [gate] = self.gates([wallet_id]).await?;
         let command = AccountCommand::Redeem {
             wallet_id,
             movement_id: origin.movement_id,
@@ -222,25 +221,29 @@ impl<'a> LedgerService<'a> {
         Ok(ledger_queries::movement_rows(&self.app.db, &movement_id.to_string()).await?)
     }
 
-    /// May `wallet_id` move money now: read from its aggregate, not a view,
-    /// so a freeze or a deletion stops money the moment it commits (a
-    /// cached state counts only when the stream is proven not to have
-    /// moved past it).
-    async fn gate(
+    /// May these wallets move money now: read from their aggregates (one
+    /// query for both ends of a transfer), not a view, so a freeze or a
+    /// deletion stops money the moment it commits (a cached state counts
+    /// only when its stream is proven not to have moved past it).
+    async fn gates<const N: usize>(
         &self,
-        wallet_id: WalletId,
-    ) -> Result<crate::domain::account::WalletGate, LedgerError> {
-        let id = wallet_id.to_string();
-        let mut states = self
+        wallet_ids: [WalletId; N],
+    ) -> Result<[crate::domain::account::WalletGate; N], LedgerError> {
+        let ids: Vec<String> = wallet_ids.iter().map(ToString::to_string).collect();
+        let states = self
             .app
             .wallets
-            .load_current(std::slice::from_ref(&id))
+            .load_current(&ids)
             .await
             .map_err(|e| LedgerError::Unavailable(e.to_string()))?;
-        let (wallet, _) = states
-            .remove(&id)
-            .ok_or(LedgerError::WalletNotFound(wallet_id))?;
-        money_gate(&wallet).ok_or(LedgerError::WalletNotFound(wallet_id))
+        let mut gates = [crate::domain::account::WalletGate::OPEN; N];
+        for (gate, (wallet_id, id)) in gates.iter_mut().zip(wallet_ids.iter().zip(&ids)) {
+            *gate = states
+                .get(id)
+                .and_then(|(wallet, _)| money_gate(wallet))
+                .ok_or(LedgerError::WalletNotFound(*wallet_id))?;
+        }
+        Ok(gates)
     }
 
     /// The movement as already recorded on `wallet_id`, if this is a retry.
