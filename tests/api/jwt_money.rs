@@ -117,8 +117,11 @@ async fn transactions(app: &TestApp, wallet: &str, query: &str) -> Value {
 }
 
 /// Waits for the process manager to finish every transfer out of `wallet`.
+/// Generously: PostgreSQL's read horizon is cluster-wide, and a test that
+/// holds it on purpose (`ownership::…while_projections_lag`) stalls every
+/// other test's projector and process manager for up to its 10 s.
 async fn settled(app: &TestApp, wallet: &str) -> Value {
-    for _ in 0..200 {
+    for _ in 0..1200 {
         let page = transactions(app, wallet, "?type=transfer_out&limit=100").await;
         if page["transactions"]
             .as_array()
