@@ -105,25 +105,26 @@ impl<'a> LedgerService<'a> {
         origin: &Origin,
         meta: &CommandMeta,
     ) -> Result<Recorded, LedgerError> {
-        let counterparty = funding_reference.as_str().to_string();
-        let expect = Expect::new("issue", asset, amount, &counterparty);
-        if let Some(done) = self.recorded(wallet_id, origin, &expect).await? {
-            return Ok(done);
-        }
-        let [gate] = self.gates([wallet_id]).await?;
-        let command = AccountCommand::Issue {
+        self.one_wallet(
             wallet_id,
-            movement_id: origin.movement_id,
-            asset: asset.clone(),
+            "issue",
+            asset,
             amount,
             funding_reference,
-            gate,
-            requested_by: origin.requested_by.clone(),
-            at: meta.at,
-        };
-        self.app.accounts.execute(wallet_id, command, meta).await?;
-        self.answer(wallet_id, origin, &expect, Duration::ZERO)
-            .await
+            origin,
+            meta,
+            |gate, funding_reference| AccountCommand::Issue {
+                wallet_id,
+                movement_id: origin.movement_id,
+                asset: asset.clone(),
+                amount,
+                funding_reference,
+                gate,
+                requested_by: origin.requested_by.clone(),
+                at: meta.at,
+            },
+        )
+        .await
     }
 
     /// Debits `from` and puts the value in transit to `to`; the process
@@ -178,22 +179,50 @@ impl<'a> LedgerService<'a> {
         origin: &Origin,
         meta: &CommandMeta,
     ) -> Result<Recorded, LedgerError> {
-        let counterparty = destination_reference.as_str().to_string();
-        let expect = Expect::new("redeem", asset, amount, &counterparty);
+        self.one_wallet(
+            wallet_id,
+            "redeem",
+            asset,
+            amount,
+            destination_reference,
+            origin,
+            meta,
+            |gate, destination_reference| AccountCommand::Redeem {
+                wallet_id,
+                movement_id: origin.movement_id,
+                asset: asset.clone(),
+                amount,
+                destination_reference,
+                gate,
+                requested_by: origin.requested_by.clone(),
+                at: meta.at,
+            },
+        )
+        .await
+    }
+
+    /// An issue or a redemption: one command on one account against an
+    /// outside reference, answered from the history view (a retry with the
+    /// first outcome).
+    #[allow(clippy::too_many_arguments)]
+    async fn one_wallet(
+        &self,
+        wallet_id: WalletId,
+        kind: &'static str,
+        asset: &Asset,
+        amount: Amount,
+        reference: Reference,
+        origin: &Origin,
+        meta: &CommandMeta,
+        command: impl FnOnce(crate::domain::account::WalletGate, Reference) -> AccountCommand,
+    ) -> Result<Recorded, LedgerError> {
+        let counterparty = reference.as_str().to_string();
+        let expect = Expect::new(kind, asset, amount, &counterparty);
         if let Some(done) = self.recorded(wallet_id, origin, &expect).await? {
             return Ok(done);
         }
         let [gate] = self.gates([wallet_id]).await?;
-        let command = AccountCommand::Redeem {
-            wallet_id,
-            movement_id: origin.movement_id,
-            asset: asset.clone(),
-            amount,
-            destination_reference,
-            gate,
-            requested_by: origin.requested_by.clone(),
-            at: meta.at,
-        };
+        let command = command(gate, reference);
         self.app.accounts.execute(wallet_id, command, meta).await?;
         self.answer(wallet_id, origin, &expect, Duration::ZERO)
             .await
