@@ -122,6 +122,24 @@ async fn transactions(sila: &SilaClient, user: &str, key: Option<&Key>, filters:
     r
 }
 
+/// Waits until none of `user`'s transactions is pending (the process
+/// manager settles a transfer on its source one pass after the credit).
+async fn settled(sila: &SilaClient, user: &str, key: &Key) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = transactions(sila, user, Some(key), json!({"statuses": ["pending"]})).await;
+        if r.body["total_count"] == 0 {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still pending: {}",
+            r.body
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn ids(r: &Resp) -> Vec<String> {
     r.body["transactions"]
         .as_array()
@@ -433,6 +451,8 @@ async fn transactions_filtered_and_paged(b: crate::helpers::Backend) {
     .await;
     assert_success(&redeemed.0, &redeemed.1);
     wait_balance(&sila, &kb, 60).await;
+    // The credits are in; the senders' settlements follow a pass later.
+    settled(&sila, ALICE, &ka).await;
     let issue_id = issued.0.body["transaction_id"]
         .as_str()
         .unwrap()
