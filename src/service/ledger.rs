@@ -284,17 +284,11 @@ impl<'a> LedgerService<'a> {
         expect: &Expect<'_>,
     ) -> Result<Option<Recorded>, LedgerError> {
         let rows = self.movement(origin.movement_id).await?;
-        // Once the destination holds the value the transfer is done for the
-        // client, though its source records the settlement a pass later.
-        let credited = rows.iter().any(|r| r.kind == "transfer_in");
-        let Some(mut row) = rows.into_iter().find(|r| {
+        let Some(row) = rows.into_iter().find(|r| {
             r.wallet_id == wallet_id.to_string() && r.kind != "transfer_in" && r.kind != "return"
         }) else {
             return Ok(None);
         };
-        if row.kind == "transfer_out" && row.status == "pending" && credited {
-            row.status = "settled".into();
-        }
         if !expect.matches(&row) {
             return Err(LedgerError::Refused(AccountError::DuplicateMovement {
                 movement_id: origin.movement_id,
@@ -349,7 +343,8 @@ impl<'a> LedgerService<'a> {
                 news = resolved.recv() => match news {
                     Ok(batch) => match batch.movements.get(&origin.movement_id) {
                         // Credited: once the projections have the credit
-                        // (read-your-writes) the answer is known.
+                        // (read-your-writes) the source's row says settled,
+                        // as the answer does; no need to read it back.
                         Some(true) => {
                             crate::store::read_side::wait(self.app.accounts.projector(), batch.at)
                                 .await;

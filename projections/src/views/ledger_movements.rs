@@ -3,8 +3,10 @@
 //! newest first by `seq` (the event's rank in the global log order).
 //!
 //! A transfer is a `transfer_out` row on the source (pending until the
-//! process manager settles it, or returned) and, once credited, a
-//! `transfer_in` row on the destination (settled: the value has arrived).
+//! process manager credits the destination, then settled: the value has
+//! arrived, as the transfer's answer says; or returned) and, once credited,
+//! a `transfer_in` row on the destination (settled). The source's own
+//! `TransferSettled` a pass later only confirms it.
 //! A return adds a `return` row on the source, which is where the value
 //! came back. Issues and redemptions complete in one event: settled.
 
@@ -143,6 +145,7 @@ impl Projection for LedgerMovements {
                 // they come from the debit's row, which the log always has
                 // earlier (the process manager credits what it read).
                 let source = b.from_wallet.clone().unwrap_or_default();
+                let credited_at = b.at.clone();
                 let found: Arc<Mutex<Option<(Val, Val)>>> = Arc::default();
                 let (put, take) = (found.clone(), found);
                 vec![
@@ -158,6 +161,8 @@ impl Projection for LedgerMovements {
                                     *slot =
                                         Some((debit[MEMO].clone(), debit[REQUESTED_BY].clone()));
                                 }
+                                debit[STATUS] = SETTLED.into();
+                                debit[UPDATED_AT] = credited_at.clone().into();
                             }
                         },
                     ),
